@@ -1,0 +1,37 @@
+# The two commands of a fresh machine: `make up` starts trainq, `make test` runs the tests.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up test install system-packages clean
+
+up: $(STAMP)
+	$(VENV)/bin/trainq up
+
+test: system-packages $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	# torch's CPU build runs the engine's tests on a second array library; 2.13.0 is the wheel on this machine
+	$(PY) -m pip install -q torch==2.13.0 || echo "torch==2.13.0 not installable here: the torch engine tests will be skipped"
+	touch $(STAMP)
+
+# Debian packages the tests start throwaway instances of, and node for the tf.js parity tests
+system-packages:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) .trainq tests/parity/node_modules

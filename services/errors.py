@@ -1,0 +1,60 @@
+"""trainq's domain errors, raised by services and mapped to HTTP once, in `api/errors.py`.
+
+    TrainqError
+     ├── NotFound          404  JobNotFound
+     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused
+     └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
+         └── PayloadTooLarge 413
+"""
+
+from __future__ import annotations
+
+
+class TrainqError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(TrainqError):
+    status_code = 404
+
+
+class Conflict(TrainqError):
+    status_code = 409
+
+
+class InvalidInput(TrainqError):
+    status_code = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class PayloadTooLarge(InvalidInput):
+    status_code = 413
+
+
+class JobNotFound(NotFound):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class JobHasNoWeights(Conflict):
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(f"job {job_id} has no weights yet (status {status})")
+
+
+class JobNotCancellable(Conflict):
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(f"job {job_id} is {status} and cannot be cancelled")
+
+
+class IdempotencyKeyReused(Conflict):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was already used for a different request")

@@ -1,0 +1,50 @@
+"""trainq's configuration: one settings object, read from environment variables.
+
+With nothing set, everything runs on one machine: a SQLite file and Celery's
+SQLAlchemy transport on SQLite, under `TRAINQ_HOME` (default `./.trainq`). With
+`DATABASE_URL` and `REDIS_URL` set, the same code runs on PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    home: Path = Field(Path(".trainq"), alias="TRAINQ_HOME", description="Folder of the embedded default")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+
+    lease_seconds: float = Field(60.0, alias="TRAINQ_LEASE_SECONDS", gt=0)
+    heartbeat_seconds: float = Field(5.0, alias="TRAINQ_HEARTBEAT_SECONDS", gt=0)
+    requeue_after_seconds: float = Field(60.0, alias="TRAINQ_REQUEUE_AFTER_SECONDS", gt=0)
+    max_request_bytes: int = Field(10 * 1024 * 1024, alias="TRAINQ_MAX_REQUEST_BYTES", gt=0)
+    model_cache_size: int = Field(32, alias="TRAINQ_MODEL_CACHE_SIZE", ge=1)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            # postgresql:// means psycopg 3 here, whatever driver the URL's owner had in mind
+            url = self.database_url
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix):]
+            return url
+        return f"sqlite:///{(self.home / 'trainq.db').resolve()}"
+
+    @property
+    def broker_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{(self.home / 'broker.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

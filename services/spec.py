@@ -1,0 +1,258 @@
+"""The job spec: trainq's public contract, in TensorFlow.js's field names.
+
+One document describes a training job: the model (`tf.sequential` of `tf.layers.dense`),
+its compilation (`model.compile`), its fit (`model.fit`) and its data. The HTTP API,
+the worker and `trainq fit` all read this same document; `docs/job-spec.md` explains it.
+
+pydantic checks the structure (types, ranges, unknown fields); `to_training_config` and
+`arrays` turn it into the engine's dataclasses and float32 arrays, and
+`services.engine.validate_training` checks what depends on the engine (names, shapes).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from services.engine import (
+    CompileConfig,
+    DenseConfig,
+    EarlyStoppingConfig,
+    FitConfig,
+    InitializerConfig,
+    InvalidData,
+    ModelConfig,
+    OptimizerConfig,
+    TrainingConfig,
+)
+
+Number = float | int
+Matrix = list[list[Number]] | list[Number]
+NestedNumbers = Number | list["NestedNumbers"]
+
+
+class SpecModel(BaseModel):
+    """camelCase on the wire (tf.js's names), snake_case in Python; unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Initializer(SpecModel):
+    """An initializer with options, e.g. `{"name": "randomNormal", "mean": 0, "stddev": 0.05}`."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(description="tf.js initializer name, e.g. glorotNormal, heUniform, randomNormal")
+
+
+class DenseLayer(SpecModel):
+    """`tf.layers.dense(...)`: output = activation(input · kernel + bias)."""
+
+    type: Literal["dense"] = Field("dense", description="Only Dense layers are supported")
+    units: Annotated[int, Field(gt=0, le=65536, description="Number of outputs of the layer")]
+    input_shape: list[Annotated[int, Field(gt=0)]] | None = Field(
+        None, description="Required on the first layer: [number of features]", min_length=1, max_length=1
+    )
+    activation: str = Field("linear", description="tf.js activation name, e.g. relu, sigmoid, softmax")
+    use_bias: bool = True
+    kernel_initializer: str | Initializer = Field("glorotNormal", description="tf.js initializer")
+    bias_initializer: str | Initializer = Field("zeros", description="tf.js initializer")
+
+
+class Model(SpecModel):
+    layers: list[DenseLayer] = Field(min_length=1, max_length=64)
+    weights: list[NestedNumbers] | None = Field(
+        None,
+        description="Initial weights in model.getWeights() order: kernel then bias, layer by layer",
+    )
+
+
+class Optimizer(SpecModel):
+    """An optimizer with options, e.g. `{"name": "adam", "learningRate": 0.001, "beta1": 0.9}`."""
+
+    name: str = Field(description="sgd, momentum, adam, adamax, rmsprop, adagrad or adadelta")
+    learning_rate: Annotated[float, Field(gt=0)] | None = None
+    momentum: Annotated[float, Field(ge=0)] | None = None
+    use_nesterov: bool | None = None
+    beta1: Annotated[float, Field(ge=0, lt=1)] | None = None
+    beta2: Annotated[float, Field(ge=0, lt=1)] | None = None
+    epsilon: Annotated[float, Field(gt=0)] | None = None
+    rho: Annotated[float, Field(ge=0, le=1)] | None = None
+    decay: Annotated[float, Field(ge=0)] | None = None
+    centered: bool | None = None
+    initial_accumulator_value: Annotated[float, Field(ge=0)] | None = None
+
+
+class Compile(SpecModel):
+    optimizer: str | Optimizer = Field(description="An optimizer name, or an object with its options")
+    loss: str = Field(description="tf.js loss name (meanSquaredError, ...) or Keras alias (mse, mae, ...)")
+    metrics: list[str] = Field(default_factory=list, max_length=16)
+
+
+class EarlyStopping(SpecModel):
+    """`tf.callbacks.earlyStopping(...)`."""
+
+    monitor: str = "val_loss"
+    min_delta: Annotated[float, Field(ge=0)] = 0.0
+    patience: Annotated[int, Field(ge=0)] = 0
+    mode: Literal["auto", "min", "max"] = "auto"
+    baseline: float | None = None
+
+
+class Fit(SpecModel):
+    epochs: Annotated[int, Field(gt=0, le=100_000)] = 1
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 32
+    shuffle: bool = True
+    validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    initial_epoch: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
+        None, description="trainq's own: makes initialisation and shuffling reproducible"
+    )
+    early_stopping: EarlyStopping | None = None
+
+    @model_validator(mode="after")
+    def _initial_epoch_below_epochs(self) -> Fit:
+        if self.initial_epoch >= self.epochs:
+            raise ValueError("initialEpoch must be smaller than epochs")
+        return self
+
+
+class XY(SpecModel):
+    x: Matrix = Field(description="Samples, one row each")
+    y: Matrix = Field(description="Targets, one row each")
+
+
+class Data(XY):
+    validation_data: XY | None = Field(None, description="Held-out data; overrides validationSplit")
+
+
+class JobSpec(SpecModel):
+    """A training job: model, compile, fit and data."""
+
+    model: Model
+    compile: Compile
+    fit: Fit = Fit()
+    data: Data
+
+    def to_training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            model=ModelConfig(
+                layers=tuple(_dense_config(layer) for layer in self.model.layers),
+                weights=None
+                if self.model.weights is None
+                else tuple(
+                    _float32_array(w, f"model.weights[{i}]") for i, w in enumerate(self.model.weights)
+                ),
+            ),
+            compile=CompileConfig(
+                optimizer=_optimizer_config(self.compile.optimizer),
+                loss=self.compile.loss,
+                metrics=tuple(self.compile.metrics),
+            ),
+            fit=FitConfig(
+                epochs=self.fit.epochs,
+                batch_size=self.fit.batch_size,
+                shuffle=self.fit.shuffle,
+                validation_split=self.fit.validation_split,
+                initial_epoch=self.fit.initial_epoch,
+                seed=self.fit.seed,
+                early_stopping=None
+                if self.fit.early_stopping is None
+                else EarlyStoppingConfig(
+                    monitor=self.fit.early_stopping.monitor,
+                    min_delta=self.fit.early_stopping.min_delta,
+                    patience=self.fit.early_stopping.patience,
+                    mode=self.fit.early_stopping.mode,
+                    baseline=self.fit.early_stopping.baseline,
+                ),
+            ),
+        )
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """x, y and the validation data as float32 matrices; InvalidData names the field."""
+        x, y = samples(self.data.x, "data.x"), samples(self.data.y, "data.y")
+        validation = None
+        if self.data.validation_data is not None:
+            validation = (
+                samples(self.data.validation_data.x, "data.validationData.x"),
+                samples(self.data.validation_data.y, "data.validationData.y"),
+            )
+        return x, y, validation
+
+
+def samples(rows: Matrix, field: str) -> np.ndarray:
+    """Rows of numbers as a float32 matrix; a flat list is one column per sample.
+
+    Refuses ragged rows and values that are NaN, infinite, or too large for float32,
+    naming the row and column at fault."""
+    if len(rows) == 0:
+        raise InvalidData(field, "must hold at least one row")
+    if not isinstance(rows[0], list):
+        rows = [[v] for v in rows]  # type: ignore[union-attr]
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            got = len(row) if isinstance(row, list) else "a number"
+            raise InvalidData(f"{field}[{i}]", f"ragged rows: row {i} has {got} values, row 0 has {width}")
+    if width == 0:
+        raise InvalidData(f"{field}[0]", "rows must hold at least one value")
+    with np.errstate(over="ignore"):
+        array = np.asarray(rows, dtype=np.float32)
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        i, j = (int(v) for v in bad[0])
+        raise InvalidData(
+            f"{field}[{i}][{j}]", f"{rows[i][j]!r} is not a finite float32 number (row {i}, column {j})"
+        )
+    return array
+
+
+def _float32_array(values: Any, field: str) -> np.ndarray:
+    try:
+        with np.errstate(over="ignore"):
+            array = np.asarray(values, dtype=np.float32)
+    except ValueError as error:
+        raise InvalidData(field, f"not a rectangular array of numbers ({error})") from None
+    if not np.all(np.isfinite(array)):
+        raise InvalidData(field, "holds NaN or infinite values")
+    return array
+
+
+def _initializer_config(value: str | Initializer) -> InitializerConfig:
+    if isinstance(value, str):
+        return InitializerConfig(value)
+    options = {k: v for k, v in (value.model_extra or {}).items()}
+    return InitializerConfig(value.name, options)
+
+
+def _dense_config(layer: DenseLayer) -> DenseConfig:
+    return DenseConfig(
+        units=layer.units,
+        activation=layer.activation,
+        use_bias=layer.use_bias,
+        kernel_initializer=_initializer_config(layer.kernel_initializer),
+        bias_initializer=_initializer_config(layer.bias_initializer),
+        input_shape=None if layer.input_shape is None else tuple(layer.input_shape),
+    )
+
+
+def _optimizer_config(value: str | Optimizer) -> OptimizerConfig:
+    if isinstance(value, str):
+        return OptimizerConfig(value)
+    options = value.model_dump(by_alias=True, exclude_none=True, exclude={"name"})
+    return OptimizerConfig(value.name, options)
+
+
+SEED_EXAMPLE: dict[str, Any] = {
+    "model": {"layers": [{"units": 1, "inputShape": [1]}]},
+    "compile": {"optimizer": {"name": "sgd", "learningRate": 0.01}, "loss": "meanAbsoluteError"},
+    "fit": {"epochs": 20, "batchSize": 32, "validationSplit": 0.2, "seed": 7},
+    "data": {
+        "x": [[0.1], [0.5], [0.9], [1.3], [1.7]],
+        "y": [[1.2], [2.0], [2.8], [3.6], [4.4]],
+    },
+}
