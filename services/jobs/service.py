@@ -1,31 +1,397 @@
 """The job state machine: submit, claim, record epoch, succeed, fail, cancel, requeue.
 
-CONTRACT (to be implemented). Every function takes the SQLAlchemy session first and never
-commits: the request dependency or the worker's session scope owns the transaction.
+    queued ──claim──▶ running ──succeed──▶ succeeded
+      │                │  ▲  ├──fail─────▶ failed
+      │                │  │  └──cancelled─▶ cancelled   (the worker saw cancel_requested)
+      │                └──┘ claim after the lease expired: taken over, attempt + 1,
+      │                     resumed from the last checkpoint
+      └──request_cancel──▶ cancelled                     (never starts)
 
-class JobStatus(StrEnum):   # services/jobs/states.py
-    queued, running, succeeded, failed, cancelled
-
-submit(session, spec: JobSpec, *, name: str | None, device: Device, idempotency_key: str | None) -> tuple[Job, bool]
-    # stores the validated job (status queued, attempt 0); bool: created (False: the idempotent replay)
-get_job(session, job_id) -> Job                                     # JobNotFound
-list_jobs(session, *, status: JobStatus | None, cursor: str | None, limit: int) -> tuple[list[Job], str | None]
-epochs_since(session, job_id, since: int) -> list[Epoch]            # JobNotFound
-final_weights(session, job_id) -> list[np.ndarray]                  # JobHasNoWeights (409)
-request_cancel(session, job_id) -> Job      # queued: cancelled now; running: cancel flag set; else JobNotCancellable
-
-# worker side; `attempt` fences a worker that lost its lease: its writes are refused
-claim(session, job_id, *, worker: str, lease_seconds: float) -> Claim | None
-    # atomic UPDATE: queued -> running (attempt + 1), or running with an expired lease -> taken over
-    # (attempt + 1, resumes from the last checkpoint). None when another worker holds a live lease,
-    # or the job is finished or cancelled.
-renew_lease(session, job_id, *, attempt: int, lease_seconds: float) -> Lease   # Lease(owned: bool, cancel_requested: bool)
-record_epoch(session, job_id, *, attempt: int, epoch: int, logs: dict[str, float], wall_time: float,
-             checkpoint: bytes) -> bool
-succeed(session, job_id, *, attempt: int, weights: list[np.ndarray]) -> bool
-fail(session, job_id, *, attempt: int, error: str) -> bool
-cancelled(session, job_id, *, attempt: int) -> bool
-stranded_jobs(session, *, queued_before: datetime, now: datetime) -> list[str]
-    # queued jobs last enqueued before `queued_before`, and running jobs whose lease expired
-mark_enqueued(session, job_ids: list[str]) -> None
+Every function takes the session first and never commits: the API's request dependency or
+the worker's `session_scope` owns the transaction. Every change of state is one conditional
+UPDATE, so two processes racing for the same job cannot both win. A worker's writes carry
+the `attempt` its claim returned: once another worker has taken the job over, the old one's
+writes are refused (the functions answer False) and it must stop.
 """
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, defer
+
+from services.db.models import Checkpoint, Epoch, Job, UTCDateTime, Weights, utcnow
+from services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
+from services.jobs import cursor as cursors
+from services.jobs.states import Device, JobStatus
+
+if TYPE_CHECKING:
+    from services.spec import JobSpec
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker gets when it wins a job."""
+
+    job_id: str
+    attempt: int  # pass it back with every write: it proves the job is still this worker's
+    spec: dict[str, Any]  # the JobSpec dumped by alias: `JobSpec.model_validate(claim.spec)`
+    device: Device
+    lease_expires_at: datetime
+    checkpoint: bytes | None  # an earlier attempt's last checkpoint: resume from it
+
+
+@dataclass(frozen=True)
+class Lease:
+    owned: bool  # False: another worker took the job over, or it ended; stop without writing
+    cancel_requested: bool  # True: stop after the current batch and call `cancelled`
+
+
+# --- the API side ---------------------------------------------------------------------
+
+
+def submit(
+    session: Session,
+    spec: JobSpec,
+    *,
+    name: str | None,
+    device: Device,
+    idempotency_key: str | None,
+) -> tuple[Job, bool]:
+    """Store a validated job as queued; True if created, False if it replays an earlier submit.
+
+    `enqueued_at` is set now because the caller sends the broker message right after
+    committing; if that send is lost, the requeue sweep sends it again later."""
+    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    device = Device(device)
+    now = utcnow()
+    values: dict[str, Any] = dict(
+        id=str(uuid.uuid4()),
+        name=name,
+        status=JobStatus.queued.value,
+        device=device.value,
+        spec=document,
+        attempt=0,
+        cancel_requested=False,
+        epochs_total=spec.fit.epochs,
+        epochs_done=0,
+        created_at=now,
+        enqueued_at=now,
+    )
+    if idempotency_key is None:
+        job = Job(**values)
+        session.add(job)
+        session.flush()
+        return job, True
+
+    request_hash = _request_hash(document, name, device)
+    values.update(idempotency_key=idempotency_key, request_hash=request_hash)
+    # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
+    inserted = session.execute(
+        _insert(session)(Job).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Job.id)
+    ).scalar_one_or_none()
+    job = session.execute(select(Job).where(Job.idempotency_key == idempotency_key)).scalar_one()
+    if inserted is None and job.request_hash != request_hash:
+        raise IdempotencyKeyReused(idempotency_key)
+    return job, inserted is not None
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: JobStatus | None, cursor: str | None, limit: int
+) -> tuple[list[Job], str | None]:
+    """A page of jobs, newest first, and the cursor of the next page (None on the last).
+
+    The spec (data included, possibly megabytes) is not loaded: reading `job.spec` on a
+    listed job raises; use `get_job` for it."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+    query = select(Job).options(defer(Job.spec, raiseload=True))
+    if status is not None:
+        query = query.where(Job.status == JobStatus(status).value)
+    if cursor is not None:
+        created_at, job_id = cursors.decode(cursor)
+        # keyset: strictly after the last row seen, so no job is skipped or repeated
+        query = query.where(
+            or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id))
+        )
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    jobs = list(session.execute(query).scalars())
+    if len(jobs) <= limit:
+        return jobs, None
+    last = jobs[limit - 1]
+    return jobs[:limit], cursors.encode(last.created_at, last.id)
+
+
+def epochs_since(session: Session, job_id: str, since: int) -> list[Epoch]:
+    """The recorded epochs numbered `since` or later (0-based, as in tf.js's history.epoch)."""
+    get_job(session, job_id)
+    query = select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch >= since).order_by(Epoch.epoch)
+    return list(session.execute(query).scalars())
+
+
+def final_weights(session: Session, job_id: str) -> list[np.ndarray]:
+    """The trained weights in getWeights() order, as float32 arrays."""
+    job = get_job(session, job_id)
+    stored = session.get(Weights, job_id)
+    if stored is None:
+        raise JobHasNoWeights(job_id, job.status)
+    return weights_from_bytes(stored.data)
+
+
+def request_cancel(session: Session, job_id: str) -> Job:
+    """Cancel a job: a queued one is cancelled at once and never starts; a running one gets
+    the flag its worker reads at its next heartbeat. Cancelling a cancelled job is a no-op."""
+    now = utcnow()
+    cancelled = _update_job(
+        session,
+        job_id,
+        Job.status == JobStatus.queued.value,
+        status=JobStatus.cancelled.value,
+        cancel_requested=True,
+        finished_at=now,
+    )
+    if not cancelled:
+        _update_job(session, job_id, Job.status == JobStatus.running.value, cancel_requested=True)
+    job = get_job(session, job_id)
+    session.refresh(job)
+    if job.status not in (JobStatus.running, JobStatus.cancelled):
+        raise JobNotCancellable(job_id, job.status)
+    return job
+
+
+# --- the worker side ------------------------------------------------------------------
+
+
+def claim(session: Session, job_id: str, *, worker: str, lease_seconds: float) -> Claim | None:
+    """Take a queued job, or take over a running one whose lease expired (its worker died).
+
+    None when another worker holds a live lease or the job has ended (a duplicate or late
+    delivery). A job whose dead worker had been asked to cancel ends cancelled here
+    instead of being resumed."""
+    now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+    claimable = or_(
+        Job.status == JobStatus.queued.value,
+        and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
+    )
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
+        .values(
+            status=JobStatus.running.value,
+            attempt=Job.attempt + 1,
+            worker=worker,
+            lease_expires_at=expires,
+            heartbeat_at=now,
+            started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
+        )
+        .returning(Job.attempt, Job.spec, Job.device)
+        .execution_options(synchronize_session="fetch")
+    ).one_or_none()
+    if row is None:
+        _update_job(
+            session,
+            job_id,
+            claimable,
+            Job.cancel_requested.is_(True),
+            status=JobStatus.cancelled.value,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        return None
+    checkpoint = session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job_id)).scalar()
+    return Claim(
+        job_id=job_id,
+        attempt=row.attempt,
+        spec=row.spec,
+        device=Device(row.device),
+        lease_expires_at=expires,
+        checkpoint=checkpoint,
+    )
+
+
+def renew_lease(session: Session, job_id: str, *, attempt: int, lease_seconds: float) -> Lease:
+    """The heartbeat: extend the lease while the job is still this attempt's."""
+    now = utcnow()
+    cancel_requested = session.execute(
+        update(Job)
+        .where(*_owned_by(job_id, attempt))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+        .returning(Job.cancel_requested)
+        .execution_options(synchronize_session="fetch")
+    ).scalar_one_or_none()
+    if cancel_requested is None:
+        return Lease(owned=False, cancel_requested=False)
+    return Lease(owned=True, cancel_requested=cancel_requested)
+
+
+def record_epoch(
+    session: Session,
+    job_id: str,
+    *,
+    attempt: int,
+    epoch: int,
+    logs: dict[str, float],
+    wall_time: float,
+    checkpoint: bytes,
+) -> bool:
+    """Store an epoch's logs and the checkpoint taken after it, replacing what an earlier
+    attempt wrote for the same epoch (a resumed attempt may run an epoch again)."""
+    logs = {key: float(value) for key, value in logs.items()}
+    if not _update_job(session, job_id, *_owned_by(job_id, attempt), epochs_done=epoch + 1, latest_logs=logs):
+        return False
+    now = utcnow()
+    insert = _insert(session)
+    epoch_row = insert(Epoch).values(job_id=job_id, epoch=epoch, logs=logs, wall_time=wall_time, recorded_at=now)
+    session.execute(
+        epoch_row.on_conflict_do_update(
+            index_elements=["job_id", "epoch"],
+            set_=dict(logs=epoch_row.excluded.logs, wall_time=epoch_row.excluded.wall_time, recorded_at=now),
+        )
+    )
+    checkpoint_row = insert(Checkpoint).values(
+        job_id=job_id, epoch=epoch + 1, attempt=attempt, data=checkpoint, saved_at=now
+    )
+    session.execute(
+        checkpoint_row.on_conflict_do_update(
+            index_elements=["job_id"],
+            set_=dict(epoch=epoch + 1, attempt=attempt, data=checkpoint_row.excluded.data, saved_at=now),
+        )
+    )
+    return True
+
+
+def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:
+    """End the job succeeded with its final weights (both or neither, in one transaction)."""
+    if not _finish(session, job_id, attempt, JobStatus.succeeded):
+        return False
+    session.add(Weights(job_id=job_id, data=weights_to_bytes(weights), saved_at=utcnow()))
+    session.flush()
+    return True
+
+
+def fail(session: Session, job_id: str, *, attempt: int, error: str) -> bool:
+    """End the job failed with the engine's message; the epochs it finished are kept."""
+    return _finish(session, job_id, attempt, JobStatus.failed, error=error)
+
+
+def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
+    """End a running job cancelled after its worker saw the flag; its epochs are kept."""
+    return _finish(session, job_id, attempt, JobStatus.cancelled)
+
+
+# --- the requeue sweep ----------------------------------------------------------------
+
+
+def stranded_jobs(session: Session, *, queued_before: datetime, now: datetime, limit: int = 1000) -> list[str]:
+    """Jobs that no live broker message may carry: queued jobs last enqueued before
+    `queued_before`, and running jobs whose lease expired (their worker died) and that were
+    not re-enqueued since `queued_before`. Oldest first."""
+    enqueued_long_ago = or_(Job.enqueued_at.is_(None), Job.enqueued_at < queued_before)
+    query = (
+        select(Job.id)
+        .where(
+            enqueued_long_ago,
+            or_(
+                Job.status == JobStatus.queued.value,
+                and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
+            ),
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    return list(session.execute(query).scalars())
+
+
+def mark_enqueued(session: Session, job_ids: Sequence[str]) -> None:
+    """Note that a broker message was just sent for these jobs."""
+    if job_ids:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(list(job_ids)))
+            .values(enqueued_at=utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+# --- weights as bytes -----------------------------------------------------------------
+
+
+def weights_to_bytes(weights: Sequence[np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    # zero-padded names keep getWeights() order when read back
+    np.savez(buffer, **{f"w{i:04d}": np.asarray(w, dtype=np.float32) for i, w in enumerate(weights)})
+    return buffer.getvalue()
+
+
+def weights_from_bytes(data: bytes) -> list[np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return [archive[name].astype(np.float32, copy=False) for name in sorted(archive.files)]
+
+
+# --- internals ------------------------------------------------------------------------
+
+
+def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:
+    canonical = json.dumps(
+        {"spec": document, "name": name, "device": device.value}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _insert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite do)."""
+    dialect = session.get_bind().dialect.name
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+
+
+def _owned_by(job_id: str, attempt: int) -> tuple[Any, ...]:
+    return Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.running.value
+
+
+def _update_job(session: Session, job_id: str, *conditions: Any, **values: Any) -> bool:
+    """One conditional UPDATE of one job; whether it matched."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, *conditions)
+        .values(**values)
+        .returning(Job.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def _finish(session: Session, job_id: str, attempt: int, status: JobStatus, error: str | None = None) -> bool:
+    if not _update_job(
+        session,
+        job_id,
+        *_owned_by(job_id, attempt),
+        status=status.value,
+        finished_at=utcnow(),
+        lease_expires_at=None,
+        error=error,
+    ):
+        return False
+    # a finished job is never resumed: its checkpoint has served
+    session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+    return True

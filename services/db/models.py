@@ -1,0 +1,160 @@
+"""The tables: jobs, their epochs, their latest checkpoint and their final weights.
+
+Designed for PostgreSQL (JSONB, timestamptz) and run unchanged on SQLite, the embedded
+default. The schema itself is owned by the Alembic migrations in `migrations/`;
+`tests/service/test_migrations.py` checks that these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    false,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.jobs.states import Device, JobStatus
+
+# JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every backend.
+
+    SQLite keeps no zone, so values are stored there as naive UTC text (which also sorts
+    and compares correctly as text) and given their zone back when read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: trainq stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: type[JobStatus] | type[Device]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    # constraint names fixed by convention, so migrations can name what they drop
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dict[str, Any]: JSONDocument, datetime: UTCDateTime()}
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(8))
+    # the validated JobSpec dumped by alias (tf.js field names), data included
+    spec: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # sha256 of the request that used `idempotency_key`: a replay with another body is refused
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # raised by every claim; a worker's writes carry its attempt, so a stale worker is fenced off
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    epochs_total: Mapped[int]
+    epochs_done: Mapped[int] = mapped_column(default=0)
+    latest_logs: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the last time a broker message was sent for the job; the requeue sweep reads it
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", JobStatus), name="status"),
+        CheckConstraint(_one_of("device", Device), name="device"),
+        # listing, newest first, with or without a status filter (keyset on created_at, id)
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+        # the requeue sweep: queued jobs by last enqueue, running jobs by lease expiry
+        Index("ix_jobs_status_enqueued_at", "status", "enqueued_at"),
+        Index("ix_jobs_status_lease_expires_at", "status", "lease_expires_at"),
+    )
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+
+class Epoch(Base):
+    """One epoch's logs (loss, val_loss, metrics), as the engine reported them."""
+
+    __tablename__ = "epochs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    # 0-based, as in tf.js's `history.epoch`
+    epoch: Mapped[int] = mapped_column(primary_key=True)
+    logs: Mapped[dict[str, Any]]
+    wall_time: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkpoint(Base):
+    """The latest epoch-boundary state of a running job; a worker taking over resumes from it."""
+
+    __tablename__ = "checkpoints"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    # epochs completed when it was taken
+    epoch: Mapped[int]
+    attempt: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Weights(Base):
+    """The final weights of a succeeded job, in getWeights() order, as an npz archive (no pickle)."""
+
+    __tablename__ = "weights"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,97 @@
+"""Engines, sessions and the one place that commits: `session_scope`.
+
+Services take a session and never commit; the API's request dependency and the worker
+wrap each unit of work in `session_scope`, which commits on success and rolls back on error.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.settings import Settings, get_settings
+
+# how long a SQLite writer waits for another writer's lock before giving up
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine_for(settings: Settings) -> Engine:
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() != "sqlite":
+        # connections idle in the pool can be cut by the server or a proxy; test before use
+        return create_engine(url, pool_pre_ping=True)
+
+    make_sqlite_folder(settings.sqlalchemy_url)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL: readers (the API) do not block the writer (a worker) and the other way round
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def make_sqlite_folder(sqlalchemy_url: str) -> None:
+    """The embedded default needs no setup: the SQLite file's folder is made on first use."""
+    url = make_url(sqlalchemy_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """This process's engine for the settings' database, made once per URL."""
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url
+    if url not in _engines:
+        _engines[url] = create_engine_for(settings)
+    return _engines[url]
+
+
+def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """This process's sessionmaker for the settings' database, made once per URL.
+
+    expire_on_commit=False: objects read in a scope stay readable after it commits
+    (the API serialises the job it just stored)."""
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url
+    if url not in _factories:
+        _factories[url] = sessionmaker(get_engine(settings), expire_on_commit=False)
+    return _factories[url]
+
+
+def _forget_parent_connections() -> None:
+    # A forked child (a Celery prefork worker) must not use, nor close, the sockets its
+    # parent's pools hold: drop them without closing and let the child open its own.
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction commits when the block ends and rolls back if it raises."""
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
