@@ -1,27 +1,235 @@
 """model.fit: epochs of contiguous minibatches, tf.js's loss averaging, hooks, resume.
 
-CONTRACT (to be implemented):
+As tfjs-layers' fitLoop: `validationSplit` holds out the last rows before any
+shuffling; `shuffle` permutes the training rows afresh each epoch; batches are
+contiguous slices of them, the short last one kept; an epoch's loss (and each metric)
+is the batch-size-weighted mean of the batch values, each taken before its batch's
+update; validation runs after the epoch's last update, in batches of `batchSize`.
+`seed` (ours) seeds one numpy Generator, drawn first for the initial weights, then for
+the shuffles.
+
+The loop keeps to the array namespace: data moves to it once per fit, the running
+sums stay on its device, and the host reads them once per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from services.engine.arrays import namespace
+from services.engine.checkpoint import Checkpoint
+from services.engine.config import EarlyStoppingConfig, TrainingConfig
+from services.engine.errors import Diverged, InvalidConfig
+from services.engine.model import Model
+from services.engine.optimizers import Optimizer, get_optimizer
+from services.engine.validate import training_rows, validate_training, weight_shapes
 
 StopReason = Literal["completed", "early_stopping", "cancelled"]
 
+
 @dataclass
 class EpochEnd:
-    epoch: int                  # 0-based, as tf.js's history.epoch
-    logs: dict[str, float]      # {"loss", "val_loss"?, "<metric>", "val_<metric>"?}
-    checkpoint: Checkpoint      # the state after this epoch; resume from it ends bit-for-bit the same
+    epoch: int  # 0-based, as tf.js's history.epoch
+    logs: dict[str, float]  # {"loss", "val_loss"?, "<metric>", "val_<metric>"?}
+    checkpoint: Checkpoint  # the state after this epoch; resume from it ends bit-for-bit the same
+
 
 @dataclass
 class FitResult:
-    history: dict[str, list[float]]   # tf.js history.history
-    epochs: list[int]                 # tf.js history.epoch
-    weights: list[np.ndarray]         # getWeights() order, host numpy float32
+    history: dict[str, list[float]]  # tf.js history.history
+    epochs: list[int]  # tf.js history.epoch
+    weights: list[np.ndarray]  # getWeights() order, host numpy float32
     stop_reason: StopReason
 
-def fit(config: TrainingConfig, x: np.ndarray, y: np.ndarray, *,
-        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-        xp: ArrayNamespace | None = None,          # default: numpy
-        on_epoch_end: Callable[[EpochEnd], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,   # polled between batches; True -> stop, reason "cancelled"
-        resume_from: Checkpoint | None = None) -> FitResult
-Raises InvalidConfig / InvalidData before training, Diverged during it.
-"""
+
+class EarlyStopping:
+    """`tf.callbacks.earlyStopping`: stop once `monitor` has not improved by more than
+    `minDelta` for `patience` epochs (starting from `baseline` when given). Mode `auto`
+    means `max` when the monitor's name contains 'acc', else `min`."""
+
+    def __init__(self, config: EarlyStoppingConfig) -> None:
+        self.monitor = config.monitor
+        mode = config.mode
+        if mode == "auto":
+            mode = "max" if "acc" in config.monitor else "min"
+        self.greater = mode == "max"
+        self.min_delta = abs(config.min_delta) if self.greater else -abs(config.min_delta)
+        self.patience = config.patience
+        self.wait = 0
+        if config.baseline is not None:
+            self.best = float(config.baseline)
+        else:
+            self.best = -math.inf if self.greater else math.inf
+
+    def epoch_end(self, logs: dict[str, float]) -> bool:
+        """Whether training stops after this epoch."""
+        current = logs[self.monitor] - self.min_delta
+        if (current > self.best) if self.greater else (current < self.best):
+            self.best = logs[self.monitor]
+            self.wait = 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"wait": self.wait, "best": self.best}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.wait, self.best = int(state["wait"]), float(state["best"])
+
+
+def fit(
+    config: TrainingConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    xp: Any = None,
+    device: Any = None,
+    on_epoch_end: Callable[[EpochEnd], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume_from: Checkpoint | None = None,
+) -> FitResult:
+    """`model.fit(x, y, {...})` for `config`, in namespace `xp` (default numpy) on `device`.
+
+    `should_stop` is polled after every batch: True stops the fit there, reason
+    "cancelled", keeping the epochs finished so far (an epoch cut short is not reported).
+    `on_epoch_end` receives each finished epoch's logs and checkpoint.
+    Raises InvalidConfig / InvalidData before training, Diverged (the 0-based epoch) when
+    the loss or the weights stop being finite."""
+    validate_training(config, x, y, validation_data)
+    xp = namespace(xp)
+    fit_config = config.fit
+    rng = np.random.default_rng(fit_config.seed)
+    model = Model.initialized(config.model, config.compile, rng, xp, device)
+    optimizer = get_optimizer(config.compile.optimizer, "compile.optimizer")
+    optimizer.build(xp, model.weights)
+    early = EarlyStopping(fit_config.early_stopping) if fit_config.early_stopping is not None else None
+    history: dict[str, list[float]] = {}
+    epochs: list[int] = []
+    first_epoch = fit_config.initial_epoch
+    if resume_from is not None:
+        model = _resumed(config, model, optimizer, rng, early, resume_from, xp, device)
+        history = copy.deepcopy(resume_from.history)
+        epochs = list(resume_from.epochs)
+        first_epoch = resume_from.epoch
+        if resume_from.stopped:
+            return FitResult(history, epochs, model.get_weights(), "early_stopping")
+
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    if validation_data is not None:
+        n = x.shape[0]
+        vx, vy = (np.asarray(a, dtype=np.float32) for a in validation_data)
+    else:
+        n = training_rows(x.shape[0], fit_config.validation_split)
+        vx, vy = x[n:], y[n:]
+    validating = vx.shape[0] > 0
+    on_device = model.weights[0].device
+    xs, ys = xp.asarray(x[:n], device=on_device), xp.asarray(y[:n], device=on_device)
+    if validating:
+        vxs, vys = xp.asarray(vx, device=on_device), xp.asarray(vy, device=on_device)
+    batch_size = fit_config.batch_size
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    keys = model.log_keys
+    # each batch's per-sample values land in one epoch-long buffer per key, summed once
+    # per epoch: cheaper than a reduction and an addition per batch, and as exact
+    buffers = [xp.empty((n,), dtype=xp.float32, device=on_device) for _ in keys]
+    loss_buffer, metric_buffers = buffers[0], buffers[1:]
+    weights, batch_gradients, apply = model.weights, model.batch_gradients, optimizer.apply
+
+    stop_reason: StopReason = "completed"
+    for epoch in range(first_epoch, fit_config.epochs):
+        if fit_config.shuffle:
+            order = xp.asarray(rng.permutation(n), device=on_device)
+            xe, ye = xp.take(xs, order, axis=0), xp.take(ys, order, axis=0)
+        else:
+            xe, ye = xs, ys
+        cancelled = False
+        for start, stop in bounds:
+            losses, metrics, gradients = batch_gradients(xe[start:stop, ...], ye[start:stop, ...])
+            apply(weights, gradients)
+            loss_buffer[start:stop] = losses
+            if metrics:
+                for buffer, values in zip(metric_buffers, metrics):
+                    buffer[start:stop] = values
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+        if cancelled and stop != n:
+            stop_reason = "cancelled"
+            break
+        logs = {key: _epoch_mean(xp.sum(buffer), n) for key, buffer in zip(keys, buffers)}
+        if validating:
+            logs.update(model.logs(vxs, vys, batch_size, "val_"))
+        _check_finite(xp, model, logs, epoch)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        epochs.append(epoch)
+        stopping = early is not None and early.epoch_end(logs)
+        if on_epoch_end is not None:
+            checkpoint = Checkpoint(
+                epoch=epoch + 1,
+                weights=model.get_weights(),
+                optimizer=optimizer.state(),
+                rng=copy.deepcopy(rng.bit_generator.state),
+                history=copy.deepcopy(history),
+                epochs=list(epochs),
+                early_stopping=None if early is None else early.state(),
+                stopped=stopping,
+            )
+            on_epoch_end(EpochEnd(epoch, logs, checkpoint))
+        if stopping:
+            stop_reason = "early_stopping"
+            break
+        if cancelled:
+            stop_reason = "cancelled"
+            break
+    return FitResult(history, epochs, model.get_weights(), stop_reason)
+
+
+def _epoch_mean(total: Any, seen: int) -> float:
+    """tf.js's BaseLogger: totals · (1 / seen), in float32."""
+    return float(np.float32(1 / seen) * np.float32(float(total)))
+
+
+def _check_finite(xp: Any, model: Model, logs: dict[str, float], epoch: int) -> None:
+    for key in ("loss", "val_loss"):
+        if key in logs and not math.isfinite(logs[key]):
+            raise Diverged(epoch)
+    for weight in model.weights:
+        if not bool(xp.all(xp.isfinite(weight))):
+            raise Diverged(epoch, f"diverged at epoch {epoch}: the weights became NaN or infinite")
+
+
+def _resumed(
+    config: TrainingConfig,
+    model: Model,
+    optimizer: Optimizer,
+    rng: np.random.Generator,
+    early: EarlyStopping | None,
+    checkpoint: Checkpoint,
+    xp: Any,
+    device: Any,
+) -> Model:
+    """The model, optimizer, generator and early stopping as the checkpoint left them."""
+    shapes = weight_shapes(config.model)
+    if [tuple(w.shape) for w in checkpoint.weights] != shapes:
+        raise InvalidConfig("checkpoint", "its weights do not fit this model")
+    if not config.fit.initial_epoch <= checkpoint.epoch <= config.fit.epochs:
+        raise InvalidConfig("checkpoint", f"it ends at epoch {checkpoint.epoch}, outside this fit's epochs")
+    if (early is None) != (checkpoint.early_stopping is None):
+        raise InvalidConfig("checkpoint", "its early-stopping state does not match fit.earlyStopping")
+    resumed = Model.from_weights(config.model, config.compile, checkpoint.weights, xp, device)
+    optimizer.build(xp, resumed.weights)
+    optimizer.load_state(xp, checkpoint.optimizer)
+    rng.bit_generator.state = copy.deepcopy(checkpoint.rng)
+    if early is not None and checkpoint.early_stopping is not None:
+        early.load_state(checkpoint.early_stopping)
+    return resumed

@@ -1,13 +1,193 @@
 """A Sequential stack of Dense layers: forward, backward, weights; evaluate and predict.
 
-CONTRACT (to be implemented):
+`tf.layers.dense` computes `activation(input · kernel + bias)` with the kernel shaped
+`[inputDim, units]`; `getWeights()` lists kernel then bias, layer by layer (no bias where
+`useBias` is false). The weights live in the array namespace `xp` (on its device) and
+are updated in place by the optimizer; they leave as host numpy float32 arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from services.engine.activations import Activation, get_activation
+from services.engine.arrays import namespace, to_numpy
+from services.engine.config import CompileConfig, ModelConfig
+from services.engine.initializers import initialize
+from services.engine.losses import Loss, get_loss
+from services.engine.metrics import Metric, get_metric
+from services.engine.validate import check_samples, check_weights, input_width
+
+
+@dataclass
+class Dense:
+    kernel: Any  # (inputDim, units)
+    bias: Any | None  # (units,), None where useBias is false
+    activation: Activation
+
 
 class Model:
+    """A compiled Sequential model: its layers, its loss and its metrics, in namespace `xp`."""
+
+    def __init__(self, xp: Any, config: ModelConfig, compile: CompileConfig, layers: list[Dense]) -> None:
+        self.xp = xp
+        self.config = config
+        self.compile = compile
+        self.layers = layers
+        self.loss: Loss = get_loss(compile.loss, "compile.loss")
+        units = config.layers[-1].units
+        self.metrics: list[Metric] = [
+            get_metric(name, compile.loss, units, f"compile.metrics[{i}]")
+            for i, name in enumerate(compile.metrics)
+        ]
+        self._ones_by_rows: dict[int, Any] = {}
+        self.weights: list[Any] = [
+            w for layer in layers for w in ((layer.kernel,) if layer.bias is None else (layer.kernel, layer.bias))
+        ]
+
+    @property
+    def log_keys(self) -> list[str]:
+        """The keys of an epoch's training logs, in tf.js's order: loss, then metrics."""
+        return ["loss", *(metric.key for metric in self.metrics)]
+
     @classmethod
-    def from_weights(cls, model: ModelConfig, compile: CompileConfig,
-                     weights: Sequence[np.ndarray], xp=None) -> Model
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]
-        # {"loss": ..., "<metric>": ...}, tf.js's batch-weighted mean; no weight update
-    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray   # host float32 (n, units)
-    def get_weights(self) -> list[np.ndarray]
-"""
+    def initialized(
+        cls,
+        model: ModelConfig,
+        compile: CompileConfig,
+        rng: np.random.Generator,
+        xp: Any = None,
+        device: Any = None,
+    ) -> Model:
+        """The model with `model.weights` if given, else drawn from its initializers with
+        `rng`, layer by layer, kernel then bias."""
+        if model.weights is not None:
+            return cls.from_weights(model, compile, model.weights, xp, device)
+        weights: list[np.ndarray] = []
+        fan_in = input_width(model)
+        for i, layer in enumerate(model.layers):
+            field = f"model.layers[{i}]"
+            weights.append(
+                initialize(layer.kernel_initializer, (fan_in, layer.units), rng, f"{field}.kernelInitializer")
+            )
+            if layer.use_bias:
+                weights.append(
+                    initialize(layer.bias_initializer, (layer.units,), rng, f"{field}.biasInitializer")
+                )
+            fan_in = layer.units
+        return cls.from_weights(model, compile, weights, xp, device)
+
+    @classmethod
+    def from_weights(
+        cls,
+        model: ModelConfig,
+        compile: CompileConfig,
+        weights: Sequence[np.ndarray],
+        xp: Any = None,
+        device: Any = None,
+    ) -> Model:
+        """The model with these weights (getWeights() order), copied into `xp` on `device`.
+        InvalidConfig names `model.weights[i]` when one does not fit."""
+        xp = namespace(xp)
+        check_weights(model, weights)
+        arrays = iter([xp.asarray(np.array(w, dtype=np.float32, copy=True), device=device) for w in weights])
+        layers = []
+        for i, layer in enumerate(model.layers):
+            kernel = next(arrays)
+            bias = next(arrays) if layer.use_bias else None
+            layers.append(Dense(kernel, bias, get_activation(layer.activation, f"model.layers[{i}].activation")))
+        return cls(xp, model, compile, layers)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Host float32 copies, in `model.getWeights()` order."""
+        return [np.array(to_numpy(w), dtype=np.float32, copy=True) for w in self.weights]
+
+    def output(self, x: Any) -> Any:
+        """The last layer's activations for a batch `x` already in `xp`."""
+        xp = self.xp
+        for layer in self.layers:
+            z = x @ layer.kernel
+            if layer.bias is not None:
+                z += layer.bias
+            x = layer.activation.forward(xp, z)
+        return x
+
+    def batch_gradients(self, x: Any, y: Any) -> tuple[Any, list[Any], list[Any]]:
+        """For one batch (in `xp`): the per-sample loss and metrics, (rows,) each, taken
+        before any update, and the gradient of the batch-mean loss with respect to
+        each weight, in getWeights() order."""
+        xp = self.xp
+        steps = []  # (layer, its input, z, its output)
+        a = x
+        for layer in self.layers:
+            z = a @ layer.kernel
+            if layer.bias is not None:
+                z += layer.bias
+            out = layer.activation.forward(xp, z)
+            steps.append((layer, a, z, out))
+            a = out
+        losses = self.loss.per_sample(xp, y, a)
+        metrics = [metric.per_sample(xp, y, a) for metric in self.metrics]
+        grad = self.loss.gradient(xp, y, a)
+        ones = self._ones(x)
+        gradients: list[Any] = []
+        for layer, inputs, z, out in reversed(steps):
+            grad_z = layer.activation.backward(xp, z, out, grad)
+            if layer.bias is not None:
+                # the column sums, as a vector-matrix product: a fraction of xp.sum's overhead
+                gradients.append(ones @ grad_z)
+            gradients.append(inputs.T @ grad_z)
+            if inputs is not x:
+                grad = grad_z @ layer.kernel.T
+        gradients.reverse()
+        return losses, metrics, gradients
+
+    def _ones(self, x: Any) -> Any:
+        rows = x.shape[0]
+        ones = self._ones_by_rows.get(rows)
+        if ones is None:
+            ones = self._ones_by_rows[rows] = self.xp.ones((rows,), dtype=x.dtype, device=x.device)
+        return ones
+
+    def logs(self, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:
+        """Loss and metrics over `x`, `y` (in `xp`), batch by batch as tf.js's testLoop
+        goes, averaged as it averages them: the sum over all rows divided by their
+        number, in float32."""
+        xp = self.xp
+        n = x.shape[0]
+        buffers = [xp.empty((n,), dtype=xp.float32, device=x.device) for _ in self.log_keys]
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            yb = y[start:stop, ...]
+            out = self.output(x[start:stop, ...])
+            buffers[0][start:stop] = self.loss.per_sample(xp, yb, out)
+            for buffer, metric in zip(buffers[1:], self.metrics):
+                buffer[start:stop] = metric.per_sample(xp, yb, out)
+        return {prefix + key: mean_of(xp.sum(buffer), n) for key, buffer in zip(self.log_keys, buffers)}
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]:
+        """`model.evaluate(x, y, {batchSize})`: {"loss": ..., "<metric>": ...}; no update.
+        InvalidData names `x` or `y` when they do not fit the model."""
+        check_samples(self.config, self.compile.loss, x, y, "x", "y")
+        xs, ys = self._device_array(x), self._device_array(y)
+        return self.logs(xs, ys, batch_size)
+
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """`model.predict(x, {batchSize})`: host float32 (n, units)."""
+        check_samples(self.config, None, x, None, "x", None)
+        xs = self._device_array(x)
+        n = xs.shape[0]
+        outputs = [self.output(xs[start : min(start + batch_size, n), ...]) for start in range(0, n, batch_size)]
+        return np.asarray(to_numpy(self.xp.concat(outputs, axis=0)), dtype=np.float32)
+
+    def _device_array(self, array: np.ndarray) -> Any:
+        return self.xp.asarray(np.asarray(array, dtype=np.float32), device=self.weights[0].device)
+
+
+def mean_of(total: Any, n: int) -> float:
+    """tf.js's division of a float32 total by a count, as a Python float."""
+    return float(np.float32(float(total)) / np.float32(n))
