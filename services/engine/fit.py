@@ -103,6 +103,22 @@ def fit(
     `on_epoch_end` receives each finished epoch's logs and checkpoint.
     Raises InvalidConfig / InvalidData before training, Diverged (the 0-based epoch) when
     the loss or the weights stop being finite."""
+    # a diverging fit overflows: numpy would warn at each op, trainq raises Diverged once
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _fit(config, x, y, validation_data, xp, device, on_epoch_end, should_stop, resume_from)
+
+
+def _fit(
+    config: TrainingConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation_data: tuple[np.ndarray, np.ndarray] | None,
+    xp: Any,
+    device: Any,
+    on_epoch_end: Callable[[EpochEnd], None] | None,
+    should_stop: Callable[[], bool] | None,
+    resume_from: Checkpoint | None,
+) -> FitResult:
     validate_training(config, x, y, validation_data)
     xp = namespace(xp)
     fit_config = config.fit
