@@ -1,0 +1,92 @@
+"""The state machine's tests run twice: on a real PostgreSQL and on SQLite, the embedded default.
+
+Each test gets a database of its own, migrated to head: several tests commit from
+separate sessions (two workers racing), so a rolled-back transaction would not isolate them.
+A PostgreSQL copy comes from a migrated template; a SQLite one is a copy of a migrated file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.db.migrate import upgrade
+from services.db.models import Job
+from services.db.session import create_engine_for
+from services.jobs import service
+from services.jobs.states import Device
+from tests.conftest import settings_for
+
+if TYPE_CHECKING:
+    from services.spec import JobSpec
+
+SEED: dict[str, Any] = {
+    "model": {"layers": [{"units": 1, "inputShape": [1]}]},
+    "compile": {"optimizer": {"name": "sgd", "learningRate": 0.01}, "loss": "meanAbsoluteError"},
+    "fit": {"epochs": 5, "batchSize": 32, "seed": 7},
+    "data": {"x": [[0.1], [0.5], [0.9], [1.3], [1.7]], "y": [[1.2], [2.0], [2.8], [3.6], [4.4]]},
+}
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "trainq.db"
+    upgrade(settings_for(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("new_postgres_database")()
+    path = tmp_path / "trainq.db"
+    shutil.copyfile(request.getfixturevalue("_migrated_sqlite_file"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine_for(settings_for(database_url))
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+
+
+def job_spec(**fit: Any) -> JobSpec:
+    # imported here, not at the top: the migration tests must not need the engine
+    from services.spec import JobSpec
+
+    document = {**SEED, "fit": {**SEED["fit"], **fit}}
+    return JobSpec.model_validate(document)
+
+
+@pytest.fixture
+def submit(session: Session) -> Callable[..., Job]:
+    """Submit the seed job (options may change its fit) and return it."""
+
+    def submit_job(name: str | None = None, key: str | None = None, **fit: Any) -> Job:
+        job, _ = service.submit(session, job_spec(**fit), name=name, device=Device.auto, idempotency_key=key)
+        return job
+
+    return submit_job
+
+
+def expire_lease(session: Session, job_id: str) -> None:
+    """What time does to a dead worker's lease, without waiting for it."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(lease_expires_at=service.utcnow().replace(year=2000))
+        .execution_options(synchronize_session="fetch")
+    )

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from services.db.models import Job
+from services.errors import JobNotCancellable, JobNotFound
+from services.jobs import service
+from services.jobs.service import Lease
+from services.jobs.states import JobStatus
+from tests.service.conftest import expire_lease
+
+
+def test_a_cancelled_queued_job_never_starts(session: Session, submit: Callable[..., Job]) -> None:
+    job = service.request_cancel(session, submit().id)
+    assert job.status == JobStatus.cancelled
+    assert job.finished_at is not None and job.started_at is None
+    assert service.claim(session, job.id, worker="w", lease_seconds=60) is None
+    assert service.get_job(session, job.id).status == JobStatus.cancelled
+
+
+def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, submit: Callable[..., Job]) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="w", lease_seconds=60)
+    assert claim is not None
+    assert service.record_epoch(
+        session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
+    )
+    job = service.request_cancel(session, job.id)
+    assert (job.status, job.cancel_requested) == (JobStatus.running, True)
+
+    assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60) == Lease(True, True)
+    assert service.cancelled(session, job.id, attempt=claim.attempt)
+    job = service.get_job(session, job.id)
+    assert job.status == JobStatus.cancelled and job.finished_at is not None
+    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == [0]
+
+
+def test_cancelling_a_cancelled_job_again_changes_nothing(session: Session, submit: Callable[..., Job]) -> None:
+    first = service.request_cancel(session, submit().id)
+    finished_at = first.finished_at
+    again = service.request_cancel(session, first.id)
+    assert (again.status, again.finished_at) == (JobStatus.cancelled, finished_at)
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_a_finished_job_cannot_be_cancelled(session: Session, submit: Callable[..., Job], outcome: str) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="w", lease_seconds=60)
+    assert claim is not None
+    if outcome == "succeeded":
+        assert service.succeed(session, job.id, attempt=claim.attempt, weights=[np.ones((1, 1))])
+    else:
+        assert service.fail(session, job.id, attempt=claim.attempt, error="boom")
+    with pytest.raises(JobNotCancellable, match=outcome):
+        service.request_cancel(session, job.id)
+    assert service.get_job(session, job.id).status == outcome
+
+
+def test_cancelling_an_unknown_job_raises_job_not_found(session: Session) -> None:
+    with pytest.raises(JobNotFound):
+        service.request_cancel(session, "no-such-job")
+
+
+def test_a_cancelled_job_whose_worker_died_ends_cancelled_instead_of_resuming(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    assert service.claim(session, job.id, worker="dies", lease_seconds=60) is not None
+    service.request_cancel(session, job.id)
+    expire_lease(session, job.id)
+    assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
+    job = service.get_job(session, job.id)
+    assert (job.status, job.worker) == (JobStatus.cancelled, "dies")
+
+
+def test_cancelling_one_job_leaves_the_others_alone(session: Session, submit: Callable[..., Job]) -> None:
+    others = [submit().id for _ in range(3)]
+    service.request_cancel(session, submit().id)
+    assert {service.get_job(session, job_id).status for job_id in others} == {JobStatus.queued}
+
+
+def backdate_enqueue(session: Session, job_id: str, seconds: float) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(enqueued_at=service.utcnow() - timedelta(seconds=seconds))
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def test_stranded_jobs_are_queued_ones_enqueued_long_ago_and_running_ones_whose_lease_expired(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    now = service.utcnow()
+    fresh_queued = submit().id
+    old_queued = submit().id
+    backdate_enqueue(session, old_queued, 600)
+    live = submit().id
+    assert service.claim(session, live, worker="alive", lease_seconds=600) is not None
+    backdate_enqueue(session, live, 600)
+    dead = submit().id
+    assert service.claim(session, dead, worker="dead", lease_seconds=600) is not None
+    backdate_enqueue(session, dead, 600)
+    expire_lease(session, dead)
+    finished = submit().id
+    service.request_cancel(session, finished)
+    backdate_enqueue(session, finished, 600)
+
+    stranded = service.stranded_jobs(session, queued_before=now - timedelta(seconds=60), now=service.utcnow())
+    assert sorted(stranded) == sorted([old_queued, dead])
+    assert fresh_queued not in stranded
+
+
+def test_a_job_just_re_enqueued_is_not_stranded_again_until_the_threshold(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit().id
+    backdate_enqueue(session, job, 600)
+    threshold = service.utcnow() - timedelta(seconds=60)
+    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow()) == [job]
+    service.mark_enqueued(session, [job])
+    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow()) == []
+    later = service.utcnow() + timedelta(seconds=1)
+    assert service.stranded_jobs(session, queued_before=later, now=later) == [job]
+
+
+def test_stranded_jobs_are_given_oldest_first_up_to_the_limit(session: Session, submit: Callable[..., Job]) -> None:
+    ids = [submit().id for _ in range(5)]
+    for job_id in ids:
+        backdate_enqueue(session, job_id, 600)
+    threshold = service.utcnow() - timedelta(seconds=60)
+    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow(), limit=3) == ids[:3]

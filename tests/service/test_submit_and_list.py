@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.db.models import Job
+from services.db.session import session_scope
+from services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
+from services.jobs import service
+from services.jobs.states import Device, JobStatus
+from services.spec import JobSpec
+from tests.service.conftest import job_spec
+
+
+def job_count(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(Job)).scalar_one()
+
+
+def test_submit_stores_a_queued_job_whose_spec_reads_back_equal(factory: sessionmaker[Session]) -> None:
+    spec = job_spec(epochs=7)
+    with session_scope(factory) as session:
+        job, created = service.submit(session, spec, name="seed", device=Device.cpu, idempotency_key=None)
+    assert created
+
+    with factory() as session:
+        stored = service.get_job(session, job.id)
+        assert stored.status == JobStatus.queued
+        assert (stored.name, stored.device, stored.attempt, stored.epochs_total, stored.epochs_done) == (
+            "seed", "cpu", 0, 7, 0
+        )
+        assert JobSpec.model_validate(stored.spec) == spec
+        assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset() == UTC.utcoffset(None)
+        assert stored.enqueued_at == stored.created_at
+        assert stored.started_at is None and stored.finished_at is None and stored.worker is None
+
+
+def test_get_job_of_an_unknown_id_raises_job_not_found(session: Session) -> None:
+    with pytest.raises(JobNotFound):
+        service.get_job(session, "00000000-0000-0000-0000-000000000000")
+
+
+def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> None:
+    first, created = service.submit(session, job_spec(), name="a", device=Device.auto, idempotency_key="key-1")
+    again, created_again = service.submit(session, job_spec(), name="a", device=Device.auto, idempotency_key="key-1")
+    assert (created, created_again) == (True, False)
+    assert again.id == first.id
+    assert job_count(session) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(spec=job_spec(epochs=6)),
+        dict(name="another name"),
+        dict(device=Device.gpu),
+    ],
+    ids=["spec", "name", "device"],
+)
+def test_an_idempotency_key_reused_with_another_request_is_refused(session: Session, change: dict) -> None:
+    request = dict(spec=job_spec(), name="a", device=Device.auto)
+    service.submit(session, **request, idempotency_key="key-1")
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit(session, **{**request, **change}, idempotency_key="key-1")
+    assert job_count(session) == 1
+
+
+def test_concurrent_submits_with_one_idempotency_key_store_one_job(factory: sessionmaker[Session]) -> None:
+    barrier = threading.Barrier(4)
+    ids: list[str] = []
+
+    def submit() -> None:
+        barrier.wait()
+        with session_scope(factory) as session:
+            job, _ = service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key="same")
+            ids.append(job.id)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(ids) == 4 and len(set(ids)) == 1
+    with factory() as session:
+        assert job_count(session) == 1
+
+
+def test_jobs_are_listed_newest_first(session: Session, submit: Callable[..., Job]) -> None:
+    ids = [submit(name=str(i)).id for i in range(5)]
+    jobs, cursor = service.list_jobs(session, status=None, cursor=None, limit=10)
+    assert [job.id for job in jobs] == ids[::-1]
+    assert cursor is None
+
+
+def test_listing_filters_by_status(session: Session, submit: Callable[..., Job]) -> None:
+    queued = [submit().id for _ in range(3)]
+    running = submit().id
+    assert service.claim(session, running, worker="w", lease_seconds=60) is not None
+    cancelled = service.request_cancel(session, submit().id).id
+
+    def listed(status: JobStatus) -> list[str]:
+        return [job.id for job in service.list_jobs(session, status=status, cursor=None, limit=10)[0]]
+
+    assert listed(JobStatus.queued) == queued[::-1]
+    assert listed(JobStatus.running) == [running]
+    assert listed(JobStatus.cancelled) == [cancelled]
+    assert listed(JobStatus.succeeded) == []
+
+
+@pytest.mark.parametrize("same_instant", [False, True], ids=["distinct-times", "one-instant"])
+def test_cursor_pages_cover_every_job_once_in_order(
+    session: Session, submit: Callable[..., Job], same_instant: bool
+) -> None:
+    for _ in range(23):
+        submit()
+    if same_instant:
+        # ties on created_at are broken by id, so a page boundary inside a tie loses nothing
+        session.execute(update(Job).values(created_at=service.utcnow()).execution_options(synchronize_session=False))
+        session.expire_all()
+    everything, _ = service.list_jobs(session, status=None, cursor=None, limit=100)
+
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        jobs, cursor = service.list_jobs(session, status=None, cursor=cursor, limit=5)
+        pages.append([job.id for job in jobs])
+        if cursor is None:
+            break
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
+    assert [job_id for page in pages for job_id in page] == [job.id for job in everything]
+
+
+def test_a_job_submitted_between_pages_does_not_shift_the_next_page(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    old = [submit().id for _ in range(4)]
+    first, cursor = service.list_jobs(session, status=None, cursor=None, limit=2)
+    submit()
+    second, _ = service.list_jobs(session, status=None, cursor=cursor, limit=2)
+    assert [job.id for job in first + second] == old[::-1]
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "", "W10", "WyJub3QgYSBkYXRlIiwgIngiXQ"])
+def test_a_cursor_not_handed_out_is_refused_naming_the_field(session: Session, cursor: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        service.list_jobs(session, status=None, cursor=cursor, limit=5)
+    assert raised.value.field == "cursor"
+
+
+@pytest.mark.parametrize("limit", [0, -1, service.MAX_PAGE + 1])
+def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        service.list_jobs(session, status=None, cursor=None, limit=limit)
+    assert raised.value.field == "limit"
