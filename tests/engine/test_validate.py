@@ -66,6 +66,10 @@ CONFIG_ERRORS = [
         with_layers(DenseConfig(1, input_shape=(3,), bias_initializer=InitializerConfig("nope"))),
         "model.layers[0].biasInitializer",
     ),
+    (
+        with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig("randomNormal", {"sd": 1}))),
+        "model.layers[0].kernelInitializer.sd",
+    ),
     (replace(GOOD, model=ModelConfig(layers=())), "model.layers"),
     (with_compile(loss="meanSquareError"), "compile.loss"),
     (with_compile(optimizer=OptimizerConfig("adamw")), "compile.optimizer"),
