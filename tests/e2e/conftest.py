@@ -1,0 +1,167 @@
+"""The end-to-end stack: a real PostgreSQL, a real Redis, the API over HTTP, Celery workers.
+
+Per test module: a fresh, empty database on the session's throwaway PostgreSQL (the root
+fixture `postgres_server`), migrated by `trainq db upgrade`; a throwaway Redis server of
+its own (the requeue test restarts it empty); and one API process. Workers are started
+by the tests that need them, with the settings they need, and stopped when the test ends.
+When a test fails, the log of every process of its stack is attached to the report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from celery import Celery
+from psycopg import sql
+from sqlalchemy import make_url
+
+from tests.support.postgres import PostgresServer
+from tests.support.processes import BIN, Api, Process, Processes, process_env, wait_for
+from tests.support.redis import RedisServer
+
+MIGRATE_DEADLINE_SECONDS = 60
+WORKER_READY_SECONDS = 60
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def libpq_url(url: str) -> str:
+    """The URL psycopg and trainq's DATABASE_URL take: postgresql://, no SQLAlchemy driver."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class Stack:
+    folder: Path
+    database_url: str
+    redis: RedisServer
+    processes: Processes
+    api: Api | None = None
+    workers: list[Process] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url,
+            "TRAINQ_HOME": str(self.folder / "home"),
+        }
+
+    def client(self):  # type: ignore[no-untyped-def]
+        assert self.api is not None
+        return self.api.client()
+
+    def migrate(self) -> None:
+        done = subprocess.run(
+            [str(BIN / "trainq"), "db", "upgrade"], env=process_env(self.env), capture_output=True,
+            timeout=MIGRATE_DEADLINE_SECONDS,
+        )
+        assert done.returncode == 0, f"trainq db upgrade failed:\n{done.stdout.decode()}\n{done.stderr.decode()}"
+
+    def start_api(self, **env: str) -> Api:
+        self.api = self.processes.api({**self.env, **env})
+        return self.api
+
+    def worker(self, name: str, *, wait: bool = True, **env: str) -> Process:
+        """A Celery worker (one pool process) named `name@e2e`; with `wait`, until it answers a ping."""
+        process = self.processes.worker({**self.env, **env}, name=f"{name}-{uuid.uuid4().hex[:6]}")
+        self.workers.append(process)
+        if wait:
+            self.wait_for_workers([process])
+        return process
+
+    def wait_for_workers(self, workers: list[Process]) -> None:
+        names = {f"{process.name}@e2e" for process in workers}
+        app = self.celery()
+        answered: set[str] = set()
+
+        def all_answer() -> bool:
+            for process in workers:
+                if not process.running():
+                    raise AssertionError(f"worker {process.name} exited:\n{process.describe()}")
+            for reply in app.control.ping(destination=sorted(names - answered), timeout=0.5):
+                answered.update(reply)
+            return answered >= names
+
+        wait_for(all_answer, timeout=WORKER_READY_SECONDS, what=f"workers {sorted(names)} answer a ping",
+                 processes=self.processes, state=lambda: sorted(answered))
+
+    def stop_workers(self) -> None:
+        for process in self.workers:
+            process.stop()
+        self.workers.clear()
+
+    def celery(self) -> Celery:
+        """A Celery app of the test's own on the stack's broker: for pings and for extra messages."""
+        return Celery("e2e", broker=self.redis.url, set_as_current=False,
+                      config_source={"task_serializer": "json", "accept_content": ["json"]})
+
+    def row_counts(self) -> dict[str, int]:
+        """The number of rows of every table in the database, read directly from PostgreSQL."""
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                )
+            ]
+            return {
+                table: connection.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                ).fetchone()[0]  # type: ignore[index]
+                for table in tables
+            }
+
+    def query(self, statement: str, *params: object) -> list[tuple]:
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            return connection.execute(statement, params).fetchall()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp(f"stack-{request.module.__name__.rsplit('.', 1)[-1]}")
+    database = f"e2e_{uuid.uuid4().hex[:12]}"
+    database_url = libpq_url(postgres_server.create_database(database))
+    (folder / "redis").mkdir()
+    redis = RedisServer(folder / "redis").start()
+    processes = Processes(folder / "logs")
+    stack = Stack(folder, database_url, redis, processes)
+    try:
+        stack.migrate()
+        stack.start_api()
+        yield stack
+    finally:
+        processes.stop_all()
+        redis.close()
+        postgres_server.drop_database(database)
+
+
+@pytest.fixture(autouse=True)
+def _workers_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    stack = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    yield
+    if stack is not None:
+        stack.stop_workers()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        for value in getattr(item, "funcargs", {}).values():
+            processes = getattr(value, "processes", None)
+            if isinstance(processes, Processes):
+                report.sections.append(("trainq process logs", processes.logs()))
+    return report

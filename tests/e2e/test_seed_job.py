@@ -1,0 +1,22 @@
+"""The seed job on PostgreSQL and Redis: queued, running, succeeded; history, weights, queries."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Stack
+from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_finished
+
+
+def test_seed_job_runs_to_succeeded_and_answers_queries_like_the_engine(stack: Stack) -> None:
+    spec = seed_spec()
+    with stack.client() as client:
+        # no worker yet: the job must wait in the queue
+        job = submit(client, spec)
+        assert job["attempt"] == 0 and job["worker"] is None and job["progress"] == {"epoch": 0, "epochs": 200}
+        assert client.get(f"/v1/jobs/{job['id']}/weights").status_code == 409
+
+        worker = stack.worker("seed")
+        seen, final = watch_until_finished(client, job["id"], timeout=60, processes=stack.processes)
+
+        assert seen == ["queued", "running", "succeeded"], seen
+        assert final["worker"] is not None and worker.name in final["worker"]
+        check_trained_line(client, final, spec)

@@ -1,0 +1,68 @@
+"""A worker killed mid-job: its lease runs out, another worker takes the job over and resumes
+it from the last checkpoint, and the job ends exactly as if nothing had happened."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+
+import numpy as np
+
+from services.engine import fit
+from services.spec import JobSpec
+from tests.e2e.conftest import Stack
+from tests.e2e.jobs import get_job, history, long_spec, submit, wait_for_status, weights
+from tests.support.processes import wait_for
+
+EPOCHS = 300
+# a short lease so the takeover comes within seconds; the sweep re-sends a job whose lease expired
+SHORT_LEASE = {
+    "TRAINQ_LEASE_SECONDS": "2",
+    "TRAINQ_HEARTBEAT_SECONDS": "0.2",
+    "TRAINQ_REQUEUE_AFTER_SECONDS": "1",
+}
+
+
+def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(stack: Stack) -> None:
+    spec = long_spec(epochs=EPOCHS, samples=1000)
+    victim = stack.worker("victim", **SHORT_LEASE)
+    with stack.client() as client:
+        job = submit(client, spec)
+        wait_for(lambda: get_job(client, job["id"])["progress"]["epoch"] >= 10, timeout=30,
+                 what="the job has finished 10 epochs on the victim", processes=stack.processes,
+                 state=lambda: get_job(client, job["id"]))
+        seen_before = history(client, job["id"])
+
+        victim.kill(signal.SIGKILL)  # the whole process group: no goodbye, no acknowledgement
+        victim.popen.wait(10)
+        killed_at = datetime.now(UTC)
+        [(checkpoint_epoch, checkpoint_attempt)] = stack.query(
+            "SELECT epoch, attempt FROM checkpoints WHERE job_id = %s", job["id"]
+        )
+        assert checkpoint_attempt == 1 and checkpoint_epoch >= len(seen_before)
+        assert checkpoint_epoch < EPOCHS, "the job finished before the kill: make it longer"
+
+        survivor = stack.worker("survivor", **SHORT_LEASE)
+        done = wait_for_status(client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60,
+                               processes=stack.processes)
+        assert done["status"] == "succeeded", done
+        assert done["attempt"] == 2 and survivor.name in done["worker"], done
+
+        rows = history(client, job["id"])
+        assert [row["epoch"] for row in rows] == list(range(EPOCHS))
+        # what the victim reported stays as it reported it
+        assert rows[: len(seen_before)] == seen_before
+        final = weights(client, job["id"])
+
+    # epochs before the checkpoint were recorded by the victim and never again; the rest by the survivor
+    recorded = stack.query("SELECT epoch, recorded_at FROM epochs WHERE job_id = %s ORDER BY epoch", job["id"])
+    by_victim = [epoch for epoch, at in recorded if at < killed_at]
+    assert by_victim == list(range(checkpoint_epoch)), (checkpoint_epoch, by_victim)
+
+    # resuming is exact: the same weights as one uninterrupted fit of the same spec
+    parsed = JobSpec.model_validate({k: v for k, v in spec.items() if k != "name"})
+    x, y, _ = parsed.arrays()
+    uninterrupted = fit(parsed.to_training_config(), x, y)
+    for got, expected in zip(final, uninterrupted.weights, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert [row["logs"]["loss"] for row in rows] == uninterrupted.history["loss"]
