@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.util import identity_key
 
 from services.db.models import Checkpoint, Epoch, Job, UTCDateTime, Weights, utcnow
 from services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
@@ -173,7 +174,6 @@ def request_cancel(session: Session, job_id: str) -> Job:
     if not cancelled:
         _update_job(session, job_id, Job.status == JobStatus.running.value, cancel_requested=True)
     job = get_job(session, job_id)
-    session.refresh(job)
     if job.status not in (JobStatus.running, JobStatus.cancelled):
         raise JobNotCancellable(job_id, job.status)
     return job
@@ -206,8 +206,9 @@ def claim(session: Session, job_id: str, *, worker: str, lease_seconds: float) -
             started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
         )
         .returning(Job.attempt, Job.spec, Job.device)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     ).one_or_none()
+    _expire(session, job_id)
     if row is None:
         _update_job(
             session,
@@ -238,8 +239,9 @@ def renew_lease(session: Session, job_id: str, *, attempt: int, lease_seconds: f
         .where(*_owned_by(job_id, attempt))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
         .returning(Job.cancel_requested)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
+    _expire(session, job_id)
     if cancel_requested is None:
         return Lease(owned=False, cancel_requested=False)
     return Lease(owned=True, cancel_requested=cancel_requested)
@@ -330,8 +332,9 @@ def mark_enqueued(session: Session, job_ids: Sequence[str]) -> None:
             update(Job)
             .where(Job.id.in_(list(job_ids)))
             .values(enqueued_at=utcnow())
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )
+        _expire(session, *job_ids)
 
 
 # --- weights as bytes -----------------------------------------------------------------
@@ -369,6 +372,16 @@ def _owned_by(job_id: str, attempt: int) -> tuple[Any, ...]:
     return Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.running.value
 
 
+def _expire(session: Session, *job_ids: str) -> None:
+    """Forget what the session holds of jobs changed by a bulk UPDATE: the next read reloads them.
+
+    (The ORM's own synchronisation is off: with a RETURNING of our own it left stale values.)"""
+    for job_id in job_ids:
+        job = session.identity_map.get(identity_key(Job, job_id))
+        if job is not None:
+            session.expire(job)
+
+
 def _update_job(session: Session, job_id: str, *conditions: Any, **values: Any) -> bool:
     """One conditional UPDATE of one job; whether it matched."""
     result = session.execute(
@@ -376,8 +389,9 @@ def _update_job(session: Session, job_id: str, *conditions: Any, **values: Any) 
         .where(Job.id == job_id, *conditions)
         .values(**values)
         .returning(Job.id)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
+    _expire(session, job_id)
     return result.scalar_one_or_none() is not None
 
 

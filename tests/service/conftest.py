@@ -88,5 +88,6 @@ def expire_lease(session: Session, job_id: str) -> None:
         update(Job)
         .where(Job.id == job_id)
         .values(lease_expires_at=service.utcnow().replace(year=2000))
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
+    session.expire_all()

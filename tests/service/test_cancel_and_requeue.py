@@ -90,8 +90,9 @@ def backdate_enqueue(session: Session, job_id: str, seconds: float) -> None:
         update(Job)
         .where(Job.id == job_id)
         .values(enqueued_at=service.utcnow() - timedelta(seconds=seconds))
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
+    session.expire_all()
 
 
 def test_stranded_jobs_are_queued_ones_enqueued_long_ago_and_running_ones_whose_lease_expired(
