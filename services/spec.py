@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypeAliasType
 
 from services.engine import (
     CompileConfig,
@@ -31,7 +32,8 @@ from services.engine import (
 
 Number = float | int
 Matrix = list[list[Number]] | list[Number]
-NestedNumbers = Number | list["NestedNumbers"]
+# a named recursive alias: pydantic resolves it by name instead of recursing forever
+NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")  # type: ignore[misc]
 
 
 class SpecModel(BaseModel):
