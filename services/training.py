@@ -1,0 +1,242 @@
+"""Running one training job on a worker, and the sweep that re-sends lost jobs.
+
+The Celery task hands `run_job` a job id; everything else comes from the database:
+the claim (an atomic state change, so a duplicate delivery does nothing), the spec and
+its data, the checkpoint to resume from when an earlier worker died. While the engine
+fits, a heartbeat thread renews the lease and reads the cancel flag; the engine polls
+that flag between batches, so cancelling costs it one attribute read per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.db.models import utcnow
+from services.db.session import session_scope
+from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
+from services.jobs import service as jobs
+from services.jobs.service import Claim
+from services.jobs.states import Device, JobStatus
+from services.settings import Settings
+from services.spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+SessionFactory = sessionmaker[Session]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a delivery of a job ended on this worker."""
+
+    job_id: str
+    # the state this worker ended the job in; None when it ended nothing: a duplicate or
+    # late delivery, a finished job, or (taken_over) another worker took it over mid-fit
+    status: JobStatus | None
+    error: str | None = None
+    taken_over: bool = False
+
+
+def run_job(session_factory: SessionFactory, job_id: str, *, worker: str, settings: Settings) -> Outcome:
+    """Claim the job and train it to its end; never raises for a job's own failure."""
+    with session_scope(session_factory) as session:
+        claim = jobs.claim(session, job_id, worker=worker, lease_seconds=settings.lease_seconds)
+    if claim is None:
+        return Outcome(job_id, None)
+    log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
+    lease = LeaseKeeper(session_factory, claim, settings)
+    lease.start()
+    failure: str | None = None
+    try:
+        result = _train(session_factory, claim, lease, worker)
+    except EngineError as error:
+        # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
+        failure = error.message if isinstance(error, Diverged) else str(error)
+    except Exception as error:
+        # Failing the job (rather than re-raising) keeps Celery from retrying it forever.
+        log.exception("job %s: unexpected error", job_id)
+        failure = f"internal error: {error!r}"
+    finally:
+        lease.stop()
+    if lease.lost.is_set():
+        return Outcome(job_id, None, taken_over=True)
+    if failure is not None:
+        return _end(session_factory, claim, JobStatus.failed, error=failure)
+    if result.stop_reason == "cancelled":
+        return _end(session_factory, claim, JobStatus.cancelled)
+    return _end(session_factory, claim, JobStatus.succeeded, weights=result.weights)
+
+
+def requeue_stranded(
+    session_factory: SessionFactory, enqueue: Callable[[str], None], settings: Settings
+) -> list[str]:
+    """Send again the jobs no broker message is likely to carry: queued ones enqueued more
+    than `requeue_after_seconds` ago (the broker lost the message, or the send after the
+    submit failed) and running ones whose lease expired (their worker died). A job sent
+    twice is harmless: the claim lets one delivery run it. Returns the ids sent."""
+    now = utcnow()
+    with session_scope(session_factory) as session:
+        job_ids = jobs.stranded_jobs(
+            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now
+        )
+    sent: list[str] = []
+    for job_id in job_ids:
+        try:
+            enqueue(job_id)
+        except Exception:
+            log.exception("requeue of job %s failed; the next sweep tries again", job_id)
+            break
+        sent.append(job_id)
+    if sent:
+        with session_scope(session_factory) as session:
+            jobs.mark_enqueued(session, sent)
+        log.info("requeued %d stranded jobs", len(sent))
+    return sent
+
+
+class LeaseKeeper:
+    """The heartbeat of a claimed job: renews the lease every `heartbeat_seconds` in a
+    thread and turns what the row says into flags the fit loop reads without I/O."""
+
+    def __init__(self, session_factory: SessionFactory, claim: Claim, settings: Settings) -> None:
+        self.session_factory = session_factory
+        self.claim = claim
+        self.interval = settings.heartbeat_seconds
+        self.lease_seconds = settings.lease_seconds
+        self.cancel_requested = threading.Event()
+        self.lost = threading.Event()  # another worker took the job over: stop, write nothing
+        self.stop_fit = threading.Event()  # either of the two
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{claim.job_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def should_stop(self) -> bool:
+        return self.stop_fit.is_set()
+
+    def mark_lost(self) -> None:
+        self.lost.set()
+        self.stop_fit.set()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                with session_scope(self.session_factory) as session:
+                    lease = jobs.renew_lease(
+                        session, self.claim.job_id, attempt=self.claim.attempt, lease_seconds=self.lease_seconds
+                    )
+            except Exception:
+                # The database may be back before the lease runs out; if not, another worker
+                # takes the job over and this one's writes are refused.
+                log.exception("job %s: heartbeat failed", self.claim.job_id)
+                continue
+            if not lease.owned:
+                self.mark_lost()
+                return
+            if lease.cancel_requested:
+                self.cancel_requested.set()
+                self.stop_fit.set()
+
+
+def _train(session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, worker: str) -> FitResult:
+    spec = JobSpec.model_validate(claim.spec)
+    config = spec.to_training_config()
+    x, y, validation = spec.arrays()
+    xp, device = _array_library(claim.device, worker)
+    resume_from = Checkpoint.from_bytes(claim.checkpoint) if claim.checkpoint is not None else None
+    epoch_started = time.monotonic()
+
+    def on_epoch_end(end: EpochEnd) -> None:
+        nonlocal epoch_started
+        wall_time = time.monotonic() - epoch_started
+        with session_scope(session_factory) as session:
+            owned = jobs.record_epoch(
+                session,
+                claim.job_id,
+                attempt=claim.attempt,
+                epoch=end.epoch,
+                logs=end.logs,
+                wall_time=wall_time,
+                checkpoint=end.checkpoint.to_bytes(),
+            )
+        if not owned:
+            lease.mark_lost()
+        # the next epoch's clock starts after this one's report, so wall time is training time
+        epoch_started = time.monotonic()
+
+    return fit(
+        config,
+        x,
+        y,
+        validation_data=validation,
+        xp=xp,
+        device=device,
+        on_epoch_end=on_epoch_end,
+        should_stop=lease.should_stop,
+        resume_from=resume_from,
+    )
+
+
+def _end(
+    session_factory: SessionFactory,
+    claim: Claim,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    weights: list[Any] | None = None,
+) -> Outcome:
+    with session_scope(session_factory) as session:
+        if status is JobStatus.succeeded:
+            assert weights is not None
+            owned = jobs.succeed(session, claim.job_id, attempt=claim.attempt, weights=weights)
+        elif status is JobStatus.cancelled:
+            owned = jobs.cancelled(session, claim.job_id, attempt=claim.attempt)
+        else:
+            owned = jobs.fail(session, claim.job_id, attempt=claim.attempt, error=error or "failed")
+    if not owned:
+        log.warning("job %s: attempt %d was taken over; its %s is dropped", claim.job_id, claim.attempt, status)
+        return Outcome(claim.job_id, None, taken_over=True)
+    log.info("job %s: %s%s", claim.job_id, status, f" ({error})" if error else "")
+    return Outcome(claim.job_id, status, error)
+
+
+def _array_library(device: Device, worker: str) -> tuple[Any, Any]:
+    """(xp, device) for the engine: numpy on the CPU, torch on a CUDA GPU when one is
+    asked for (gpu) or seen (auto)."""
+    if device is Device.cpu:
+        return None, None
+    gpu = _cuda_torch()
+    if gpu is not None:
+        return gpu, "cuda"
+    if device is Device.gpu:
+        raise EngineError("device", f"the job asks for a GPU but worker {worker} has none")
+    return None, None
+
+
+@cache
+def _cuda_torch() -> Any:
+    """torch when it sees a CUDA GPU, else None; torch is not even imported on machines
+    without an NVIDIA driver (importing it costs seconds and hundreds of megabytes)."""
+    if not Path("/proc/driver/nvidia").exists():
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None

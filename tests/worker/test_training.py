@@ -1,0 +1,230 @@
+"""run_job on a real migrated SQLite database with the real engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.db.models import Checkpoint, Epoch, Job
+from services.db.session import session_scope
+from services.engine import EpochEnd, fit
+from services.jobs import service as jobs
+from services.jobs.states import Device, JobStatus
+from services.settings import Settings
+from services.spec import JobSpec
+from services.training import Outcome, requeue_stranded, run_job
+from tests.worker.conftest import SEED
+
+T = TypeVar("T")
+Factory = sessionmaker[Session]
+
+
+def document(**fit: Any) -> dict[str, Any]:
+    return {**SEED, "fit": {**SEED["fit"], **fit}}
+
+
+def long_document() -> dict[str, Any]:
+    """Thousands of one-row batches: long enough to cancel or take over mid-fit."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (50, 1)).round(3)
+    return {**SEED, "fit": {"epochs": 5000, "batchSize": 1, "seed": 1},
+            "data": {"x": x.tolist(), "y": (2 * x + 1).tolist()}}
+
+
+def submit(factory: Factory, spec: dict[str, Any]) -> str:
+    with session_scope(factory) as session:
+        job, _ = jobs.submit(session, JobSpec.model_validate(spec), name=None, device=Device.cpu, idempotency_key=None)
+        return job.id
+
+
+def job_row(factory: Factory, job_id: str) -> Job:
+    with factory() as session:
+        return session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+
+
+def epoch_rows(factory: Factory, job_id: str) -> list[Epoch]:
+    with factory() as session:
+        return list(session.execute(select(Epoch).where(Epoch.job_id == job_id).order_by(Epoch.epoch)).scalars())
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout: float = 20.0) -> T:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+        time.sleep(0.01)
+    return value
+
+
+def in_thread(target: Callable[[], Outcome]) -> tuple[threading.Thread, list[Outcome]]:
+    outcomes: list[Outcome] = []
+    thread = threading.Thread(target=lambda: outcomes.append(target()), daemon=True)
+    thread.start()
+    return thread, outcomes
+
+
+def engine_fit(spec: dict[str, Any]) -> Any:
+    parsed = JobSpec.model_validate(spec)
+    x, y, _ = parsed.arrays()
+    return fit(parsed.to_training_config(), x, y)
+
+
+def test_a_job_records_every_epoch_and_ends_with_the_engines_weights(factory: Factory, settings: Settings) -> None:
+    job_id = submit(factory, document())
+
+    outcome = run_job(factory, job_id, worker="host:1", settings=settings)
+
+    assert outcome == Outcome(job_id, JobStatus.succeeded)
+    expected = engine_fit(document())
+    job = job_row(factory, job_id)
+    assert (job.status, job.attempt, job.worker, job.epochs_done) == ("succeeded", 1, "host:1", 5)
+    assert job.started_at is not None and job.finished_at is not None
+    epochs = epoch_rows(factory, job_id)
+    assert [e.epoch for e in epochs] == [0, 1, 2, 3, 4]
+    assert [e.logs["loss"] for e in epochs] == expected.history["loss"]
+    assert job.latest_logs == epochs[-1].logs
+    assert all(e.wall_time > 0 for e in epochs)
+    with factory() as session:
+        weights = jobs.final_weights(session, job_id)
+        assert session.get(Checkpoint, job_id) is None  # a finished job is never resumed
+    for got, want in zip(weights, expected.weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_duplicate_delivery_of_a_running_job_does_nothing(factory: Factory, settings: Settings) -> None:
+    job_id = submit(factory, document())
+    with session_scope(factory) as session:
+        jobs.claim(session, job_id, worker="other:2", lease_seconds=60)
+
+    assert run_job(factory, job_id, worker="host:1", settings=settings) == Outcome(job_id, None)
+
+    job = job_row(factory, job_id)
+    assert (job.status, job.attempt, job.worker, job.epochs_done) == ("running", 1, "other:2", 0)
+    assert epoch_rows(factory, job_id) == []
+
+
+def test_a_late_delivery_of_a_finished_job_does_nothing(factory: Factory, settings: Settings) -> None:
+    job_id = submit(factory, document())
+    run_job(factory, job_id, worker="host:1", settings=settings)
+    finished = job_row(factory, job_id)
+
+    assert run_job(factory, job_id, worker="host:2", settings=settings) == Outcome(job_id, None)
+
+    job = job_row(factory, job_id)
+    assert (job.status, job.attempt, job.worker, job.finished_at) == ("succeeded", 1, "host:1", finished.finished_at)
+
+
+def test_cancelling_a_running_job_stops_it_at_the_next_batch(factory: Factory, settings: Settings) -> None:
+    job_id = submit(factory, long_document())
+    thread, outcomes = in_thread(lambda: run_job(factory, job_id, worker="host:1", settings=settings))
+    wait_for(lambda: job_row(factory, job_id).epochs_done >= 2, "two epochs are recorded")
+
+    with session_scope(factory) as session:
+        jobs.request_cancel(session, job_id)
+    asked = time.monotonic()
+    thread.join(10)
+
+    # a heartbeat (0.05 s) to see the flag, then one batch of one row
+    assert time.monotonic() - asked < 2.0
+    assert outcomes == [Outcome(job_id, JobStatus.cancelled)]
+    job = job_row(factory, job_id)
+    assert job.status == "cancelled" and job.cancel_requested
+    assert 2 <= job.epochs_done < 5000
+    assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(job.epochs_done))
+
+
+def test_a_job_whose_worker_died_is_taken_over_and_resumed_from_its_checkpoint(
+    factory: Factory, settings: Settings
+) -> None:
+    spec = document(epochs=5, shuffle=True)
+    job_id = submit(factory, spec)
+    # the first worker trains three epochs, records them, and dies
+    with session_scope(factory) as session:
+        dead = jobs.claim(session, job_id, worker="dead:1", lease_seconds=60)
+    assert dead is not None
+
+    def record(end: EpochEnd) -> None:
+        with session_scope(factory) as session:
+            jobs.record_epoch(session, job_id, attempt=dead.attempt, epoch=end.epoch, logs=end.logs,
+                              wall_time=0.5, checkpoint=end.checkpoint.to_bytes())
+
+    parsed = JobSpec.model_validate(document(epochs=3, shuffle=True))
+    fit(parsed.to_training_config(), *parsed.arrays()[:2], on_epoch_end=record)
+    first_run = {e.epoch: e.recorded_at for e in epoch_rows(factory, job_id)}
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=jobs.utcnow().replace(year=2000)))
+
+    outcome = run_job(factory, job_id, worker="host:2", settings=settings)
+
+    assert outcome == Outcome(job_id, JobStatus.succeeded)
+    job = job_row(factory, job_id)
+    assert (job.attempt, job.worker, job.epochs_done) == (2, "host:2", 5)
+    epochs = epoch_rows(factory, job_id)
+    assert [e.epoch for e in epochs] == [0, 1, 2, 3, 4]
+    # the three epochs the dead worker finished were not trained again
+    assert {e.epoch: e.recorded_at for e in epochs[:3]} == first_run
+    expected = engine_fit(spec)
+    assert [e.logs["loss"] for e in epochs] == expected.history["loss"]
+    with factory() as session:
+        for got, want in zip(jobs.final_weights(session, job_id), expected.weights, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_worker_whose_job_was_taken_over_stops_without_writing(factory: Factory, settings: Settings) -> None:
+    job_id = submit(factory, long_document())
+    thread, outcomes = in_thread(lambda: run_job(factory, job_id, worker="slow:1", settings=settings))
+    wait_for(lambda: job_row(factory, job_id).epochs_done >= 1, "an epoch is recorded")
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=jobs.utcnow().replace(year=2000)))
+        usurper = jobs.claim(session, job_id, worker="new:2", lease_seconds=60)
+    assert usurper is not None and usurper.attempt == 2
+
+    thread.join(10)
+
+    assert outcomes == [Outcome(job_id, None, taken_over=True)]
+    job = job_row(factory, job_id)
+    assert (job.status, job.attempt, job.worker) == ("running", 2, "new:2")
+
+
+def test_a_diverging_fit_fails_the_job_naming_the_epoch(factory: Factory, settings: Settings) -> None:
+    spec = document()
+    spec["compile"] = {"optimizer": {"name": "sgd", "learningRate": 1e30}, "loss": "meanSquaredError"}
+    job_id = submit(factory, spec)
+
+    outcome = run_job(factory, job_id, worker="host:1", settings=settings)
+
+    assert outcome.status is JobStatus.failed
+    job = job_row(factory, job_id)
+    assert job.status == "failed"
+    assert job.error is not None and job.error.startswith("diverged at epoch ")
+    assert job.error == outcome.error
+    with factory() as session, pytest.raises(jobs.JobHasNoWeights):
+        jobs.final_weights(session, job_id)
+
+
+def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_worker_died(
+    factory: Factory, settings: Settings
+) -> None:
+    long_ago = jobs.utcnow().replace(year=2000)
+    lost, fresh, orphaned, alive = (submit(factory, document()) for _ in range(4))
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id.in_([lost, orphaned, alive])).values(enqueued_at=long_ago))
+        jobs.claim(session, orphaned, worker="dead:1", lease_seconds=60)
+        jobs.claim(session, alive, worker="busy:1", lease_seconds=60)
+        session.execute(update(Job).where(Job.id == orphaned).values(lease_expires_at=long_ago))
+    sent: list[str] = []
+
+    assert sorted(requeue_stranded(factory, sent.append, settings)) == sorted([lost, orphaned])
+
+    assert sorted(sent) == sorted([lost, orphaned])
+    assert job_row(factory, lost).enqueued_at > long_ago
+    # sent just now: the next sweep leaves them alone
+    assert requeue_stranded(factory, sent.append, settings) == []
+    assert job_row(factory, fresh).status == "queued"
