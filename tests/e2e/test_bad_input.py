@@ -152,12 +152,12 @@ CASES = [
         json={"x": [[1.0]]}),
     Bad("cancel an unknown job", "POST", "/v1/jobs/{unknown}/cancel", 404, "path.job_id"),
     # jobs in the wrong state
-    Bad("weights before the job has any", "GET", "/v1/jobs/{queued}/weights", 409, None),
-    Bad("evaluate before the job has weights", "POST", "/v1/jobs/{queued}/evaluate", 409, None,
+    Bad("weights before the job has any", "GET", "/v1/jobs/{queued}/weights", 409, "path.job_id"),
+    Bad("evaluate before the job has weights", "POST", "/v1/jobs/{queued}/evaluate", 409, "path.job_id",
         json={"x": [[1.0]], "y": [[3.0]]}),
-    Bad("predict before the job has weights", "POST", "/v1/jobs/{queued}/predict", 409, None,
+    Bad("predict before the job has weights", "POST", "/v1/jobs/{queued}/predict", 409, "path.job_id",
         json={"x": [[1.0]]}),
-    Bad("cancel a finished job", "POST", "/v1/jobs/{finished}/cancel", 409, None),
+    Bad("cancel a finished job", "POST", "/v1/jobs/{finished}/cancel", 409, "path.job_id"),
     # queries on a trained model
     Bad("evaluate with x not matching inputShape", "POST", "/v1/jobs/{finished}/evaluate", 422, "x",
         json={"x": [[1.0, 2.0]], "y": [[3.0]]}),

@@ -7,6 +7,7 @@ import time
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
+from worker.app import QUEUE
 
 # the worker reads the cancel flag on its heartbeat; the engine stops within one batch after
 HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}
@@ -32,7 +33,7 @@ def test_a_cancelled_queued_job_never_starts(stack: Stack) -> None:
         assert history(client, cancelled["id"]) == []
         assert client.get(f"/v1/jobs/{cancelled['id']}/weights").status_code == 409
         assert client.post(f"/v1/jobs/{cancelled['id']}/cancel").status_code == 409
-        assert stack.redis.client().llen("celery") == 0
+        assert stack.redis.client().llen(QUEUE) == 0
 
 
 def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack: Stack) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
+from worker.app import QUEUE, RUN_JOB
 
-QUEUE = "celery"
 
 
 def test_a_job_sent_twice_runs_once(stack: Stack) -> None:
@@ -14,7 +14,7 @@ def test_a_job_sent_twice_runs_once(stack: Stack) -> None:
     with stack.client() as client:
         job = submit(client, seed_spec(epochs=300))
         # the API's message, and a second one from an app of our own on the same broker
-        stack.celery().send_task("trainq.run_job", args=[job["id"]])
+        stack.celery().send_task(RUN_JOB, args=[job["id"]], queue=QUEUE)
         assert redis.llen(QUEUE) == 2
 
         # two workers: the two deliveries can reach the job at the same moment

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, seed_spec, submit, wait_for_status
+from worker.app import QUEUE
 
-QUEUE = "celery"
 # queued jobs not picked up within this long are sent again by the worker's sweep
 SWEEP = {"TRAINQ_REQUEUE_AFTER_SECONDS": "1"}
 
