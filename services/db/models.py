@@ -58,6 +58,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+NAME_MAX_LENGTH = 200
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -84,12 +88,12 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
     status: Mapped[str] = mapped_column(String(16))
     device: Mapped[str] = mapped_column(String(8))
     # the validated JobSpec dumped by alias (tf.js field names), data included
     spec: Mapped[dict[str, Any]]
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH), unique=True)
     # sha256 of the request that used `idempotency_key`: a replay with another body is refused
     request_hash: Mapped[str | None] = mapped_column(String(64))
     # raised by every claim; a worker's writes carry its attempt, so a stale worker is fenced off

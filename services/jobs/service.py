@@ -31,7 +31,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
-from services.db.models import Checkpoint, Epoch, Job, UTCDateTime, Weights, utcnow
+from services.db.models import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Checkpoint,
+    Epoch,
+    Job,
+    UTCDateTime,
+    Weights,
+    utcnow,
+)
 from services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
 from services.jobs import cursor as cursors
 from services.jobs.states import Device, JobStatus
@@ -75,6 +84,10 @@ def submit(
 
     `enqueued_at` is set now because the caller sends the broker message right after
     committing; if that send is lost, the requeue sweep sends it again later."""
+    if name is not None and len(name) > NAME_MAX_LENGTH:
+        raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidInput("Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
     document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     device = Device(device)
     now = utcnow()

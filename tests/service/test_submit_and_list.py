@@ -156,3 +156,17 @@ def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> No
     with pytest.raises(InvalidInput) as raised:
         service.list_jobs(session, status=None, cursor=None, limit=limit)
     assert raised.value.field == "limit"
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "field"),
+    [("x" * (service.NAME_MAX_LENGTH + 1), None, "name"), (None, "k" * 256, "Idempotency-Key"), (None, "", "Idempotency-Key")],
+    ids=["long-name", "long-key", "empty-key"],
+)
+def test_a_name_or_key_too_long_for_its_column_is_refused_before_storing(
+    session: Session, name: str | None, key: str | None, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        service.submit(session, job_spec(), name=name, device=Device.auto, idempotency_key=key)
+    assert raised.value.field == field
+    assert job_count(session) == 0
