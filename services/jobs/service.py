@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -271,8 +272,11 @@ def record_epoch(
     checkpoint: bytes,
 ) -> bool:
     """Store an epoch's logs and the checkpoint taken after it, replacing what an earlier
-    attempt wrote for the same epoch (a resumed attempt may run an epoch again)."""
-    logs = {key: float(value) for key, value in logs.items()}
+    attempt wrote for the same epoch (a resumed attempt may run an epoch again).
+
+    `epoch` is 0-based; afterwards `epochs_done` is epoch + 1. A log value that is NaN or
+    infinite (a metric such as MAPE on zero targets) is stored as null."""
+    logs = _json_logs(logs)
     if not _update_job(session, job_id, *_owned_by(job_id, attempt), epochs_done=epoch + 1, latest_logs=logs):
         return False
     now = utcnow()
@@ -366,6 +370,12 @@ def weights_from_bytes(data: bytes) -> list[np.ndarray]:
 
 
 # --- internals ------------------------------------------------------------------------
+
+
+def _json_logs(logs: dict[str, float]) -> dict[str, float | None]:
+    # JSON has no NaN or infinity (PostgreSQL's JSONB refuses them): a value that is not a
+    # finite number is stored as null
+    return {key: float(value) if math.isfinite(value) else None for key, value in logs.items()}
 
 
 def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:

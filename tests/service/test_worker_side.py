@@ -233,3 +233,18 @@ def test_a_finished_job_accepts_no_more_writes(session: Session, submit: Callabl
     assert not service.succeed(session, job.id, attempt=claim.attempt, weights=[np.zeros((1, 1))])
     assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60).owned is False
     np.testing.assert_array_equal(service.final_weights(session, job.id)[0], np.ones((1, 1)))
+
+
+def test_a_metric_that_is_not_finite_is_stored_as_null(session: Session, submit: Callable[..., Job]) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="w", lease_seconds=60)
+    assert claim is not None
+    logs = {"loss": 0.5, "val_loss": float("nan"), "val_mse": float("inf")}
+    assert service.record_epoch(
+        session, job.id, attempt=claim.attempt, epoch=0, logs=logs, wall_time=0.1, checkpoint=b"c"
+    )
+    session.commit()
+    session.expire_all()
+    expected = {"loss": 0.5, "val_loss": None, "val_mse": None}
+    assert service.epochs_since(session, job.id, 0)[0].logs == expected
+    assert service.get_job(session, job.id).latest_logs == expected
