@@ -33,8 +33,8 @@ def namespace(xp: Any = None) -> ArrayNamespace:
 
 def to_numpy(a: Any) -> np.ndarray:
     """A host numpy copy (or view, for numpy input) of any array API array."""
-    if isinstance(a, np.ndarray):
-        return a
+    if isinstance(a, (np.ndarray, np.generic)):
+        return np.asarray(a)
     if array_api_compat.is_torch_array(a):
         return a.detach().cpu().numpy()
     if array_api_compat.is_cupy_array(a):

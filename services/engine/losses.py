@@ -212,7 +212,8 @@ class BinaryCrossentropy(_RowLoss):
         # d/dz, summed in tf.js's order: -g t (the z t term), then ±g e / (1 + e) (the
         # log1p(exp(-|z|)) term, + where z <= 0), then g where z > 0 (relu). Near
         # saturation the sum cancels to a multiple of g's ulp, as it does in tf.js.
-        through_log = (g / (1.0 + e)) * e
+        # g as an array: torch turns `scalar / tensor` into a reciprocal and a product
+        through_log = (xp.full_like(e, g) / (1.0 + e)) * e
         minus_gt = y_true * -g
         grad_z = xp.where(z > 0, (minus_gt - through_log) + g, minus_gt + through_log)
         grad_u = grad_z / u
