@@ -1,0 +1,127 @@
+"""The FastAPI app: `create_app()` (uvicorn's `--factory api.app:create_app`).
+
+Everything a route needs is put on `app.state` here, from one Settings: the database's
+session factory, the Celery app that enqueues job ids, the trained-model cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.routes import health, jobs
+from services.db.session import session_factory
+from services.settings import Settings, get_settings
+from services.trained_models import TrainedModels
+from worker.app import broker_reachable, create_celery, send_job
+
+DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
+them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.
+Every 4xx answer is `{"detail": "...", "errors": [{"field": "model.layers[0].units", "message": "..."}]}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    celery = create_celery(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # the broker connections the submits opened
+        celery.close()
+
+    app = FastAPI(title="trainq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.session_factory = session_factory(settings)
+    app.state.enqueue = partial(send_job, celery)
+    app.state.broker_check = partial(broker_reachable, celery)
+    app.state.trained_models = TrainedModels(settings.model_cache_size)
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+class BodySizeLimit:
+    """Refuse a request body over `max_bytes` with 413 before anything parses it, whether
+    it declares its length (Content-Length) or streams it (chunked).
+
+    The body is read here, up to the limit, and handed on whole: the routes parse JSON,
+    which needs all of it anyway. Past the limit, the rest is read and dropped (up to
+    DRAIN_BYTES), so that a client still sending its body reads the 413 rather than a
+    connection reset; a client that asked `Expect: 100-continue` is answered at once."""
+
+    DRAIN_BYTES = 256 * 1024 * 1024
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = _content_length(headers.get(b"content-length"))
+        if declared is not None and declared > self.max_bytes:
+            if headers.get(b"expect", b"").lower() != b"100-continue" and declared <= self.DRAIN_BYTES:
+                await self._drain(receive, 0)
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive, size)
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # what comes after the body: the client's disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _drain(self, receive: Receive, size: int) -> None:
+        while size <= self.DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.error_response(
+            413,
+            [("body", f"is larger than the limit of {self.max_bytes} bytes")],
+            detail=f"The request body is larger than the limit of {self.max_bytes} bytes.",
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(value: bytes | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

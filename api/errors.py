@@ -1,0 +1,165 @@
+"""Every error the API answers, mapped to HTTP in this one place.
+
+The body is always `{"detail": "<one sentence>", "errors": [{"field", "message"}]}`, the
+field a dotted path into the request: `model.layers[0].units` and `data.x[3][0]` in the
+body, `body` for the body as a whole, `path.job_id`, `query.limit`,
+`header.Idempotency-Key`. Input never causes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from services.engine import EngineError
+from services.errors import IdempotencyKeyReused, InvalidInput, NotFound, TrainqError
+
+log = logging.getLogger(__name__)
+
+# the names pydantic puts in an error's location for the member of a union (or the
+# validator) that failed; they are not part of the request's own path
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes"})
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(TrainqError, _trainq_error)  # type: ignore[arg-type]
+    app.add_exception_handler(EngineError, _engine_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OverflowError, _overflow_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RecursionError, _recursion_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: str | None = None) -> JSONResponse:
+    """The one error body; `detail` defaults to the first error as a sentence."""
+    if detail is None:
+        field, message = errors[0]
+        detail = f"{field}: {message}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+    return JSONResponse(
+        {"detail": detail, "errors": [{"field": field, "message": message} for field, message in errors]},
+        status_code=status_code,
+    )
+
+
+def invalid_input_response(error: InvalidInput) -> JSONResponse:
+    return error_response(error.status_code, [(error.field, error.reason)])
+
+
+def field_path(location: Iterable[Any]) -> str:
+    """pydantic/FastAPI's error location as our dotted path:
+    ("body", "model", "layers", 0, "units") -> "model.layers[0].units",
+    ("query", "limit") -> "query.limit", ("body",) -> "body"."""
+    where, *parts = list(location) or ["body"]
+    if where in ("path", "query", "header", "cookie"):
+        return ".".join([where, *map(str, parts)])
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not _is_type_tag(part):
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def _is_type_tag(part: Any) -> bool:
+    if not isinstance(part, str):
+        return False
+    return part in _TYPE_TAGS or any(c in part for c in "[](),") or part[:1].isupper()
+
+
+def _field_errors(errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
+    """Our (field, message) pairs, one message per field, from the union member that got
+    furthest: a value that fits no member of `str | Optimizer` or `list[list[number]] |
+    list[number]` would otherwise be reported once per member."""
+    errors = [{**error, "loc": (*prefix, *error.get("loc", ()))} for error in errors]
+    chosen = _furthest_union_members(errors)
+    seen: dict[str, str] = {}
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            seen.setdefault("body", f"is not valid JSON{f' ({reason})' if reason else ''}")
+            continue
+        if any(chosen[point] != tag for point, tag in _union_points(error["loc"])):
+            continue
+        seen.setdefault(field_path(error["loc"]), str(error.get("msg", "is invalid")))
+    return list(seen.items()) or [("body", "is invalid")]
+
+
+def _union_points(location: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Where the location passes through a union: (the location before it, member tag)."""
+    if location[:1] != ("body",):
+        return []
+    return [(location[:i], part) for i, part in enumerate(location) if isinstance(part, str) and _is_type_tag(part)]
+
+
+def _furthest_union_members(errors: list[dict[str, Any]]) -> dict[tuple[Any, ...], str]:
+    depth: dict[tuple[Any, ...], dict[str, int]] = {}
+    for error in errors:
+        for point, tag in _union_points(error["loc"]):
+            members = depth.setdefault(point, {})
+            members[tag] = max(members.get(tag, 0), len(error["loc"]))
+    # the deepest member wins; on a tie, the first (dicts keep pydantic's order)
+    return {point: max(members, key=lambda tag: members[tag]) for point, members in depth.items()}
+
+
+async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
+    if isinstance(error, InvalidInput):
+        field = error.field
+        # a service names a query parameter by its bare name (`cursor`, `limit`)
+        if field in request.query_params:
+            field = f"query.{field}"
+        return error_response(error.status_code, [(field, error.reason)])
+    if isinstance(error, IdempotencyKeyReused):
+        field = "header.Idempotency-Key"
+    elif isinstance(error, NotFound) or "job_id" in request.path_params:
+        field = "path.job_id"
+    else:
+        field = "body"
+    return error_response(error.status_code, [(field, error.message)], detail=f"{error.message[:1].upper()}{error.message[1:]}.")
+
+
+async def _engine_error(request: Request, error: EngineError) -> JSONResponse:
+    return error_response(422, [(error.field, error.message)])
+
+
+async def _request_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    return error_response(422, _field_errors(error.errors()))
+
+
+async def _validation_error(request: Request, error: ValidationError) -> JSONResponse:
+    # a model validated inside a route (not by FastAPI): its fields are the body's
+    return error_response(422, _field_errors(error.errors(), prefix=("body",)))
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    field = {400: "body", 404: "path", 405: "method"}.get(error.status_code, "request")
+    message = str(error.detail)
+    response = error_response(error.status_code, [(field, message)], detail=f"{message}.")
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _overflow_error(request: Request, error: OverflowError) -> JSONResponse:
+    # a JSON integer too large for a float reaches numpy as an OverflowError
+    return error_response(422, [("body", f"holds a number too large for float32 ({error})")])
+
+
+async def _recursion_error(request: Request, error: RecursionError) -> JSONResponse:
+    return error_response(422, [("body", "is nested too deeply")])
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": "Internal error; the server logged it.", "errors": []}, status_code=500)

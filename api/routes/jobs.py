@@ -1,0 +1,131 @@
+"""/v1/jobs: submit, list, read, history, weights, evaluate, predict, cancel.
+
+Each route parses, makes one service call and shapes the answer. The routes are plain
+`def`s: FastAPI runs them in its thread pool, so database I/O and the model's
+arithmetic (evaluate, predict) never block the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+
+from api.deps import EnqueueDep, SessionDep, TrainedModelsDep
+from api.schemas import (
+    ErrorBody,
+    EpochRead,
+    EvaluateRequest,
+    EvaluateResponse,
+    History,
+    JobCreate,
+    JobPage,
+    JobRead,
+    PredictRequest,
+    PredictResponse,
+    WeightArray,
+    WeightsRead,
+)
+from services.engine import validate_training
+from services.jobs import service as jobs
+from services.jobs.states import JobStatus
+from services.spec import SEED_EXAMPLE
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v1/jobs answered it")]
+ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobRead,
+    responses={200: {"model": JobRead, "description": "An idempotent replay: the job stored the first time"},
+               **ERRORS},
+    summary="Submit a training job",
+)
+def submit_job(
+    job: Annotated[JobCreate, Body(openapi_examples={"seed": {
+        "summary": "y = 2x + 1, one Dense unit, 20 epochs", "value": {**SEED_EXAMPLE, "name": "seed"}}})],
+    session: SessionDep,
+    enqueue: EnqueueDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Retrying a submit with the same key returns the first job instead of a second one",
+    )] = None,
+) -> JobRead:
+    spec = job.spec()
+    # Everything the engine would refuse is refused now, before anything is stored.
+    x, y, validation_data = spec.arrays()
+    validate_training(spec.to_training_config(), x, y, validation_data)
+    stored, created = jobs.submit(session, spec, name=job.name, device=job.device, idempotency_key=idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        return JobRead.of(stored)
+    # The job must be in the database before a worker can take its message.
+    session.commit()
+    try:
+        enqueue(stored.id)
+    except Exception:
+        # The job is stored and queued; the workers' requeue sweep sends it once
+        # requeue_after_seconds have passed, so the submit still succeeds.
+        log.exception("enqueueing job %s failed; the requeue sweep will send it", stored.id)
+    return JobRead.of(stored)
+
+
+@router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
+def list_jobs(
+    session: SessionDep,
+    status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page")] = 50,
+) -> JobPage:
+    page, next_cursor = jobs.list_jobs(session, status=status_, cursor=cursor, limit=limit)
+    return JobPage(items=[JobRead.of(job) for job in page], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
+def get_job(job_id: JobId, session: SessionDep) -> JobRead:
+    return JobRead.of(jobs.get_job(session, job_id))
+
+
+@router.get("/{job_id}/history", response_model=History, responses=ERRORS, summary="Per-epoch logs")
+def get_history(
+    job_id: JobId,
+    session: SessionDep,
+    since: Annotated[int, Query(ge=0, description="The first epoch to return (0-based): poll with the last seen + 1")] = 0,
+) -> History:
+    epochs = jobs.epochs_since(session, job_id, since)
+    return History(job_id=job_id, epochs=[EpochRead.of(epoch) for epoch in epochs])
+
+
+@router.get("/{job_id}/weights", response_model=WeightsRead, responses=ERRORS, summary="Final weights (409 until succeeded)")
+def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
+    weights = jobs.final_weights(session, job_id)
+    return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
+
+
+@router.post("/{job_id}/evaluate", response_model=EvaluateResponse, responses=ERRORS,
+             summary="Loss and metrics of the trained model on new data")
+def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep) -> EvaluateResponse:
+    logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
+    loss = logs.pop("loss")
+    return EvaluateResponse(loss=loss, metrics=logs)
+
+
+@router.post("/{job_id}/predict", response_model=PredictResponse, responses=ERRORS,
+             summary="Outputs of the trained model")
+def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: TrainedModelsDep) -> PredictResponse:
+    outputs = models.predict(session, job_id, body.x, body.batch_size)
+    return PredictResponse(predictions=outputs.tolist())
+
+
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobRead, responses=ERRORS,
+             summary="Cancel a job: a queued one never starts, a running one stops within one batch")
+def cancel(job_id: JobId, session: SessionDep) -> JobRead:
+    return JobRead.of(jobs.request_cancel(session, job_id))

@@ -1,0 +1,173 @@
+"""The HTTP shapes: camelCase on the wire, each field described for the OpenAPI docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from services.db.models import Epoch, Job
+from services.jobs.states import Device, JobStatus
+from services.spec import SEED_EXAMPLE, JobSpec, Matrix
+
+BatchSize = Annotated[
+    int, Field(gt=0, le=1_000_000, description="Rows per batch of the computation (as tf.js's batchSize)")
+]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class JobCreate(JobSpec):
+    """A training job: the job spec (model, compile, fit, data) plus how to run it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**SEED_EXAMPLE, "name": "y = 2x + 1", "device": "auto"}]}
+    )
+
+    name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")
+    device: Device = Field(
+        Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)"
+    )
+
+    def spec(self) -> JobSpec:
+        """The job spec alone, without name and device (already validated: no second pass)."""
+        fields = JobSpec.model_fields
+        return JobSpec.model_construct(
+            self.model_fields_set & fields.keys(), **{name: getattr(self, name) for name in fields}
+        )
+
+
+class Progress(Schema):
+    epoch: int = Field(description="Epochs finished so far")
+    epochs: int = Field(description="Epochs the fit runs in all (fit.epochs)")
+
+
+class JobLinks(Schema):
+    model_config = ConfigDict(alias_generator=None)
+
+    self: str = Field(description="This job")
+    history: str = Field(description="Its per-epoch logs")
+    weights: str = Field(description="Its final weights, once it succeeded")
+    evaluate: str = Field(description="Loss and metrics of its model on new data (POST)")
+    predict: str = Field(description="Outputs of its model for new inputs (POST)")
+    cancel: str = Field(description="Cancel it (POST)")
+
+
+class JobRead(Schema):
+    id: str = Field(description="The job's id")
+    name: str | None = Field(description="The name it was submitted with")
+    status: JobStatus = Field(description="queued, running, succeeded, failed or cancelled")
+    device: Device = Field(description="Where it was asked to train: cpu, gpu or auto")
+    attempt: int = Field(description="How many times a worker claimed it (more than 1: taken over after a worker died)")
+    worker: str | None = Field(description="The worker that claimed it last: its node name and process id")
+    progress: Progress = Field(description="Epochs finished of the epochs to run")
+    metrics: dict[str, float] | None = Field(
+        description="The latest finished epoch's logs (loss, val_loss, metrics), in tf.js's keys"
+    )
+    error: str | None = Field(description="Why it failed, for a failed job")
+    cancel_requested: bool = Field(description="Whether someone asked to cancel it")
+    created_at: datetime = Field(description="When it was submitted (UTC)")
+    started_at: datetime | None = Field(description="When a worker first started it (UTC)")
+    finished_at: datetime | None = Field(description="When it ended (UTC)")
+    links: JobLinks = Field(description="Where to read and act on it")
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        path = f"/v1/jobs/{job.id}"
+        return cls(
+            id=job.id,
+            name=job.name,
+            status=JobStatus(job.status),
+            device=Device(job.device),
+            attempt=job.attempt,
+            worker=job.worker,
+            progress=Progress(epoch=job.epochs_done, epochs=job.epochs_total),
+            metrics=job.latest_logs,
+            error=job.error,
+            cancel_requested=job.cancel_requested,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            links=JobLinks(
+                self=path,
+                history=f"{path}/history",
+                weights=f"{path}/weights",
+                evaluate=f"{path}/evaluate",
+                predict=f"{path}/predict",
+                cancel=f"{path}/cancel",
+            ),
+        )
+
+
+class JobPage(Schema):
+    items: list[JobRead] = Field(description="Jobs, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class EpochRead(Schema):
+    epoch: int = Field(description="0-based, as tf.js's history.epoch")
+    logs: dict[str, float] = Field(description="loss, val_loss and metrics, in tf.js's keys")
+    wall_time: float = Field(description="Seconds the worker spent training this epoch")
+
+    @classmethod
+    def of(cls, epoch: Epoch) -> EpochRead:
+        return cls(epoch=epoch.epoch, logs=epoch.logs, wall_time=epoch.wall_time)
+
+
+class History(Schema):
+    job_id: str = Field(description="The job's id")
+    epochs: list[EpochRead] = Field(description="The recorded epochs from `since` on, in order")
+
+
+class WeightArray(Schema):
+    shape: list[int] = Field(description="The array's shape: [inputDim, units] for a kernel, [units] for a bias")
+    values: list[Any] = Field(description="The values as nested lists of that shape")
+
+
+class WeightsRead(Schema):
+    weights: list[WeightArray] = Field(
+        description="In model.getWeights() order: kernel then bias, layer by layer"
+    )
+
+
+class EvaluateRequest(Schema):
+    x: Matrix = Field(description="Samples, one row each (a flat list: one feature per sample)")
+    y: Matrix = Field(description="Targets, one row each")
+    batch_size: BatchSize = 32
+
+
+class EvaluateResponse(Schema):
+    loss: float = Field(description="The compiled loss over x and y, as model.evaluate computes it")
+    metrics: dict[str, float] = Field(description="Each compiled metric, by its tf.js log key")
+
+
+class PredictRequest(Schema):
+    x: Matrix = Field(description="Samples, one row each (a flat list: one feature per sample)")
+    batch_size: BatchSize = 32
+
+
+class PredictResponse(Schema):
+    predictions: list[list[float]] = Field(description="The model's outputs, one row per sample")
+
+
+class Health(Schema):
+    status: str = Field(description="ok while the process serves requests")
+
+
+class Readiness(Schema):
+    database: str = Field(description="ok, or why the database cannot be reached")
+    broker: str = Field(description="ok, or why the broker cannot be reached")
+
+
+class FieldError(Schema):
+    field: str = Field(description="Dotted path of the request part at fault, e.g. model.layers[0].units")
+    message: str = Field(description="What is wrong with it")
+
+
+class ErrorBody(Schema):
+    detail: str = Field(description="One human sentence")
+    errors: list[FieldError] = Field(description="Each field at fault")

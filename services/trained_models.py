@@ -1,0 +1,61 @@
+"""Evaluate and predict with a finished job's model, built once and kept in an LRU cache.
+
+A succeeded job's weights never change, so its engine Model, keyed by the job id, stays
+valid for good: a query costs the forward pass alone, not a database read and a rebuild.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from services.engine import Model
+from services.jobs import service as jobs
+from services.spec import JobSpec, Matrix, samples
+
+
+class TrainedModels:
+    """The engine Models of finished jobs, the `size` most recently used; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._models: OrderedDict[str, Model] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def model(self, session: Session, job_id: str) -> Model:
+        """The job's trained model; JobNotFound, JobHasNoWeights (409) while it has none."""
+        with self._lock:
+            model = self._models.get(job_id)
+            if model is not None:
+                self._models.move_to_end(job_id)
+                return model
+        # Built outside the lock, so one slow load does not hold up queries on cached jobs;
+        # two threads loading the same job at once build equal models, and one is kept.
+        weights = jobs.final_weights(session, job_id)
+        config = JobSpec.model_validate(jobs.get_job(session, job_id).spec).to_training_config()
+        model = Model.from_weights(config.model, config.compile, weights)
+        with self._lock:
+            self._models[job_id] = model
+            self._models.move_to_end(job_id)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return model
+
+    def evaluate(self, session: Session, job_id: str, x: Matrix, y: Matrix, batch_size: int) -> dict[str, float]:
+        """`model.evaluate(x, y)`: {"loss": ..., "<metric>": ...}; InvalidData names x or y."""
+        model = self.model(session, job_id)
+        return model.evaluate(samples(x, "x"), samples(y, "y"), batch_size)
+
+    def predict(self, session: Session, job_id: str, x: Matrix, batch_size: int) -> np.ndarray:
+        """`model.predict(x)`: float32 (rows, units)."""
+        model = self.model(session, job_id)
+        return model.predict(samples(x, "x"), batch_size)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._models

@@ -1,0 +1,79 @@
+"""The API over httpx's ASGI transport, on a real SQLite database migrated by Alembic and
+a real broker: Celery's SQLAlchemy transport on a SQLite file, whose messages the tests read."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kombu import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from services.db.migrate import upgrade
+from services.db.session import create_engine_for
+from services.settings import Settings
+from worker.app import QUEUE
+
+
+def settings_at(folder: Path, **values: Any) -> Settings:
+    return Settings(TRAINQ_HOME=folder, DATABASE_URL=f"sqlite:///{folder / 'trainq.db'}", **values)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("migrated")
+    upgrade(settings_at(folder))
+    return folder / "trainq.db"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, _migrated_sqlite: Path) -> Settings:
+    shutil.copyfile(_migrated_sqlite, tmp_path / "trainq.db")
+    return settings_at(tmp_path, TRAINQ_MAX_REQUEST_BYTES=64 * 1024)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://trainq.test") as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture
+def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine_for(settings)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+class Broker:
+    """The messages the API put on the embedded broker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def take_all(self) -> list[tuple[str, list[Any]]]:
+        """(task name, args) of every waiting message, removing them."""
+        taken = []
+        with Connection(self.url) as connection, connection.SimpleQueue(QUEUE) as queue:
+            while queue.qsize():
+                message = queue.get(timeout=1)
+                taken.append((message.headers["task"], message.decode()[0]))
+                message.ack()
+        return taken
+
+
+@pytest.fixture
+def broker(settings: Settings) -> Broker:
+    return Broker(settings.broker_url)

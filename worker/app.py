@@ -1,0 +1,134 @@
+"""The Celery app: a broker that carries job ids, and nothing else.
+
+Results live in trainq's database, so Celery stores none. Messages are acknowledged
+after the task ran (acks_late), one at a time per process (prefetch 1): a worker that
+dies mid-job leaves its message to the broker, and the job's lease in the database
+decides who runs it. `celery -A worker.app worker` finds `app` here.
+
+With `REDIS_URL` unset, the broker is Celery's SQLAlchemy transport on a SQLite file.
+Its consumers take a message inside `BEGIN IMMEDIATE` (a write lock on the file), so
+several worker processes never take the same one; the lock wait is raised from
+SQLite's 5 seconds so that a busy moment makes a consumer wait rather than fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from services.db.session import session_factory
+from services.settings import Settings, get_settings
+from services.training import requeue_stranded
+
+log = logging.getLogger(__name__)
+
+RUN_JOB = "trainq.run_job"
+QUEUE = "trainq"
+# Redis hands an unacknowledged message to another consumer after this long. A job may
+# train for hours, and a dead worker's job is found by its expired lease (the requeue
+# sweep), not by redelivery, so this only needs to outlast the longest job.
+VISIBILITY_TIMEOUT_SECONDS = 7 * 24 * 3600
+SQLITE_LOCK_WAIT_SECONDS = 60
+
+
+class TrainqCelery(Celery):
+    """A Celery app that knows trainq's settings (the task reads its database from them)."""
+
+    settings: Settings
+
+
+def create_celery(settings: Settings) -> TrainqCelery:
+    app = TrainqCelery("trainq", broker=settings.broker_url, include=["worker.tasks"], set_as_current=False)
+    app.settings = settings
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options(settings.broker_url),
+        # a submit must not hang on a dead broker: the job is stored, and the sweep sends it later
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def transport_options(broker_url: str) -> dict[str, Any]:
+    if broker_url.startswith(("sqla+", "sqlalchemy+")):
+        # the SQLAlchemy transport hands these to create_engine, and nothing else
+        return {"connect_args": {"timeout": SQLITE_LOCK_WAIT_SECONDS}} if "sqlite" in broker_url else {}
+    return {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS, "socket_connect_timeout": 5}
+
+
+def send_job(app: Celery, job_id: str) -> None:
+    """Put the job's id on the broker; a worker claims the job when it takes the message."""
+    app.send_task(RUN_JOB, args=[job_id], queue=QUEUE)
+
+
+def broker_reachable(app: Celery, timeout: float = 2.0) -> None:
+    """Raise unless the broker answers: a real round trip (queue length), not just a socket."""
+    with app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+        with connection.SimpleQueue(QUEUE) as queue:
+            queue.qsize()
+
+
+class RequeueSweep:
+    """Every `requeue_after_seconds / 2`, re-send the jobs the database says are waiting but
+    no broker message may carry (see `services.training.requeue_stranded`). Each worker
+    runs one; a job sent twice is harmless, since its claim lets one delivery run it."""
+
+    def __init__(self, app: TrainqCelery) -> None:
+        self.app = app
+        self.interval = max(app.settings.requeue_after_seconds / 2, 0.5)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trainq-requeue-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        settings = self.app.settings
+        while not self._stopped.wait(self.interval):
+            try:
+                requeue_stranded(session_factory(settings), lambda job_id: send_job(self.app, job_id), settings)
+            except Exception:
+                log.exception("requeue sweep failed; trying again in %.1fs", self.interval)
+
+
+_sweeps: dict[int, RequeueSweep] = {}
+
+
+@worker_ready.connect
+def _start_sweep(sender: Any, **_: Any) -> None:
+    # worker_ready fires in the worker's main process, which takes messages and does not
+    # train (the pool's children do), so the sweep runs beside the consumer
+    if isinstance(sender.app, TrainqCelery):
+        sweep = _sweeps[os.getpid()] = RequeueSweep(sender.app)
+        sweep.start()
+
+
+@worker_shutdown.connect
+def _stop_sweep(**_: Any) -> None:
+    sweep = _sweeps.pop(os.getpid(), None)
+    if sweep is not None:
+        sweep.stop()
+
+
+app = create_celery(get_settings())

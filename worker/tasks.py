@@ -1,0 +1,18 @@
+"""The one task: train a job, named by its id. The logic lives in services.training."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Task, shared_task
+
+from services.db.session import session_factory
+from services.training import run_job as run_training_job
+
+
+@shared_task(name="trainq.run_job", bind=True, ignore_result=True)
+def run_job(self: Task, job_id: str) -> None:
+    settings = self.app.settings  # worker.app.TrainqCelery
+    # the node name (name@host) and this pool process: which worker ran which attempt
+    worker = f"{self.request.hostname}:{os.getpid()}"
+    run_training_job(session_factory(settings), job_id, worker=worker, settings=settings)
