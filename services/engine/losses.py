@@ -29,6 +29,7 @@ for row means) is rounded to float32 as tf.js's Mean gradient rounds it.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -57,6 +58,7 @@ def _f32(value: float) -> float:
     return float(np.float32(value))
 
 
+@lru_cache(maxsize=1024)
 def mean_seed(n: int, units: int = 1, factor: float = 1.0) -> float:
     """The gradient tf.js's autodiff sends to each element of a row-mean loss under fit's
     batch mean: float32(1/n), times `factor`, divided by the row length, each rounded."""
@@ -168,7 +170,7 @@ class HuberLoss(_RowLoss):
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
         # computeWeightedLoss divides the sum by the element count in one step.
-        g = _f32(1.0 / (y_pred.shape[0] * y_pred.shape[-1]))
+        g = mean_seed(y_pred.shape[0] * y_pred.shape[-1])
         error = y_pred - y_true
         magnitude = xp.abs(error)
         quadratic = xp.minimum(magnitude, 1.0)
@@ -239,7 +241,7 @@ class CategoricalCrossentropy(_RowLoss):
         return -row_sum(xp, y_true * log(xp, xp.clip(q, min=EPSILON, max=1.0 - EPSILON)))
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        g = _f32(1.0 / y_pred.shape[0])
+        g = mean_seed(y_pred.shape[0])
         s = row_sum(xp, y_pred, keepdims=True)
         q = y_pred / s
         c = xp.clip(q, min=EPSILON, max=1.0 - EPSILON)
@@ -328,7 +330,7 @@ class CategoricalHinge(_RowLoss):
         return xp.maximum(margin, 0.0)[..., 0]
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        g = _f32(1.0 / y_pred.shape[0])
+        g = mean_seed(y_pred.shape[0])
         negative, worst, margin = self._parts(xp, y_true, y_pred)
         tied = xp.astype(negative == worst, y_pred.dtype)
         # every tied maximum gets the full gradient (tf.js's max gradient is a mask)
@@ -343,7 +345,7 @@ class KullbackLeiblerDivergence(_RowLoss):
         return row_sum(xp, y_true * log(xp, ratio))
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        g = _f32(1.0 / y_pred.shape[0])
+        g = mean_seed(y_pred.shape[0])
         clipped_true = xp.clip(y_true, min=EPSILON, max=1.0)
         clipped = xp.clip(y_pred, min=EPSILON, max=1.0)
         grad_ratio = (y_true * g) / (clipped_true / clipped)
@@ -379,7 +381,7 @@ class CosineProximity(_RowLoss):
         return -row_sum(xp, (y_true / true_norm) * (y_pred / pred_norm))
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        g = _f32(1.0 / y_pred.shape[0])
+        g = mean_seed(y_pred.shape[0])
         true_norm, _ = _l2_norm(xp, y_true)
         norm, square_sum = _l2_norm(xp, y_pred)
         grad_normalized = (y_true / true_norm) * -g

@@ -70,7 +70,7 @@ def test_uniforms_span_their_limit(name, limit):
 def test_a_bias_takes_square_root_fans_as_tfjs_computes_them():
     # tf.js 4.22: glorotUniform on shape [16] stays within sqrt(3 / 4) (fanIn = fanOut = 4).
     w = draw("glorotUniform", (4096,))
-    assert np.abs(w).max() <= math.sqrt(3 / 64 * 16) and np.abs(w).max() > 0.99 * math.sqrt(3 / 64)
+    assert np.abs(w).max() <= math.sqrt(3 / 64) and np.abs(w).max() > 0.99 * math.sqrt(3 / 64)
 
 
 def test_random_defaults_are_tfjs_defaults():
