@@ -9,6 +9,9 @@ from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_fi
 def test_seed_job_runs_to_succeeded_and_answers_queries_like_the_engine(stack: Stack) -> None:
     spec = seed_spec()
     with stack.client() as client:
+        # a fresh broker with no worker yet is reachable all the same
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"database": "ok", "broker": "ok"}), ready.text
         # no worker yet: the job must wait in the queue
         job = submit(client, spec)
         assert job["attempt"] == 0 and job["worker"] is None and job["progress"] == {"epoch": 0, "epochs": 200}

@@ -140,15 +140,20 @@ class Processes:
         return self.start(name, [str(BIN / "trainq"), *args], env)
 
     def api(self, env: Mapping[str, str], port: int | None = None, name: str = "api") -> Api:
+        """The API alone, served by uvicorn from the app factory, as `trainq api` serves it."""
         port = port or free_port()
-        process = self.trainq(name, ["api", "--host", "127.0.0.1", "--port", str(port)], env)
-        api = Api(process, f"http://127.0.0.1:{port}")
+        command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        api = Api(self.start(name, command, env), f"http://127.0.0.1:{port}")
         api.wait_ready(self)
         return api
 
     def worker(self, env: Mapping[str, str], name: str, extra: Iterable[str] = ()) -> Process:
-        """A Celery worker with one pool process and a unique node name `name@e2e`."""
-        return self.trainq(name, ["worker", "--concurrency", "1", "--hostname", f"{name}@e2e", *extra], env)
+        """A Celery worker with one pool process and the node name `name@e2e`."""
+        command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--concurrency", "1",
+                   "--hostname", f"{name}@e2e", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                   *extra]
+        return self.start(name, command, env)
 
     def up(self, env: Mapping[str, str], port: int | None = None, workers: int = 1, name: str = "up") -> Api:
         port = port or free_port()
@@ -169,18 +174,19 @@ class Api:
         return httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def wait_ready(self, processes: Processes, timeout: float = 60.0) -> None:
-        """Until /readyz answers 200 (database and broker reachable)."""
+        """Until /healthz answers 200: the process serves HTTP. (Whether its database and
+        broker are reachable, /readyz, is for the tests to check.)"""
 
         def ready() -> str | None:
             if not self.process.running():
                 raise ProcessExited(f"{self.process.name} exited before it was ready")
             try:
-                response = httpx.get(f"{self.base_url}/readyz", timeout=2)
+                response = httpx.get(f"{self.base_url}/healthz", timeout=2)
             except httpx.HTTPError:
                 return None
-            return "ready" if response.status_code == 200 else None
+            return "up" if response.status_code == 200 else None
 
-        wait_for(ready, timeout=timeout, what=f"{self.process.name} at {self.base_url}/readyz answers 200",
+        wait_for(ready, timeout=timeout, what=f"{self.process.name} at {self.base_url}/healthz answers 200",
                  processes=processes)
 
 
