@@ -109,13 +109,15 @@ async function runCase(spec) {
   const fitSpec = spec.fit ?? {};
   const weightsPerEpoch = [];
   const epochLogs = [];
+  // fit wraps plain-object callbacks only when the first is no Callback instance:
+  // mixing with earlyStopping's instance needs ours to be one too
   const callbacks = [
-    {
+    new tf.CustomCallback({
       onEpochEnd: async (epoch, logs) => {
         epochLogs.push({ epoch, logs: { ...logs } });
         weightsPerEpoch.push(weightsOf(model));
       },
-    },
+    }),
   ];
   if (fitSpec.earlyStopping) callbacks.push(tf.callbacks.earlyStopping(fitSpec.earlyStopping));
   const x = matrix(spec.data.x);
