@@ -114,7 +114,8 @@ class Relu:
         return xp.maximum(z, 0.0)
 
     def backward(self, xp: Namespace, z: Array, a: Array, grad_a: Array) -> Array:
-        return xp.where(z > 0, grad_a, 0.0)
+        # tf.js's ReluGrad, dy · step(z): a product is several times cheaper than `where`
+        return grad_a * xp.astype(z > 0, grad_a.dtype)
 
 
 class Relu6:

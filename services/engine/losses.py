@@ -51,6 +51,8 @@ class Loss(Protocol):
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array: ...
 
+    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]: ...
+
     def check_target(self, y_shape: tuple[int, ...], output_units: int, field: str) -> None: ...
 
 
@@ -68,6 +70,14 @@ def mean_seed(n: int, units: int = 1, factor: float = 1.0) -> float:
     if units != 1:
         g = _f32(g / units)
     return g
+
+
+@lru_cache(maxsize=256)
+def _signed_seeds(xp: Namespace, n: int, units: int, dtype: Any, device: Any) -> tuple[Array, Array]:
+    """+mean_seed and -mean_seed as 0-d arrays of the batch's dtype, made once per shape:
+    `where` with them picks the MAE gradient in one pass."""
+    g = mean_seed(n, units)
+    return xp.asarray(g, dtype=dtype, device=device), xp.asarray(-g, dtype=dtype, device=device)
 
 
 def row_mean(xp: Namespace, v: Array) -> Array:
@@ -88,10 +98,16 @@ def _target_columns(y_shape: tuple[int, ...], field: str) -> int:
     raise InvalidData(field, f"must be a matrix (samples × outputs), got shape {tuple(y_shape)}")
 
 
-class _RowLoss:
-    """A loss whose targets have the output's shape (all but the sparse one)."""
-
+class _Loss:
     name = ""
+
+    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+        """`per_sample` and `gradient` at once; the fit loop's hot losses share their work."""
+        return self.per_sample(xp, y_true, y_pred), self.gradient(xp, y_true, y_pred)
+
+
+class _RowLoss(_Loss):
+    """A loss whose targets have the output's shape (all but the sparse one)."""
 
     def check_target(self, y_shape: tuple[int, ...], output_units: int, field: str) -> None:
         columns = _target_columns(y_shape, field)
@@ -113,6 +129,10 @@ class MeanSquaredError(_RowLoss):
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
         return (y_pred - y_true) * (2.0 * mean_seed(y_pred.shape[0], y_pred.shape[-1]))
 
+    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+        d = y_pred - y_true
+        return row_mean(xp, d * d), d * (2.0 * mean_seed(y_pred.shape[0], y_pred.shape[-1]))
+
 
 class MeanAbsoluteError(_RowLoss):
     name = "meanAbsoluteError"
@@ -121,9 +141,16 @@ class MeanAbsoluteError(_RowLoss):
         return row_mean(xp, xp.abs(y_pred - y_true))
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        g = mean_seed(y_pred.shape[0], y_pred.shape[-1])
-        positive = xp.astype(y_pred - y_true > 0, y_pred.dtype)
-        return positive * (2.0 * g) - g  # +g where r > 0, else -g (r = 0 included)
+        return self._gradient(xp, y_pred - y_true)
+
+    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+        r = y_pred - y_true
+        return row_mean(xp, xp.abs(r)), self._gradient(xp, r)
+
+    def _gradient(self, xp: Namespace, r: Array) -> Array:
+        # +g where r > 0, else -g: tf.js's abs gradient is step(r, -1), -1 at r = 0 too
+        plus, minus = _signed_seeds(xp, r.shape[0], r.shape[-1], r.dtype, r.device)
+        return xp.where(r > 0, plus, minus)
 
 
 class MeanAbsolutePercentageError(_RowLoss):
@@ -250,7 +277,7 @@ class CategoricalCrossentropy(_RowLoss):
         return grad_q / s - row_sum(xp, grad_q * y_pred, keepdims=True) / (s * s)
 
 
-class SparseCategoricalCrossentropy:
+class SparseCategoricalCrossentropy(_Loss):
     """Targets are class indices, one per row (floored, as tf.js does); an index outside
     [0, units) gives an all-zero one-hot row and so a loss of 0, as in tf.js.
     tf.js clips the output once here and again inside categoricalCrossentropy."""

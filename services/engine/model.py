@@ -130,9 +130,8 @@ class Model:
             out = layer.activation.forward(xp, z)
             steps.append((layer, a, z, out))
             a = out
-        losses = self.loss.per_sample(xp, y, a)
+        losses, grad = self.loss.value_and_gradient(xp, y, a)
         metrics = [metric.per_sample(xp, y, a) for metric in self.metrics]
-        grad = self.loss.gradient(xp, y, a)
         ones = self._ones(x)
         gradients: list[Any] = []
         for layer, inputs, z, out in reversed(steps):

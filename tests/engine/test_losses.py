@@ -291,3 +291,14 @@ def test_sparse_targets_are_one_index_per_sample_for_at_least_two_classes():
     with pytest.raises(InvalidConfig) as caught:
         loss.check_target((10, 1), 1, "data.y")
     assert caught.value.field == "compile.loss"
+
+
+@pytest.mark.parametrize("case, name", [(c, n) for c, (_, _, values) in TFJS_CASES.items() for n in values])
+def test_value_and_gradient_at_once_equals_the_separate_calls(xp, case, name):
+    # the fit loop uses the combined call; MSE and MAE compute it their own faster way
+    t, p, _ = TFJS_CASES[case]
+    loss = get_loss(name)
+    t_xp, p_xp = xp.asarray(as32(t)), xp.asarray(as32(p))
+    value, grad = loss.value_and_gradient(xp, t_xp, p_xp)
+    np.testing.assert_array_equal(to_numpy(value), to_numpy(loss.per_sample(xp, t_xp, p_xp)))
+    np.testing.assert_array_equal(to_numpy(grad), to_numpy(loss.gradient(xp, t_xp, p_xp)))
