@@ -7,7 +7,7 @@
 //                                {"initialWeights", "history", "epochs", "weightsPerEpoch",
 //                                 "weights", "evaluate"?, "predict"?}, or {"error": "..."}
 //   {"bench": {...}}             times one fit of a workload read from raw float32 files
-//                                (see `bench` below); answers {"seconds", "steps", "samples"}
+//                                (see `bench` below); answers {"seconds", "steps", "samples", "loss", "weights"}
 // Weights travel as {"shape": [...], "values": [...flat...]}: every number a float32
 // value written exactly (a float32 widens to a double without rounding).
 // Fits always run with shuffle false: tf.js shuffles with an unseedable Math.random.
@@ -183,6 +183,7 @@ async function bench(b) {
     steps: epochs * Math.ceil(b.samples / batchSize),
     samples: epochs * b.samples,
     loss: history.history.loss,
+    weights: weightsOf(model),
   };
 }
 
