@@ -1,0 +1,210 @@
+"""The `trainq` command: fit a spec locally, migrate the database, run the API, the
+workers, or all of them at once (`trainq up`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="trainq: train TensorFlow.js-style Dense models as jobs on Celery workers.")
+db_app = typer.Typer(no_args_is_help=True, help="Apply the Alembic migrations to the database.")
+app.add_typer(db_app, name="db")
+
+# `trainq up` gives its children this long to stop after SIGTERM (a worker finishes its
+# current batch of work), then kills them; a job they were running is taken over later
+STOP_DEADLINE_SECONDS = 10.0
+READY_DEADLINE_SECONDS = 60.0
+
+
+@app.callback()
+def main() -> None:
+    # the embedded default keeps its SQLite files here; harmless when DATABASE_URL/REDIS_URL are set
+    get_settings().home.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def fit(
+    spec: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A job spec JSON file")],
+    progress: Annotated[bool, typer.Option(help="A progress bar per epoch on stderr")] = True,
+) -> None:
+    """Train the job in SPEC here, without the service; print the history and weights as JSON."""
+    from pydantic import ValidationError
+
+    from cli.fit import run_fit
+    from services.engine import EngineError
+
+    try:
+        result = run_fit(spec, progress)
+    except ValidationError as error:
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"]) or "spec"
+            typer.echo(f"{spec}: {field}: {item['msg']}", err=True)
+        raise typer.Exit(2) from None
+    except EngineError as error:
+        typer.echo(f"{spec}: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    from services.db import migrate
+
+    migrate.upgrade(get_settings(), revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1")]) -> None:
+    """Migrate the database down to REVISION."""
+    from services.db import migrate
+
+    migrate.downgrade(get_settings(), revision)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the HTTP API alone."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs trained at once (default: the CPUs)")] = None,
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to take jobs from")] = None,
+    hostname: Annotated[str | None, typer.Option(help="Celery node name, e.g. w1@%h")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery's log level")] = "INFO",
+) -> None:
+    """Run a Celery worker alone."""
+    from worker.app import app as celery
+
+    argv = ["worker", f"--loglevel={loglevel}"]
+    if concurrency is not None:
+        argv.append(f"--concurrency={concurrency}")
+    if queues:
+        argv.append(f"--queues={queues}")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Interface the API listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each training one job at a time")] = 1,
+) -> None:
+    """Migrate the database, then run the API and WORKERS workers until Ctrl-C.
+
+    With nothing configured: a SQLite database and a SQLite broker under TRAINQ_HOME
+    (./.trainq). With DATABASE_URL and REDIS_URL set: PostgreSQL and Redis."""
+    from services.db import migrate
+    from worker.app import broker_reachable, create_celery
+
+    settings = get_settings()
+    migrate.upgrade(settings)
+    # the first connection to the SQLite broker creates its tables: once, here, before
+    # several processes race to
+    broker_reachable(create_celery(settings), timeout=10)
+
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    me = [sys.executable, "-m", "cli.main"]
+    commands = [[*me, "api", "--host", host, "--port", str(port)]] + [
+        [*me, "worker", "--concurrency", "1", "--hostname", f"trainq-{i}@%h"] for i in range(1, workers + 1)
+    ]
+    # each child leads its own process group: Ctrl-C reaches only this process, which stops
+    # the children in order, and a worker's pool process is stopped with its worker
+    children = [subprocess.Popen(command, process_group=0) for command in commands]
+    try:
+        url = f"http://{host}:{port}"
+        if _wait_ready(url, children, stopping):
+            typer.echo(f"trainq is up: API at {url} (docs at {url}/docs), {workers} worker(s); "
+                       f"database {_redacted(settings.sqlalchemy_url)}, broker {_redacted(settings.broker_url)}. "
+                       "Ctrl-C stops it.")
+        while not stopping.wait(0.5):
+            exited = [child for child in children if child.poll() is not None]
+            if exited:
+                typer.echo(f"trainq: the {exited[0].args[3]} process exited with {exited[0].returncode}; stopping",
+                           err=True)
+                raise typer.Exit(1)
+    finally:
+        _stop(children)
+
+
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], stopping: threading.Event) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + READY_DEADLINE_SECONDS
+    while time.monotonic() < deadline and not stopping.is_set():
+        if any(child.poll() is not None for child in children):
+            return False
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        stopping.wait(0.1)
+    return False
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        # the leader alone: a Celery worker stops its own pool (signalled too, the pool's
+        # processes would die mid-task and be reported as lost)
+        child.terminate()
+    deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+    for child in children:
+        try:
+            child.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            pass
+    for child in children:
+        # whatever is left of each group, a worker's pool process included
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    scheme, _, rest = url.partition("+") if url.startswith("sqla+") else ("", "", url)
+    try:
+        shown = make_url(rest).render_as_string(hide_password=True)
+    except Exception:
+        shown = rest.split("@")[-1]
+    return f"{scheme}+{shown}" if scheme else shown
+
+
+if __name__ == "__main__":
+    app()
