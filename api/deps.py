@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from services.db.session import session_scope
@@ -33,6 +33,19 @@ def _enqueue(request: Request) -> Enqueue:
 
 def _trained_models(request: Request) -> TrainedModels:
     return request.app.state.trained_models
+
+
+def require_json(request: Request) -> None:
+    """A body must be JSON: say so (415) rather than fail to find fields in something else.
+    A body without a Content-Type is read as JSON, as curl -d sends it."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type {media_type!r} is not application/json"
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

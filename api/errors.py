@@ -143,7 +143,7 @@ async def _validation_error(request: Request, error: ValidationError) -> JSONRes
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
-    field = {400: "body", 404: "path", 405: "method"}.get(error.status_code, "request")
+    field = {400: "body", 404: "path", 405: "method", 415: "header.Content-Type"}.get(error.status_code, "request")
     message = str(error.detail)
     response = error_response(error.status_code, [(field, message)], detail=f"{message}.")
     if error.headers:

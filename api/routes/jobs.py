@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
-from api.deps import EnqueueDep, SessionDep, TrainedModelsDep
+from api.deps import EnqueueDep, SessionDep, TrainedModelsDep, require_json
 from api.schemas import (
     ErrorBody,
     EpochRead,
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v1/jobs answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
+ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
+JSON_BODY = [Depends(require_json)]
 
 
 @router.post(
@@ -47,6 +48,7 @@ ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
     responses={200: {"model": JobRead, "description": "An idempotent replay: the job stored the first time"},
                **ERRORS},
     summary="Submit a training job",
+    dependencies=JSON_BODY,
 )
 def submit_job(
     job: Annotated[JobCreate, Body(openapi_examples={"seed": {
@@ -110,7 +112,7 @@ def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
-@router.post("/{job_id}/evaluate", response_model=EvaluateResponse, responses=ERRORS,
+@router.post("/{job_id}/evaluate", response_model=EvaluateResponse, responses=ERRORS, dependencies=JSON_BODY,
              summary="Loss and metrics of the trained model on new data")
 def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep) -> EvaluateResponse:
     logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
@@ -118,7 +120,7 @@ def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: 
     return EvaluateResponse(loss=loss, metrics=logs)
 
 
-@router.post("/{job_id}/predict", response_model=PredictResponse, responses=ERRORS,
+@router.post("/{job_id}/predict", response_model=PredictResponse, responses=ERRORS, dependencies=JSON_BODY,
              summary="Outputs of the trained model")
 def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: TrainedModelsDep) -> PredictResponse:
     outputs = models.predict(session, job_id, body.x, body.batch_size)

@@ -251,3 +251,11 @@ async def test_evaluate_names_the_request_field_at_fault(client: httpx.AsyncClie
     assert (wide.status_code, wide.json()["errors"][0]["field"]) == (422, "x")
     assert (short.status_code, short.json()["errors"][0]["field"]) == (422, "y")
     assert (missing.status_code, missing.json()["errors"][0]["field"]) == (422, "x")
+
+
+async def test_a_body_that_is_not_json_is_415_on_the_content_type(client: httpx.AsyncClient, factory: Factory) -> None:
+    response = await client.post("/v1/jobs", content=b"model=dense", headers={"Content-Type": "text/plain"})
+
+    assert response.status_code == 415
+    assert [e["field"] for e in response.json()["errors"]] == ["header.Content-Type"]
+    assert job_count(factory) == 0
