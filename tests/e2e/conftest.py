@@ -22,7 +22,7 @@ from psycopg import sql
 from sqlalchemy import make_url
 
 from tests.support.postgres import PostgresServer
-from tests.support.processes import BIN, Api, Process, Processes, process_env, wait_for
+from tests.support.processes import BIN, Api, Process, Processes, process_env, stop, wait_for
 from tests.support.redis import RedisServer
 
 MIGRATE_DEADLINE_SECONDS = 60
@@ -98,8 +98,7 @@ class Stack:
                  processes=self.processes, state=lambda: sorted(answered))
 
     def stop_workers(self) -> None:
-        for process in self.workers:
-            process.stop()
+        stop(self.workers)
         self.workers.clear()
 
     def celery(self) -> Celery:

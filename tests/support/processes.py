@@ -81,14 +81,22 @@ class Process:
         except ProcessLookupError:
             pass
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to the leader alone: a Celery worker then shuts its own pool down."""
         if self.running():
-            self.kill(signal.SIGTERM)
-            try:
-                self.popen.wait(STOP_DEADLINE_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-        # Kill whatever is left of the group even if the leader is gone (orphaned pool children).
+            self.popen.terminate()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.reap()
+
+    def reap(self) -> None:
+        """Wait for the leader (SIGKILL past the deadline), then kill what is left of its
+        group (pool children orphaned by a leader that died first)."""
+        try:
+            self.popen.wait(STOP_DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
         self.kill(signal.SIGKILL)
         try:
             self.popen.wait(STOP_DEADLINE_SECONDS)
@@ -128,8 +136,7 @@ class Processes:
         return process
 
     def stop_all(self) -> None:
-        for process in reversed(self.started):
-            process.stop()
+        stop(reversed(self.started))
 
     def logs(self) -> str:
         return "\n".join(process.describe() for process in self.started)
@@ -140,20 +147,16 @@ class Processes:
         return self.start(name, [str(BIN / "trainq"), *args], env)
 
     def api(self, env: Mapping[str, str], port: int | None = None, name: str = "api") -> Api:
-        """The API alone, served by uvicorn from the app factory, as `trainq api` serves it."""
+        """`trainq api`: the API alone."""
         port = port or free_port()
-        command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
-                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        api = Api(self.start(name, command, env), f"http://127.0.0.1:{port}")
+        process = self.trainq(name, ["api", "--host", "127.0.0.1", "--port", str(port)], env)
+        api = Api(process, f"http://127.0.0.1:{port}")
         api.wait_ready(self)
         return api
 
-    def worker(self, env: Mapping[str, str], name: str, extra: Iterable[str] = ()) -> Process:
-        """A Celery worker with one pool process and the node name `name@e2e`."""
-        command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--concurrency", "1",
-                   "--hostname", f"{name}@e2e", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                   *extra]
-        return self.start(name, command, env)
+    def worker(self, env: Mapping[str, str], name: str) -> Process:
+        """`trainq worker`: a Celery worker with one pool process and the node name `name@e2e`."""
+        return self.trainq(name, ["worker", "--concurrency", "1", "--hostname", f"{name}@e2e"], env)
 
     def up(self, env: Mapping[str, str], port: int | None = None, workers: int = 1, name: str = "up") -> Api:
         port = port or free_port()
@@ -188,6 +191,15 @@ class Api:
 
         wait_for(ready, timeout=timeout, what=f"{self.process.name} at {self.base_url}/healthz answers 200",
                  processes=processes)
+
+
+def stop(processes: Iterable[Process]) -> None:
+    """Stop processes together: all are told first, then each is waited for."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.reap()
 
 
 class ProcessExited(AssertionError):
