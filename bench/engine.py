@@ -323,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), help="run this workload (repeatable)")
     parser.add_argument("--no-tfjs", action="store_true", help="skip TensorFlow.js (node)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the engine, the numpy loop and torch; the best counts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the engine, the numpy loop and torch; the best counts"
+    )
     args = parser.parse_args(argv)
     threads = blas_threads()
     contenders = ["engine", "numpy"]
@@ -337,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"torch {torch.__version__} with set_num_threads({threads})")
     if "tfjs" in contenders:
-        print("tf.js 4.22.0, pure JS cpu backend, node", subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip())
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"tf.js 4.22.0, pure JS cpu backend, node {node}")
     print()
     for name in args.only or sorted(WORKLOADS):
         bench(WORKLOADS[name], contenders, args.repeat, threads)

@@ -2,9 +2,10 @@
 
 Every case is a trainq job spec with its initial weights and `shuffle: false`. The tf.js
 side runs in this session (one node process for all cases, see `tfjs_results`); the
-engine runs the same spec, on numpy, array_api_strict and torch alike; then each epoch's loss, val_loss and metrics must agree to a
-relative 1e-5 and the weights after every epoch to 1e-5 of the largest weight, as must
-`evaluate()` and `predict()` on held-out data where a case asks for them.
+engine runs the same spec, on numpy, array_api_strict and torch alike; then each
+epoch's loss, val_loss and metrics must agree to a relative 1e-5 and the weights after
+every epoch to 1e-5 of the largest weight, as must `evaluate()` and `predict()` on
+held-out data where a case asks for them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.parity.conftest import run_tfjs
 pytestmark = pytest.mark.parity
 ARRAY_LIBRARIES = ("numpy", "array_api_strict", "torch")
 
+XY = tuple[np.ndarray, np.ndarray]
 RELATIVE = 1e-5  # on losses and metrics
 WEIGHT_SCALE = 1e-5  # of the largest |weight|, on weights and predictions
 
@@ -54,7 +56,7 @@ def _lists(array: np.ndarray) -> Any:
     return np.asarray(array, dtype=np.float32).tolist()
 
 
-def _regression(seed: int, n: int, features: int, outputs: int = 1, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _regression(seed: int, n: int, features: int, outputs: int = 1, scale: float = 1.0) -> XY:
     rng = _rng(seed)
     x = rng.normal(size=(n, features)).astype(np.float32)
     true = rng.normal(size=(features, outputs))
@@ -153,7 +155,7 @@ def _case(
     )
 
 
-def _split(data: tuple[np.ndarray, np.ndarray], keep: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _split(data: XY, keep: int) -> tuple[XY, XY]:
     x, y = data
     return (x[:keep], y[:keep]), (x[keep:], y[keep:])
 
