@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
@@ -98,11 +99,12 @@ def send_job(app: Celery, job_id: str) -> None:
 
 
 def broker_reachable(app: Celery, timeout: float = 2.0) -> None:
-    """Raise unless the broker answers: a real round trip (queue length), not just a socket."""
+    """Raise unless the broker answers a real round trip, not merely a socket: declaring
+    the job queue (as a worker does), which reads its length."""
     with app.connection_for_read() as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-        with connection.SimpleQueue(QUEUE) as queue:
-            queue.qsize()
+        queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE, channel=connection.default_channel)
+        queue.declare()
 
 
 class RequeueSweep:
