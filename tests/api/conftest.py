@@ -67,11 +67,13 @@ class Broker:
         """(task name, args) of every waiting message, removing them."""
         taken = []
         with Connection(self.url) as connection, connection.SimpleQueue(QUEUE) as queue:
-            while queue.qsize():
-                message = queue.get(timeout=1)
+            while True:
+                try:
+                    message = queue.get(timeout=0.2)
+                except queue.Empty:
+                    return taken
                 taken.append((message.headers["task"], message.decode()[0]))
                 message.ack()
-        return taken
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +12,9 @@ import pytest
 
 from api.app import create_app
 from services.settings import Settings
-from tests.api.conftest import settings_at
+from services.spec import SEED_EXAMPLE
+from tests.api.conftest import Broker, settings_at
+from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -31,3 +35,29 @@ async def test_readyz_is_503_naming_the_broker_when_it_is_unreachable(settings: 
 
     assert ready.status_code == 503
     assert ready.json()["database"] == "ok" and ready.json()["broker"].startswith("unreachable")
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (`make test` installs it)")
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+async def test_on_redis_a_submit_is_enqueued_there_and_readyz_follows_the_broker(
+    settings: Settings, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    on_redis = settings_at(tmp_path, REDIS_URL=redis_server.url)
+    app = create_app(on_redis)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        ready = await client.get("/readyz")
+        job = (await client.post("/v1/jobs", json=SEED_EXAMPLE)).json()
+        messages = Broker(redis_server.url).take_all()
+        redis_server.stop()
+        gone = await client.get("/readyz")
+
+    assert (ready.status_code, ready.json()) == (200, {"database": "ok", "broker": "ok"})
+    assert messages == [("trainq.run_job", [job["id"]])]
+    assert gone.status_code == 503 and gone.json()["database"] == "ok"
