@@ -63,7 +63,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     """Migrate the database up to REVISION (default: the latest)."""
     from services.db import migrate
 
-    migrate.upgrade(get_settings(), revision)
+    settings = get_settings()
+    migrate.upgrade(settings, revision)
+    typer.echo(f"{_redacted(settings.sqlalchemy_url)}: upgraded to {revision}")
 
 
 @db_app.command("downgrade")
@@ -71,7 +73,9 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     """Migrate the database down to REVISION."""
     from services.db import migrate
 
-    migrate.downgrade(get_settings(), revision)
+    settings = get_settings()
+    migrate.downgrade(settings, revision)
+    typer.echo(f"{_redacted(settings.sqlalchemy_url)}: downgraded to {revision}")
 
 
 @app.command()
