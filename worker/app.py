@@ -90,7 +90,7 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     if broker_url.startswith(("sqla+", "sqlalchemy+", "trainq-sqlite+")):
         # the SQLAlchemy transport hands these to create_engine, and nothing else
         return {"connect_args": {"timeout": SQLITE_LOCK_WAIT_SECONDS}} if "sqlite" in broker_url else {}
-    return {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS, "socket_connect_timeout": 5}
+    return {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS, "socket_connect_timeout": 2}
 
 
 def send_job(app: Celery, job_id: str) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from services.db.models import Epoch, Job
 from services.db.session import create_engine_for, session_scope
 from services.jobs import service as jobs
 from services.jobs.states import Device
+from services.settings import Settings
 from services.spec import JobSpec
 from tests.support.processes import Processes, wait_for
 from tests.worker.conftest import SEED
@@ -39,8 +40,6 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
         "TRAINQ_REQUEUE_AFTER_SECONDS": "1",
         "TRAINQ_HEARTBEAT_SECONDS": "0.2",
     }
-    from services.settings import Settings
-
     settings = Settings(**env)  # type: ignore[arg-type]
     engine = create_engine_for(settings)
     factory = sessionmaker(engine, expire_on_commit=False)
