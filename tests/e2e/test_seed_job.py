@@ -17,7 +17,8 @@ def test_seed_job_runs_to_succeeded_and_answers_queries_like_the_engine(stack: S
         assert job["attempt"] == 0 and job["worker"] is None and job["progress"] == {"epoch": 0, "epochs": 200}
         assert client.get(f"/v1/jobs/{job['id']}/weights").status_code == 409
 
-        worker = stack.worker("seed")
+        # watched from before the worker starts, so that no state can pass unseen
+        worker = stack.worker("seed", wait=False)
         seen, final = watch_until_finished(client, job["id"], timeout=60, processes=stack.processes)
 
         assert seen == ["queued", "running", "succeeded"], seen
