@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from services.db.models import Epoch, Job
@@ -15,6 +16,11 @@ from services.spec import SEED_EXAMPLE, JobSpec, Matrix
 BatchSize = Annotated[
     int, Field(gt=0, le=1_000_000, description="Rows per batch of the computation (as tf.js's batchSize)")
 ]
+
+
+# JSON has no NaN or infinity: a value that overflowed float32 (a metric over zero
+# targets, a prediction on huge inputs) goes out as null instead of failing the answer
+Value = Annotated[float | None, BeforeValidator(lambda v: v if v is None or math.isfinite(v) else None)]
 
 
 class Schema(BaseModel):
@@ -65,7 +71,7 @@ class JobRead(Schema):
     attempt: int = Field(description="How many times a worker claimed it (more than 1: taken over after a worker died)")
     worker: str | None = Field(description="The worker that claimed it last: its node name and process id")
     progress: Progress = Field(description="Epochs finished of the epochs to run")
-    metrics: dict[str, float] | None = Field(
+    metrics: dict[str, Value] | None = Field(
         description="The latest finished epoch's logs (loss, val_loss, metrics), in tf.js's keys"
     )
     error: str | None = Field(description="Why it failed, for a failed job")
@@ -110,7 +116,7 @@ class JobPage(Schema):
 
 class EpochRead(Schema):
     epoch: int = Field(description="0-based, as tf.js's history.epoch")
-    logs: dict[str, float] = Field(description="loss, val_loss and metrics, in tf.js's keys")
+    logs: dict[str, Value] = Field(description="loss, val_loss and metrics, in tf.js's keys; null if not finite")
     wall_time: float = Field(description="Seconds the worker spent training this epoch")
 
     @classmethod
@@ -141,8 +147,8 @@ class EvaluateRequest(Schema):
 
 
 class EvaluateResponse(Schema):
-    loss: float = Field(description="The compiled loss over x and y, as model.evaluate computes it")
-    metrics: dict[str, float] = Field(description="Each compiled metric, by its tf.js log key")
+    loss: Value = Field(description="The compiled loss over x and y, as model.evaluate computes it")
+    metrics: dict[str, Value] = Field(description="Each compiled metric, by its tf.js log key")
 
 
 class PredictRequest(Schema):
@@ -151,7 +157,7 @@ class PredictRequest(Schema):
 
 
 class PredictResponse(Schema):
-    predictions: list[list[float]] = Field(description="The model's outputs, one row per sample")
+    predictions: list[list[Value]] = Field(description="The model's outputs, one row per sample; null if not finite")
 
 
 class Health(Schema):

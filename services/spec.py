@@ -60,13 +60,15 @@ class DenseLayer(SpecModel):
         None, description="Required on the first layer: [number of features]", min_length=1, max_length=1
     )
     activation: str = Field("linear", description="tf.js activation name, e.g. relu, sigmoid, softmax")
-    use_bias: bool = True
+    use_bias: bool = Field(True, description="Whether the layer adds a bias vector")
     kernel_initializer: str | Initializer = Field("glorotNormal", description="tf.js initializer")
     bias_initializer: str | Initializer = Field("zeros", description="tf.js initializer")
 
 
 class Model(SpecModel):
-    layers: list[DenseLayer] = Field(min_length=1, max_length=64)
+    layers: list[DenseLayer] = Field(
+        min_length=1, max_length=64, description="The Sequential stack, input first; the first needs inputShape"
+    )
     weights: list[NestedNumbers] | None = Field(
         None,
         description="Initial weights in model.getWeights() order: kernel then bias, layer by layer",
@@ -77,44 +79,56 @@ class Optimizer(SpecModel):
     """An optimizer with options, e.g. `{"name": "adam", "learningRate": 0.001, "beta1": 0.9}`."""
 
     name: str = Field(description="sgd, momentum, adam, adamax, rmsprop, adagrad or adadelta")
-    learning_rate: Annotated[float, Field(gt=0)] | None = None
-    momentum: Annotated[float, Field(ge=0)] | None = None
-    use_nesterov: bool | None = None
-    beta1: Annotated[float, Field(ge=0, lt=1)] | None = None
-    beta2: Annotated[float, Field(ge=0, lt=1)] | None = None
-    epsilon: Annotated[float, Field(gt=0)] | None = None
-    rho: Annotated[float, Field(ge=0, le=1)] | None = None
-    decay: Annotated[float, Field(ge=0)] | None = None
-    centered: bool | None = None
-    initial_accumulator_value: Annotated[float, Field(ge=0)] | None = None
+    learning_rate: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Step size; default: tf.js's for the optimizer (sgd 0.01, adam 0.001, ...)"
+    )
+    momentum: Annotated[float, Field(ge=0)] | None = Field(None, description="momentum and rmsprop only")
+    use_nesterov: bool | None = Field(None, description="momentum only: Nesterov's update")
+    beta1: Annotated[float, Field(ge=0, lt=1)] | None = Field(None, description="adam, adamax (default 0.9)")
+    beta2: Annotated[float, Field(ge=0, lt=1)] | None = Field(None, description="adam, adamax (default 0.999)")
+    epsilon: Annotated[float, Field(gt=0)] | None = Field(None, description="Fuzz factor (default 1e-7)")
+    rho: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description="adadelta's decay (default 0.95)")
+    decay: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="rmsprop's decay of the squared-gradient average (default 0.9); adamax's lr decay"
+    )
+    centered: bool | None = Field(None, description="rmsprop only: normalise by the gradient's variance")
+    initial_accumulator_value: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="adagrad only (default 0.1)"
+    )
 
 
 class Compile(SpecModel):
     optimizer: str | Optimizer = Field(description="An optimizer name, or an object with its options")
     loss: str = Field(description="tf.js loss name (meanSquaredError, ...) or Keras alias (mse, mae, ...)")
-    metrics: list[str] = Field(default_factory=list, max_length=16)
+    metrics: list[str] = Field(
+        default_factory=list, max_length=16, description="Metric names, e.g. accuracy, mse, mae"
+    )
 
 
 class EarlyStopping(SpecModel):
     """`tf.callbacks.earlyStopping(...)`."""
 
-    monitor: str = "val_loss"
-    min_delta: Annotated[float, Field(ge=0)] = 0.0
-    patience: Annotated[int, Field(ge=0)] = 0
-    mode: Literal["auto", "min", "max"] = "auto"
-    baseline: float | None = None
+    monitor: str = Field("val_loss", description="The log key watched, e.g. val_loss, loss, val_acc")
+    min_delta: Annotated[float, Field(ge=0)] = Field(0.0, description="The least change that counts as better")
+    patience: Annotated[int, Field(ge=0)] = Field(0, description="Epochs without improvement before stopping")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="min, max, or auto: max when monitor contains 'acc', else min"
+    )
+    baseline: float | None = Field(None, description="A value the monitor must beat from the start")
 
 
 class Fit(SpecModel):
-    epochs: Annotated[int, Field(gt=0, le=100_000)] = 1
-    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 32
-    shuffle: bool = True
-    validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    initial_epoch: Annotated[int, Field(ge=0)] = 0
+    epochs: Annotated[int, Field(gt=0, le=100_000)] = Field(1, description="The epoch to train up to")
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = Field(32, description="Samples per gradient step")
+    shuffle: bool = Field(True, description="Permute the training rows before each epoch")
+    validation_split: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="Fraction of the LAST rows held out for validation, taken before shuffling"
+    )
+    initial_epoch: Annotated[int, Field(ge=0)] = Field(0, description="The epoch to start from (for resuming)")
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
         None, description="trainq's own: makes initialisation and shuffling reproducible"
     )
-    early_stopping: EarlyStopping | None = None
+    early_stopping: EarlyStopping | None = Field(None, description="tf.callbacks.earlyStopping options")
 
     @model_validator(mode="after")
     def _initial_epoch_below_epochs(self) -> Fit:
@@ -135,10 +149,10 @@ class Data(XY):
 class JobSpec(SpecModel):
     """A training job: model, compile, fit and data."""
 
-    model: Model
-    compile: Compile
-    fit: Fit = Fit()
-    data: Data
+    model: Model = Field(description="tf.sequential of tf.layers.dense")
+    compile: Compile = Field(description="model.compile options")
+    fit: Fit = Field(Fit(), description="model.fit options")
+    data: Data = Field(description="The training data")
 
     def to_training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -202,23 +216,35 @@ def samples(rows: Matrix, field: str) -> np.ndarray:
             raise InvalidData(f"{field}[{i}]", f"ragged rows: row {i} has {got} values, row 0 has {width}")
     if width == 0:
         raise InvalidData(f"{field}[0]", "rows must hold at least one value")
-    with np.errstate(over="ignore"):
-        array = np.asarray(rows, dtype=np.float32)
+    try:
+        with np.errstate(over="ignore"):
+            array = np.asarray(rows, dtype=np.float32)
+    except OverflowError:  # an integer written out in digits beyond any float
+        i, j = next((i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if abs(v) > _FLOAT32_MAX)
+        raise _not_finite(field, rows, i, j) from None
     bad = np.argwhere(~np.isfinite(array))
     if len(bad):
         i, j = (int(v) for v in bad[0])
-        raise InvalidData(
-            f"{field}[{i}][{j}]", f"{rows[i][j]!r} is not a finite float32 number (row {i}, column {j})"
-        )
+        raise _not_finite(field, rows, i, j)
     return array
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _not_finite(field: str, rows: list[list[Number]], i: int, j: int) -> InvalidData:
+    shown = repr(rows[i][j])
+    if len(shown) > 40:
+        shown = f"a number of {len(shown)} digits"
+    return InvalidData(f"{field}[{i}][{j}]", f"{shown} is not a finite float32 number (row {i}, column {j})")
 
 
 def _float32_array(values: Any, field: str) -> np.ndarray:
     try:
         with np.errstate(over="ignore"):
             array = np.asarray(values, dtype=np.float32)
-    except ValueError as error:
-        raise InvalidData(field, f"not a rectangular array of numbers ({error})") from None
+    except (ValueError, OverflowError) as error:
+        raise InvalidData(field, f"not a rectangular array of finite float32 numbers ({error})") from None
     if not np.all(np.isfinite(array)):
         raise InvalidData(field, "holds NaN or infinite values")
     return array

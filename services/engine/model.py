@@ -173,14 +173,16 @@ class Model:
         InvalidData names `x` or `y` when they do not fit the model."""
         check_samples(self.config, self.compile.loss, x, y, "x", "y")
         xs, ys = self._device_array(x), self._device_array(y)
-        return self.logs(xs, ys, batch_size)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is an answer, not a warning
+            return self.logs(xs, ys, batch_size)
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """`model.predict(x, {batchSize})`: host float32 (n, units)."""
         check_samples(self.config, None, x, None, "x", None)
         xs = self._device_array(x)
         n = xs.shape[0]
-        outputs = [self.output(xs[start : min(start + batch_size, n), ...]) for start in range(0, n, batch_size)]
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs = [self.output(xs[start : min(start + batch_size, n), ...]) for start in range(0, n, batch_size)]
         return np.asarray(to_numpy(self.xp.concat(outputs, axis=0)), dtype=np.float32)
 
     def _device_array(self, array: np.ndarray) -> Any:

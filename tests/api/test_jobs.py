@@ -259,3 +259,20 @@ async def test_a_body_that_is_not_json_is_415_on_the_content_type(client: httpx.
     assert response.status_code == 415
     assert [e["field"] for e in response.json()["errors"]] == ["header.Content-Type"]
     assert job_count(factory) == 0
+
+
+async def test_outputs_that_overflow_float32_answer_null_not_500(client: httpx.AsyncClient, factory: Factory,
+                                                                 settings: Settings) -> None:
+    # finite inputs, but kernel 3 times 3e38 overflows: JSON has no infinity to send
+    document = seed(model={"layers": [{"units": 1, "inputShape": [1]}], "weights": [[[3.0]], [0.0]]},
+                    fit={"epochs": 1, "shuffle": False})
+    document["compile"]["optimizer"] = {"name": "sgd", "learningRate": 1e-30}
+    job = (await client.post("/v1/jobs", json=document)).json()
+    run_job(factory, job["id"], worker="test:1", settings=settings)
+
+    predicted = await client.post(job["links"]["predict"], json={"x": [[3e38], [1.0]]})
+    evaluated = await client.post(job["links"]["evaluate"], json={"x": [[3e38]], "y": [[1.0]]})
+
+    assert predicted.status_code == 200 and predicted.json()["predictions"][0] == [None]
+    assert predicted.json()["predictions"][1][0] == pytest.approx(3.0, rel=1e-6)
+    assert evaluated.status_code == 200 and evaluated.json()["loss"] is None

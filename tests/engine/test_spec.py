@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from cli.fit import run_fit
 from services.engine import InvalidData, fit, validate_training
-from services.spec import SEED_EXAMPLE, JobSpec
+from services.spec import SEED_EXAMPLE, JobSpec, samples
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "job-spec.md"
 
@@ -87,3 +87,17 @@ def test_run_fit_returns_history_weights_and_epochs(tmp_path):
     assert [np.shape(w) for w in result["weights"]] == [(1, 1), (1,)]
     json.dumps(result)  # plain JSON types only
     assert run_fit(path, progress=True) == result  # the seed makes it repeatable
+
+
+@pytest.mark.parametrize(
+    "rows, cell, shown",
+    [
+        ([[1.0, 2.0], [3.0, 1e39]], "data.x[1][1]", "1e+39"),  # finite in float64, not in float32
+        ([[1, 10**400]], "data.x[0][1]", "a number of 401 digits"),  # an int beyond any float
+    ],
+)
+def test_numbers_beyond_float32_are_refused_naming_the_cell(rows, cell, shown):
+    with pytest.raises(InvalidData) as error:
+        samples(rows, "data.x")
+    assert error.value.field == cell
+    assert shown in error.value.message
