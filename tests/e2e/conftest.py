@@ -29,13 +29,6 @@ MIGRATE_DEADLINE_SECONDS = 60
 WORKER_READY_SECONDS = 60
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.e2e)
-
-
 def libpq_url(url: str) -> str:
     """The URL psycopg and trainq's DATABASE_URL take: postgresql://, no SQLAlchemy driver."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -15,6 +15,8 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import seed_spec, submit, wait_for_status
 
+pytestmark = pytest.mark.e2e
+
 UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
 from worker.app import QUEUE
+
+pytestmark = pytest.mark.e2e
 
 # the worker reads the cancel flag on its heartbeat; the engine stops within one batch after
 HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}

@@ -10,6 +10,8 @@ import pytest
 from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_finished
 from tests.support.processes import Api, Processes
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Processes, Path]]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, seed_spec, submit
 from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.e2e
 
 JOBS = 50
 EPOCHS = 5

@@ -22,6 +22,8 @@ import pytest
 
 from tests.support.processes import REPO, Api, Processes, process_env
 
+pytestmark = pytest.mark.e2e
+
 README = REPO / "README.md"
 README_ADDRESS = "http://127.0.0.1:8000"
 COMMAND_DEADLINE_SECONDS = 60

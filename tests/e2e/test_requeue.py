@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, seed_spec, submit, wait_for_status
 from worker.app import QUEUE
+
+pytestmark = pytest.mark.e2e
 
 # queued jobs not picked up within this long are sent again by the worker's sweep
 SWEEP = {"TRAINQ_REQUEUE_AFTER_SECONDS": "1"}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_finished
+
+pytestmark = pytest.mark.e2e
 
 
 def test_seed_job_runs_to_succeeded_and_answers_queries_like_the_engine(stack: Stack) -> None:

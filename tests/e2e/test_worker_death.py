@@ -7,12 +7,15 @@ import signal
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from services.engine import fit
 from services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, submit, wait_for_status, weights
 from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.e2e
 
 EPOCHS = 300
 # a short lease so the takeover comes within seconds; the sweep re-sends a job whose lease expired
