@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(10 * 1024 * 1024, alias="TRAINQ_MAX_REQUEST_BYTES", gt=0)
     model_cache_size: int = Field(32, alias="TRAINQ_MODEL_CACHE_SIZE", ge=1)
 
+    # --- datasets (issue 4) ---
+    storage_url: str | None = Field(
+        None, alias="TRAINQ_STORAGE_URL",
+        description="Where datasets live: a folder, or s3://bucket/prefix; default TRAINQ_HOME/datasets",
+    )
+    max_dataset_bytes: int = Field(2 * 1024**3, alias="TRAINQ_MAX_DATASET_BYTES", gt=0)
+    # a JSON upload is parsed whole ({x, y} has no streaming form): keep it small
+    max_json_dataset_bytes: int = Field(16 * 1024 * 1024, alias="TRAINQ_MAX_JSON_DATASET_BYTES", gt=0)
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -37,6 +46,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix):]
             return url
         return f"sqlite:///{(self.home / 'trainq.db').resolve()}"
+
+    @property
+    def dataset_storage_url(self) -> str:
+        return self.storage_url or str((self.home / "datasets").resolve())
 
     @property
     def broker_url(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -162,3 +163,71 @@ class Weights(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- datasets (issue 4) ---------------------------------------------------------------
+
+DATASET_FORMATS = ("csv", "npy", "npz", "json", "parquet")
+EVALUATION_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class Dataset(Base):
+    """An uploaded dataset: float32 x and y stored as `.npy` files a worker memory-maps."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
+    format: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int]
+    x_columns: Mapped[int]
+    y_columns: Mapped[int]
+    dtype: Mapped[str] = mapped_column(String(16))
+    # the bytes uploaded, as received
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    # sha256 of the uploaded bytes; `content_key` adds the parse options: same content, same dataset
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # per column: name, role (x or y), min, max, mean, std
+    summary: Mapped[dict[str, Any]]
+    x_key: Mapped[str] = mapped_column(String(512))
+    y_key: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(f"format IN ({', '.join(repr(f) for f in DATASET_FORMATS)})", name="format"),
+        Index("ix_datasets_created_at_id", "created_at", "id"),
+    )
+
+
+class JobDataset(Base):
+    """A dataset a job trains on: DELETE of a dataset is refused while a queued or running job uses it."""
+
+    __tablename__ = "job_datasets"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    # training or validation
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+
+
+class Evaluation(Base):
+    """`model.evaluate` of a finished job over a dataset, run on a worker."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    batch_size: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    # {"loss": ..., "<metric key>": ...} once succeeded
+    logs: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in EVALUATION_STATUSES)})", name="status"),
+    )
