@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,19 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(2 * 1024**3, alias="TRAINQ_MAX_DATASET_BYTES", gt=0)
     # a JSON upload is parsed whole ({x, y} has no streaming form): keep it small
     max_json_dataset_bytes: int = Field(16 * 1024 * 1024, alias="TRAINQ_MAX_JSON_DATASET_BYTES", gt=0)
+
+    # --- the cluster (issue 6) ---
+    worker_device: Literal["cpu", "gpu"] | None = Field(
+        None, alias="TRAINQ_WORKER_DEVICE",
+        description="The device kind a worker serves; unset: a CUDA GPU if one is seen, else the CPU",
+    )
+    array_library: Literal["numpy", "torch", "cupy"] | None = Field(
+        None, alias="TRAINQ_ARRAY_LIBRARY",
+        description="The engine's array library on a worker; unset: numpy on a CPU, cupy or torch on a GPU",
+    )
+    worker_heartbeat_seconds: float = Field(5.0, alias="TRAINQ_WORKER_HEARTBEAT_SECONDS", gt=0)
+    worker_lost_after_seconds: float = Field(30.0, alias="TRAINQ_WORKER_LOST_AFTER_SECONDS", gt=0)
+    max_sweep_points: int = Field(1000, alias="TRAINQ_MAX_SWEEP_POINTS", ge=1)
 
     @property
     def sqlalchemy_url(self) -> str:

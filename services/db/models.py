@@ -112,6 +112,9 @@ class Job(Base):
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # issue 6: the sweep the job is a point of, and which point (its place in `Sweep.points`)
+    sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    sweep_index: Mapped[int | None]
 
     __table_args__ = (
         CheckConstraint(_one_of("status", JobStatus), name="status"),
@@ -230,4 +233,55 @@ class Evaluation(Base):
 
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in EVALUATION_STATUSES)})", name="status"),
+    )
+
+
+# --- the cluster: workers and sweeps (issue 6) -----------------------------------------
+
+
+class Worker(Base):
+    """A Celery worker node as it recorded itself at start; its heartbeat says it is alive.
+
+    Online while `heartbeat_at` is recent (TRAINQ_WORKER_LOST_AFTER_SECONDS), lost after,
+    stopped once it shut down cleanly. The jobs it runs are read from `jobs.worker`."""
+
+    __tablename__ = "workers"
+
+    # the Celery node name, e.g. trainq-1@host: a restarted worker takes its row over
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    device_kind: Mapped[str] = mapped_column(String(8))
+    device_name: Mapped[str] = mapped_column(String(255))
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    array_library: Mapped[str] = mapped_column(String(16))
+    concurrency: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("device_kind IN ('cpu', 'gpu')", name="device_kind"),)
+
+
+class Sweep(Base):
+    """A hyperparameter sweep: one job per point of a grid or of seeded random draws."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
+    # the job spec every point starts from, dumped by alias like `Job.spec`
+    base_spec: Mapped[dict[str, Any]]
+    device: Mapped[str] = mapped_column(String(8))
+    # {"grid": {path: [values]}} or {"random": {"draws", "seed", "ranges"}}, as submitted
+    space: Mapped[dict[str, Any]]
+    # each point's {path: value}, in job order (sweep_index)
+    points: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    metric: Mapped[str] = mapped_column(String(64))
+    goal: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("goal IN ('min', 'max')", name="goal"),
+        Index("ix_sweeps_created_at_id", "created_at", "id"),
     )

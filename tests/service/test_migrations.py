@@ -14,7 +14,7 @@ from services.db.migrate import downgrade, upgrade
 from services.db.models import Base
 from tests.conftest import settings_for
 
-TABLES = {"jobs", "epochs", "checkpoints", "weights"} | {"datasets", "job_datasets", "evaluations"}
+TABLES = {"jobs", "epochs", "checkpoints", "weights"} | {"datasets", "job_datasets", "evaluations"} | {"workers", "sweeps"}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
