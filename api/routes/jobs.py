@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read, history, weights, evaluate, predict, cancel.
+"""/v1/jobs: submit, list, read, spec, history, weights, evaluate, predict, cancel.
 
 Each route parses, makes one service call and shapes the answer. The routes are plain
 `def`s: FastAPI runs them in its thread pool, so database I/O and the model's
@@ -8,7 +8,7 @@ arithmetic (evaluate, predict) never block the event loop.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
@@ -94,6 +94,12 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
 def get_job(job_id: JobId, session: SessionDep) -> JobRead:
     return JobRead.of(jobs.get_job(session, job_id))
+
+
+@router.get("/{job_id}/spec", responses=ERRORS, summary="The job spec it was submitted with (model, compile, fit, data)")
+def get_spec(job_id: JobId, session: SessionDep) -> dict[str, Any]:
+    # stored already validated and dumped by alias: it goes out as tf.js's field names
+    return jobs.get_job(session, job_id).spec
 
 
 @router.get("/{job_id}/history", response_model=History, responses=ERRORS, summary="Per-epoch logs")

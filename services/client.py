@@ -1,0 +1,277 @@
+"""A Python client for trainq's HTTP API, over httpx: what the `trainq` command uses, and
+what a user imports to script it.
+
+    from services.client import TrainqClient
+
+    with TrainqClient("http://127.0.0.1:8000") as trainq:
+        job = trainq.submit(spec)
+        for job, epochs in trainq.watch(job.id):
+            print(job.progress.epoch, epochs[-1].logs if epochs else None)
+        print(trainq.evaluate(job.id, x, y).loss)
+
+Every 4xx or 5xx answer raises an `ApiError` carrying the API's detail and field errors:
+
+    ClientError
+     ├── Unreachable            the server could not be reached or did not answer in time
+     └── ApiError               the server answered an error (status_code, detail, errors)
+          ├── JobNotFound       404
+          ├── Conflict          409  no weights yet, a finished job cancelled
+          ├── InvalidRequest    413, 415, 422 and any other 4xx: `errors` names each field
+          └── ServerError       5xx
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+Matrix = Sequence[Sequence[float]] | Sequence[float]
+
+
+class ClientError(Exception):
+    """Anything that kept a request from getting the answer it asked for."""
+
+
+class Unreachable(ClientError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ApiError(ClientError):
+    def __init__(self, status_code: int, detail: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        fields = "; ".join(f"{error.field}: {error.message}" for error in self.errors)
+        return f"{self.detail} ({fields})" if fields and len(self.errors) > 1 else self.detail
+
+
+class JobNotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class InvalidRequest(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    name: str | None
+    status: str
+    device: str
+    attempt: int
+    worker: str | None
+    progress: Progress
+    metrics: dict[str, float | None] | None
+    error: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    # the API's answer as it came, for machine output (`trainq show --json`)
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (or to now, while it runs); None before it starts."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> Job:
+        return cls(
+            id=raw["id"],
+            name=raw["name"],
+            status=raw["status"],
+            device=raw["device"],
+            attempt=raw["attempt"],
+            worker=raw["worker"],
+            progress=Progress(raw["progress"]["epoch"], raw["progress"]["epochs"]),
+            metrics=raw["metrics"],
+            error=raw["error"],
+            cancel_requested=raw["cancelRequested"],
+            created_at=_time(raw["createdAt"]),  # type: ignore[arg-type]
+            started_at=_time(raw["startedAt"]),
+            finished_at=_time(raw["finishedAt"]),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[Job]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Epoch:
+    epoch: int
+    logs: dict[str, float | None]
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class WeightArray:
+    shape: list[int]
+    values: list[Any]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float | None
+    metrics: dict[str, float | None]
+
+
+class TrainqClient:
+    """One connection pool to one trainq server; use it as a context manager or `close()` it."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> TrainqClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def submit(self, spec: Mapping[str, Any], *, name: str | None = None, device: str | None = None,
+               idempotency_key: str | None = None) -> Job:
+        """Submit a job spec (model, compile, fit, data; optionally name and device)."""
+        body = dict(spec)
+        if name is not None:
+            body["name"] = name
+        if device is not None:
+            body["device"] = device
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return Job.of(self._request("POST", "/v1/jobs", json=body, headers=headers))
+
+    def jobs(self, *, status: str | None = None, cursor: str | None = None, limit: int = 50) -> JobPage:
+        """One page of jobs, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if cursor:
+            params["cursor"] = cursor
+        page = self._request("GET", "/v1/jobs", params=params)
+        return JobPage([Job.of(item) for item in page["items"]], page["nextCursor"])
+
+    def job(self, job_id: str) -> Job:
+        return Job.of(self._request("GET", f"/v1/jobs/{job_id}"))
+
+    def spec(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/jobs/{job_id}/spec")
+
+    def history(self, job_id: str, since: int = 0) -> list[Epoch]:
+        """The recorded epochs from `since` (0-based) on."""
+        body = self._request("GET", f"/v1/jobs/{job_id}/history", params={"since": since})
+        return [Epoch(row["epoch"], row["logs"], row["wallTime"]) for row in body["epochs"]]
+
+    def weights(self, job_id: str) -> list[WeightArray]:
+        """The final weights in getWeights() order; `Conflict` until the job succeeded."""
+        body = self._request("GET", f"/v1/jobs/{job_id}/weights")
+        return [WeightArray(w["shape"], w["values"]) for w in body["weights"]]
+
+    def evaluate(self, job_id: str, x: Matrix, y: Matrix, *, batch_size: int | None = None) -> Evaluation:
+        body: dict[str, Any] = {"x": x, "y": y}
+        if batch_size is not None:
+            body["batchSize"] = batch_size
+        answer = self._request("POST", f"/v1/jobs/{job_id}/evaluate", json=body)
+        return Evaluation(answer["loss"], answer["metrics"])
+
+    def predict(self, job_id: str, x: Matrix, *, batch_size: int | None = None) -> list[list[float | None]]:
+        body: dict[str, Any] = {"x": x}
+        if batch_size is not None:
+            body["batchSize"] = batch_size
+        return self._request("POST", f"/v1/jobs/{job_id}/predict", json=body)["predictions"]
+
+    def cancel(self, job_id: str) -> Job:
+        """Ask to cancel: a queued job ends cancelled at once, a running one within a batch."""
+        return Job.of(self._request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def watch(self, job_id: str, *, interval: float = 0.5) -> Iterator[tuple[Job, list[Epoch]]]:
+        """Poll a job until it finishes: yields the job and the epochs recorded since the
+        previous yield (none repeated, none skipped); the last job yielded is finished."""
+        since = 0
+        while True:
+            job = self.job(job_id)
+            # the history is read after the job, so it holds at least the epochs the job
+            # counts: a finished job's last epochs are never missed
+            epochs = self.history(job_id, since) if job.progress.epoch > since else []
+            since += len(epochs)
+            yield job, epochs
+            if job.finished:
+                return
+            time.sleep(interval)
+
+    # --- transport ----------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise Unreachable(f"trainq at {self.url} cannot be reached: {error}") from error
+        if response.is_success:
+            return response.json()
+        raise _api_error(response)
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        detail = str(body["detail"])
+        errors = [FieldError(str(e["field"]), str(e["message"])) for e in body.get("errors", [])]
+    except (ValueError, KeyError, TypeError):
+        detail = f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"
+        errors = []
+    code = response.status_code
+    kind = (JobNotFound if code == 404 else Conflict if code == 409 else
+            ServerError if code >= 500 else InvalidRequest)
+    return kind(code, detail, errors)
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
