@@ -14,11 +14,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from api.routes import datasets, evaluations
 from api.routes import health, jobs
 from services.db.session import session_factory
 from services.settings import Settings, get_settings
 from services.trained_models import TrainedModels
 from worker.app import broker_reachable, create_celery, send_job
+from worker.evaluations import send_evaluation
 
 DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
 them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.
@@ -41,10 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueue = partial(send_job, celery)
     app.state.broker_check = partial(broker_reachable, celery)
     app.state.trained_models = TrainedModels(settings.model_cache_size)
+    app.state.enqueue_evaluation = partial(send_evaluation, celery)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(health.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(datasets.router)
+    app.include_router(evaluations.router)
+    # a dataset upload streams to storage under its own, larger limit
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))
     return app
 
 
@@ -59,12 +65,14 @@ class BodySizeLimit:
 
     DRAIN_BYTES = 256 * 1024 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # POSTs to these paths pass through unread: their route streams the body and limits it
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"] == "POST" and scope["path"] in self.streamed):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -115,7 +123,9 @@ class BodySizeLimit:
         response = errors.error_response(
             413,
             [("body", f"is larger than the limit of {self.max_bytes} bytes")],
-            detail=f"The request body is larger than the limit of {self.max_bytes} bytes.",
+            detail=f"The request body is larger than the limit of {self.max_bytes} bytes."
+            + (" Upload large data as a dataset (POST /v1/datasets) and name it in the job as data.datasetId."
+               if scope["path"].startswith("/v1/jobs") else ""),
         )
         await response(scope, receive, send)
 

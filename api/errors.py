@@ -122,6 +122,8 @@ async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
         return error_response(error.status_code, [(field, error.reason)])
     if isinstance(error, IdempotencyKeyReused):
         field = "header.Idempotency-Key"
+    elif getattr(error, "field", None):  # errors that name their own field (datasets, evaluations)
+        field = error.field  # type: ignore[attr-defined]
     elif isinstance(error, NotFound) or "job_id" in request.path_params:
         field = "path.job_id"
     else:

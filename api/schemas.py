@@ -6,10 +6,10 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from services.db.models import Epoch, Job
+from services.db.models import Dataset, Epoch, Evaluation, Job
 from services.jobs.states import Device, JobStatus
 from services.spec import SEED_EXAMPLE, JobSpec, Matrix
 
@@ -141,9 +141,22 @@ class WeightsRead(Schema):
 
 
 class EvaluateRequest(Schema):
-    x: Matrix = Field(description="Samples, one row each (a flat list: one feature per sample)")
-    y: Matrix = Field(description="Targets, one row each")
+    x: Matrix | None = Field(None, description="Samples, one row each (a flat list: one feature per sample)")
+    y: Matrix | None = Field(None, description="Targets, one row each")
+    dataset_id: str | None = Field(
+        None, max_length=64,
+        description="An uploaded dataset instead of x and y (a large one: POST /v1/jobs/{id}/evaluations)",
+    )
     batch_size: BatchSize = 32
+
+    @model_validator(mode="after")
+    def _inline_or_dataset(self) -> EvaluateRequest:
+        inline = self.x is not None or self.y is not None
+        if self.dataset_id is not None and inline:
+            raise ValueError("give x and y, or datasetId, not both")
+        if self.dataset_id is None and (self.x is None or self.y is None):
+            raise ValueError("give x and y, or datasetId")
+        return self
 
 
 class EvaluateResponse(Schema):
@@ -177,3 +190,83 @@ class FieldError(Schema):
 class ErrorBody(Schema):
     detail: str = Field(description="One human sentence")
     errors: list[FieldError] = Field(description="Each field at fault")
+
+
+# --- datasets and evaluations (issue 4) -----------------------------------------------
+
+
+class ColumnSummary(Schema):
+    name: str = Field(description="The column's name: the CSV/Parquet header, the .npy index, or x[j] / y[j]")
+    role: str = Field(description="x (a feature) or y (a target)")
+    min: float = Field(description="Smallest value")
+    max: float = Field(description="Largest value")
+    mean: float = Field(description="Mean")
+    std: float = Field(description="Standard deviation (population)")
+
+
+class DatasetRead(Schema):
+    id: str = Field(description="The dataset's id: name it in a job as data.datasetId")
+    name: str | None = Field(description="The name it was uploaded with")
+    format: str = Field(description="The format it was uploaded in: csv, npy, npz, json or parquet")
+    rows: int = Field(description="Samples")
+    x_shape: list[int] = Field(description="[rows, features]")
+    y_shape: list[int] = Field(description="[rows, targets]")
+    dtype: str = Field(description="How it is stored: float32")
+    byte_size: int = Field(description="Bytes uploaded")
+    sha256: str = Field(description="sha256 of the bytes uploaded")
+    columns: list[ColumnSummary] = Field(description="Per column: min, max, mean, std")
+    created_at: datetime = Field(description="When it was uploaded (UTC)")
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetRead:
+        return cls(
+            id=dataset.id,
+            name=dataset.name,
+            format=dataset.format,
+            rows=dataset.rows,
+            x_shape=[dataset.rows, dataset.x_columns],
+            y_shape=[dataset.rows, dataset.y_columns],
+            dtype=dataset.dtype,
+            byte_size=dataset.byte_size,
+            sha256=dataset.sha256,
+            columns=[ColumnSummary(**column) for column in dataset.summary["columns"]],
+            created_at=dataset.created_at,
+        )
+
+
+class DatasetPage(Schema):
+    items: list[DatasetRead] = Field(description="Datasets, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class EvaluationCreate(Schema):
+    dataset_id: str = Field(max_length=64, description="The uploaded dataset to evaluate the job's model on")
+    batch_size: BatchSize = 32
+
+
+class EvaluationRead(Schema):
+    id: str = Field(description="The evaluation's id: poll GET /v1/evaluations/{id}")
+    job_id: str = Field(description="The job whose trained model is evaluated")
+    dataset_id: str = Field(description="The dataset it is evaluated on")
+    status: str = Field(description="queued, running, succeeded or failed")
+    loss: Value = Field(description="The compiled loss, once succeeded")
+    metrics: dict[str, Value] | None = Field(description="Each compiled metric by its tf.js log key, once succeeded")
+    error: str | None = Field(description="Why it failed")
+    created_at: datetime = Field(description="When it was asked for (UTC)")
+    finished_at: datetime | None = Field(description="When it ended (UTC)")
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> EvaluationRead:
+        logs = dict(evaluation.logs or {})
+        loss = logs.pop("loss", None)
+        return cls(
+            id=evaluation.id,
+            job_id=evaluation.job_id,
+            dataset_id=evaluation.dataset_id,
+            status=evaluation.status,
+            loss=loss,
+            metrics=logs if evaluation.logs is not None else None,
+            error=evaluation.error,
+            created_at=evaluation.created_at,
+            finished_at=evaluation.finished_at,
+        )

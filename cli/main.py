@@ -16,12 +16,14 @@ from typing import Annotated
 import typer
 
 from cli import jobs as job_commands
+from cli.datasets import app as datasets_app
 from services.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="trainq: train TensorFlow.js-style Dense models as jobs on Celery workers.")
 db_app = typer.Typer(no_args_is_help=True, help="Apply the Alembic migrations to the database.")
 app.add_typer(db_app, name="db")
+app.add_typer(datasets_app, name="datasets")
 # submit, jobs, show, history, weights, evaluate, predict, cancel, watch: over HTTP
 job_commands.register(app)
 

@@ -1,8 +1,8 @@
 """trainq's domain errors, raised by services and mapped to HTTP once, in `api/errors.py`.
 
     TrainqError
-     ├── NotFound          404  JobNotFound
-     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused
+     ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
+     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse
      └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
          └── PayloadTooLarge 413
 """
@@ -58,3 +58,25 @@ class JobNotCancellable(Conflict):
 class IdempotencyKeyReused(Conflict):
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key {key!r} was already used for a different request")
+
+
+# --- datasets (issue 4) ---
+
+
+class DatasetNotFound(NotFound):
+    def __init__(self, dataset_id: str, field: str = "path.dataset_id") -> None:
+        super().__init__(f"dataset {dataset_id} not found")
+        self.field = field
+
+
+class DatasetInUse(Conflict):
+    def __init__(self, dataset_id: str, job_ids: list[str]) -> None:
+        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
+        super().__init__(f"dataset {dataset_id} is used by queued or running work ({shown}); delete it once that ends")
+        self.field = "path.dataset_id"
+
+
+class EvaluationNotFound(NotFound):
+    def __init__(self, evaluation_id: str) -> None:
+        super().__init__(f"evaluation {evaluation_id} not found")
+        self.field = "path.evaluation_id"

@@ -142,8 +142,32 @@ class XY(SpecModel):
     y: Matrix = Field(description="Targets, one row each")
 
 
-class Data(XY):
+class Data(SpecModel):
+    """Either inline `x` and `y` (small jobs) or `datasetId`, an uploaded dataset (POST /v1/datasets)."""
+
+    x: Matrix | None = Field(None, description="Samples, one row each")
+    y: Matrix | None = Field(None, description="Targets, one row each")
     validation_data: XY | None = Field(None, description="Held-out data; overrides validationSplit")
+    dataset_id: str | None = Field(None, max_length=64, description="An uploaded dataset to train on, instead of x and y")
+    validation_dataset_id: str | None = Field(
+        None, max_length=64, description="An uploaded dataset held out for validation; overrides validationSplit"
+    )
+
+    @model_validator(mode="after")
+    def _inline_or_dataset(self) -> Data:
+        inline = self.x is not None or self.y is not None
+        if self.dataset_id is None:
+            if self.x is None or self.y is None:
+                raise ValueError("give x and y, or datasetId (an uploaded dataset)")
+            if self.validation_dataset_id is not None:
+                raise ValueError("validationDatasetId goes with datasetId; with inline x and y use validationData")
+        elif inline or self.validation_data is not None:
+            raise ValueError("give either datasetId or inline x and y (and validationData), not both")
+        return self
+
+    @property
+    def uses_dataset(self) -> bool:
+        return self.dataset_id is not None
 
 
 class JobSpec(SpecModel):
@@ -189,7 +213,12 @@ class JobSpec(SpecModel):
         )
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """x, y and the validation data as float32 matrices; InvalidData names the field."""
+        """x, y and the validation data as float32 matrices; InvalidData names the field.
+
+        Inline data only: a job on an uploaded dataset reads it with
+        `services.datasets.jobs.training_arrays`."""
+        if self.data.x is None or self.data.y is None:
+            raise InvalidData("data.datasetId", "the job trains on an uploaded dataset, not inline data")
         x, y = samples(self.data.x, "data.x"), samples(self.data.y, "data.y")
         validation = None
         if self.data.validation_data is not None:

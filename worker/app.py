@@ -58,7 +58,7 @@ class TrainqCelery(Celery):
 
 
 def create_celery(settings: Settings) -> TrainqCelery:
-    app = TrainqCelery("trainq", broker=broker_url(settings), include=["worker.tasks"], set_as_current=False)
+    app = TrainqCelery("trainq", broker=broker_url(settings), include=["worker.tasks", "worker.evaluations"], set_as_current=False)
     app.settings = settings
     app.conf.update(
         task_serializer="json",

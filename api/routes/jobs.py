@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
-from api.deps import EnqueueDep, SessionDep, TrainedModelsDep, require_json
+from api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
 from api.schemas import (
     ErrorBody,
     EpochRead,
@@ -27,7 +27,9 @@ from api.schemas import (
     WeightArray,
     WeightsRead,
 )
-from services.engine import validate_training
+from services.datasets import evaluations
+from services.datasets import jobs as dataset_jobs
+from services.datasets.storage import storage_for
 from services.jobs import service as jobs
 from services.jobs.states import JobStatus
 from services.spec import SEED_EXAMPLE
@@ -62,13 +64,14 @@ def submit_job(
     )] = None,
 ) -> JobRead:
     spec = job.spec()
-    # Everything the engine would refuse is refused now, before anything is stored.
-    x, y, validation_data = spec.arrays()
-    validate_training(spec.to_training_config(), x, y, validation_data)
+    # Everything the engine would refuse is refused now, before anything is stored
+    # (for an uploaded dataset: its shapes, from its metadata).
+    dataset_jobs.check_training(session, spec)
     stored, created = jobs.submit(session, spec, name=job.name, device=job.device, idempotency_key=idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
         return JobRead.of(stored)
+    dataset_jobs.record_use(session, stored.id, spec)
     # The job must be in the database before a worker can take its message.
     session.commit()
     try:
@@ -120,8 +123,13 @@ def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
 
 @router.post("/{job_id}/evaluate", response_model=EvaluateResponse, responses=ERRORS, dependencies=JSON_BODY,
              summary="Loss and metrics of the trained model on new data")
-def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep) -> EvaluateResponse:
-    logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
+def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep,
+             settings: SettingsDep) -> EvaluateResponse:
+    if body.dataset_id is not None:
+        logs = evaluations.evaluate_here(session, storage_for(settings), models.model(session, job_id),
+                                         body.dataset_id, body.batch_size, max_bytes=settings.max_request_bytes)
+    else:
+        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
     loss = logs.pop("loss")
     return EvaluateResponse(loss=loss, metrics=logs)
 

@@ -138,6 +138,9 @@ def _fit(
         if resume_from.stopped:
             return FitResult(history, epochs, model.get_weights(), "early_stopping")
 
+    # a memory-mapped dataset (an uploaded one) is never copied whole: a shuffled epoch
+    # gathers each batch's rows instead of permuting all of them first
+    mapped = isinstance(x, np.memmap)
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     if validation_data is not None:
@@ -162,14 +165,23 @@ def _fit(
 
     stop_reason: StopReason = "completed"
     for epoch in range(first_epoch, fit_config.epochs):
+        rows = None
         if fit_config.shuffle:
             order = xp.asarray(rng.permutation(n), device=on_device)
-            xe, ye = xp.take(xs, order, axis=0), xp.take(ys, order, axis=0)
+            if mapped:
+                rows, xe, ye = order, xs, ys
+            else:
+                xe, ye = xp.take(xs, order, axis=0), xp.take(ys, order, axis=0)
         else:
             xe, ye = xs, ys
         cancelled = False
         for start, stop in bounds:
-            losses, metrics, gradients = batch_gradients(xe[start:stop, ...], ye[start:stop, ...])
+            if rows is None:
+                xb, yb = xe[start:stop, ...], ye[start:stop, ...]
+            else:
+                batch_rows = rows[start:stop]
+                xb, yb = xp.take(xs, batch_rows, axis=0), xp.take(ys, batch_rows, axis=0)
+            losses, metrics, gradients = batch_gradients(xb, yb)
             apply(weights, gradients)
             loss_buffer[start:stop] = losses
             if metrics:

@@ -1,0 +1,41 @@
+"""Evaluations on workers: `POST /v1/jobs/{id}/evaluations` queues `model.evaluate` over an
+uploaded dataset, too large to evaluate inside the API; poll the evaluation by its id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+
+from api.deps import SessionDep, require_json
+from api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
+from services.datasets import evaluations
+
+router = APIRouter(tags=["evaluations"])
+
+JobId = Annotated[str, Path(max_length=64, description="The job whose trained model is evaluated")]
+EvaluationId = Annotated[str, Path(max_length=64, description="The evaluation's id, as its POST answered it")]
+ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 415, 422)}
+
+
+@router.post("/v1/jobs/{job_id}/evaluations", status_code=status.HTTP_202_ACCEPTED, response_model=EvaluationRead,
+             responses=ERRORS, dependencies=[Depends(require_json)],
+             summary="Evaluate the trained model on an uploaded dataset, on a worker")
+def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep, request: Request) -> EvaluationRead:
+    evaluation = evaluations.create(session, job_id, body.dataset_id, body.batch_size)
+    # stored before a worker can take its message
+    session.commit()
+    request.app.state.enqueue_evaluation(evaluation.id)
+    return EvaluationRead.of(evaluation)
+
+
+@router.get("/v1/evaluations/{evaluation_id}", response_model=EvaluationRead, responses=ERRORS,
+            summary="An evaluation: queued, running, or its loss and metrics")
+def get_evaluation(evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id))
+
+
+@router.get("/v1/jobs/{job_id}/evaluations/{evaluation_id}", response_model=EvaluationRead, responses=ERRORS,
+            summary="An evaluation of this job")
+def get_job_evaluation(job_id: JobId, evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id, job_id))

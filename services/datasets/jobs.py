@@ -1,0 +1,85 @@
+"""Jobs on uploaded datasets: checked at submit from their metadata, trained memory-mapped.
+
+At submit, the engine's own checks run on stand-in arrays of the dataset's shape (a
+broadcast zero: no memory, no I/O), so a dataset that does not fit the model's
+inputShape, or targets that do not fit the loss, are refused before anything is stored.
+On the worker, x and y are `np.load(..., mmap_mode="r")`: the engine reads the rows of
+each batch and the operating system pages them in and out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from services.datasets import service as datasets
+from services.datasets.storage import Storage
+from services.db.models import Dataset, JobDataset
+from services.engine import InvalidData, validate_training
+from services.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from services.spec import JobSpec
+
+Arrays = tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]
+TRAINING, VALIDATION = "training", "validation"
+
+
+def check_training(session: Session, spec: JobSpec) -> None:
+    """Everything the engine would refuse, refused now: for a dataset, from its shapes,
+    the fault named `data.datasetId` (or `data.validationDatasetId`)."""
+    if not spec.data.uses_dataset:
+        validate_training(spec.to_training_config(), *spec.arrays())
+        return
+    x, y = stand_ins(dataset_named(session, spec.data.dataset_id, "data.datasetId"))
+    validation = None
+    if spec.data.validation_dataset_id is not None:
+        validation = stand_ins(dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
+    try:
+        validate_training(spec.to_training_config(), x, y, validation)
+    except InvalidData as error:
+        field = "data.validationDatasetId" if error.field.startswith("data.validationData") else "data.datasetId"
+        raise InvalidInput(field, error.message) from None
+
+
+def record_use(session: Session, job_id: str, spec: JobSpec) -> None:
+    """Note the datasets a job reads, so they cannot be deleted under it."""
+    uses = {TRAINING: spec.data.dataset_id, VALIDATION: spec.data.validation_dataset_id}
+    for role, dataset_id in uses.items():
+        if dataset_id is not None:
+            session.add(JobDataset(job_id=job_id, role=role, dataset_id=dataset_id))
+    session.flush()
+
+
+def training_arrays(session: Session, storage: Storage, spec: JobSpec) -> Arrays:
+    """x, y and the validation data for the worker: inline, or memory-mapped from storage."""
+    if not spec.data.uses_dataset:
+        return spec.arrays()
+    x, y = mapped(storage, dataset_named(session, spec.data.dataset_id, "data.datasetId"))
+    validation = None
+    if spec.data.validation_dataset_id is not None:
+        validation = mapped(storage, dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
+    return x, y, validation
+
+
+def mapped(storage: Storage, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.load(storage.local_path(dataset.x_key), mmap_mode="r"),
+        np.load(storage.local_path(dataset.y_key), mmap_mode="r"),
+    )
+
+
+def dataset_named(session: Session, dataset_id: str | None, field: str) -> Dataset:
+    assert dataset_id is not None
+    try:
+        return datasets.get_dataset(session, dataset_id, field)
+    except NotFound:
+        raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
+
+
+def stand_ins(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    zero = np.zeros((1, 1), dtype=np.float32)
+    return (np.broadcast_to(zero, (dataset.rows, dataset.x_columns)),
+            np.broadcast_to(zero, (dataset.rows, dataset.y_columns)))

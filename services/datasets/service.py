@@ -1,0 +1,155 @@
+"""The dataset registry: store an upload once, read it, list it, delete it when unused.
+
+Functions take the session first and never commit (as `services.jobs.service`), except
+`ingest`, which runs the long conversion outside any transaction and commits the new
+row in one scope of its own. Bytes live in `Storage`; rows name their storage keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.datasets import formats
+from services.datasets.storage import Storage
+from services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job, JobDataset, utcnow
+from services.db.session import session_scope
+from services.errors import DatasetInUse, DatasetNotFound, InvalidInput
+from services.jobs import cursor as cursors
+from services.jobs.states import JobStatus
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file received whole into a staging folder, with what the request said about it."""
+
+    path: Path
+    sha256: str
+    byte_size: int
+    format: str
+    columns: formats.Columns
+    name: str | None
+
+    @property
+    def content_key(self) -> str:
+        """Same bytes read the same way: same dataset."""
+        described = f"{self.sha256}\n{self.format}\n{formats.canonical_columns(self.columns)}"
+        return hashlib.sha256(described.encode()).hexdigest()
+
+
+def ingest(factory: sessionmaker[Session], storage: Storage, upload: Upload, *, max_json_bytes: int) -> tuple[Dataset, bool]:
+    """The dataset of `upload`, converted and stored; False when the same content was stored before."""
+    if upload.name is not None and len(upload.name) > NAME_MAX_LENGTH:
+        raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
+    with session_scope(factory) as session:
+        existing = _by_content(session, upload.content_key)
+    if existing is not None:
+        return existing, False
+    dataset_id = str(uuid.uuid4())
+    staging = upload.path.parent
+    x_path, y_path = staging / "x.npy", staging / "y.npy"
+    parsed = formats.convert(upload.path, upload.format, upload.columns, x_path, y_path, max_json_bytes=max_json_bytes)
+    x_key, y_key = f"datasets/{dataset_id}/x.npy", f"datasets/{dataset_id}/y.npy"
+    storage.put(x_path, x_key)
+    storage.put(y_path, y_key)
+    dataset = Dataset(
+        id=dataset_id,
+        name=upload.name,
+        format=upload.format,
+        rows=parsed.rows,
+        x_columns=len(parsed.x_names),
+        y_columns=len(parsed.y_names),
+        dtype="float32",
+        byte_size=upload.byte_size,
+        sha256=upload.sha256,
+        content_key=upload.content_key,
+        summary={"columns": parsed.summary},
+        x_key=x_key,
+        y_key=y_key,
+        created_at=utcnow(),
+    )
+    try:
+        with session_scope(factory) as session:
+            session.add(dataset)
+    except IntegrityError:
+        # the same content uploaded twice at once: the other upload's row stands
+        delete_bytes(storage, dataset)
+        with session_scope(factory) as session:
+            existing = _by_content(session, upload.content_key)
+        if existing is None:
+            raise
+        return existing, False
+    return dataset, True
+
+
+def get_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id") -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise DatasetNotFound(dataset_id, field)
+    return dataset
+
+
+def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
+    """A page of datasets, newest first, and the next page's cursor (None on the last)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+    query = select(Dataset)
+    if cursor is not None:
+        created_at, last_id = cursors.decode(cursor)
+        query = query.where(
+            or_(Dataset.created_at < created_at, and_(Dataset.created_at == created_at, Dataset.id < last_id))
+        )
+    rows = list(session.execute(query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)).scalars())
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], cursors.encode(last.created_at, last.id)
+
+
+def users(session: Session, dataset_id: str) -> list[str]:
+    """Ids of the queued or running jobs and evaluations that read the dataset."""
+    active = (JobStatus.queued.value, JobStatus.running.value)
+    jobs = session.execute(
+        select(Job.id).join(JobDataset, JobDataset.job_id == Job.id)
+        .where(JobDataset.dataset_id == dataset_id, Job.status.in_(active))
+    ).scalars()
+    evaluations = session.execute(
+        select(Evaluation.id).where(Evaluation.dataset_id == dataset_id, Evaluation.status.in_(active))
+    ).scalars()
+    return [*jobs, *evaluations]
+
+
+def delete_dataset(session: Session, dataset_id: str) -> Dataset:
+    """Remove the dataset's row, refused (DatasetInUse) while queued or running work reads
+    it. The caller removes its bytes (`delete_bytes`) once the removal is committed."""
+    dataset = get_dataset(session, dataset_id)
+    # lock the row, so that a job submitted meanwhile either sees it gone or holds it
+    session.execute(select(Dataset.id).where(Dataset.id == dataset_id).with_for_update())
+    in_use = users(session, dataset_id)
+    if in_use:
+        raise DatasetInUse(dataset_id, in_use)
+    session.delete(dataset)
+    session.flush()
+    return dataset
+
+
+def discard_staging(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def delete_bytes(storage: Storage, dataset: Dataset) -> None:
+    storage.delete(dataset.x_key)
+    storage.delete(dataset.y_key)
+
+
+def _by_content(session: Session, content_key: str) -> Dataset | None:
+    return session.execute(select(Dataset).where(Dataset.content_key == content_key)).scalar_one_or_none()
