@@ -11,10 +11,12 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from services.db.session import session_scope
+from services.placement import Route
 from services.settings import Settings
 from services.trained_models import TrainedModels
 
-Enqueue = Callable[[str], None]
+# (job id, its queue and priority): put the job's message on the broker
+Enqueue = Callable[[str, Route], None]
 
 
 def _settings(request: Request) -> Settings:

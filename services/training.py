@@ -15,20 +15,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import utcnow
+from services.db.models import Job, utcnow
 from services.db.session import session_scope
 from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from services.jobs import service as jobs
 from services.jobs.service import Claim
 from services.jobs.states import Device, JobStatus
+from services.placement import Route, devices_served, route
 from services.settings import Settings
 from services.spec import JobSpec
+from services.workers.device import CPU_NUMPY, WorkerDevice
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,23 @@ class Outcome:
     taken_over: bool = False
 
 
-def run_job(session_factory: SessionFactory, job_id: str, *, worker: str, settings: Settings) -> Outcome:
-    """Claim the job and train it to its end; never raises for a job's own failure."""
+def run_job(
+    session_factory: SessionFactory,
+    job_id: str,
+    *,
+    worker: str,
+    settings: Settings,
+    device: WorkerDevice = CPU_NUMPY,
+) -> Outcome:
+    """Claim the job and train it to its end on `device`; never raises for a job's own failure.
+
+    A job asking for a device kind this worker does not serve is not claimed (it stays
+    queued for a worker that does)."""
     with session_scope(session_factory) as session:
-        claim = jobs.claim(session, job_id, worker=worker, lease_seconds=settings.lease_seconds)
+        claim = jobs.claim(
+            session, job_id, worker=worker, lease_seconds=settings.lease_seconds,
+            devices=devices_served(device.kind),
+        )
     if claim is None:
         return Outcome(job_id, None)
     log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
@@ -58,7 +72,7 @@ def run_job(session_factory: SessionFactory, job_id: str, *, worker: str, settin
     lease.start()
     failure: str | None = None
     try:
-        result = _train(session_factory, claim, lease, worker)
+        result = _train(session_factory, claim, lease, device)
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
@@ -78,21 +92,32 @@ def run_job(session_factory: SessionFactory, job_id: str, *, worker: str, settin
 
 
 def requeue_stranded(
-    session_factory: SessionFactory, enqueue: Callable[[str], None], settings: Settings
+    session_factory: SessionFactory,
+    enqueue: Callable[[str, Route], None],
+    settings: Settings,
+    kind: Device = Device.cpu,
 ) -> list[str]:
     """Send again the jobs no broker message is likely to carry: queued ones enqueued more
     than `requeue_after_seconds` ago (the broker lost the message, or the send after the
     submit failed) and running ones whose lease expired (their worker died). A job sent
-    twice is harmless: the claim lets one delivery run it. Returns the ids sent."""
+    twice is harmless: the claim lets one delivery run it. A worker of `kind` re-sends only
+    the jobs it could run, each to its own queue at its own priority. Returns the ids sent."""
     now = utcnow()
     with session_scope(session_factory) as session:
         job_ids = jobs.stranded_jobs(
-            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now
+            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now,
+            devices=devices_served(kind),
         )
+        routes = {
+            job_id: route(device, in_sweep=sweep_id is not None)
+            for job_id, device, sweep_id in session.execute(
+                select(Job.id, Job.device, Job.sweep_id).where(Job.id.in_(job_ids))
+            )
+        }
     sent: list[str] = []
     for job_id in job_ids:
         try:
-            enqueue(job_id)
+            enqueue(job_id, routes[job_id])
         except Exception:
             log.exception("requeue of job %s failed; the next sweep tries again", job_id)
             break
@@ -154,11 +179,11 @@ class LeaseKeeper:
                 self.stop_fit.set()
 
 
-def _train(session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, worker: str) -> FitResult:
+def _train(session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, on: WorkerDevice) -> FitResult:
     spec = JobSpec.model_validate(claim.spec)
     config = spec.to_training_config()
     x, y, validation = spec.arrays()
-    xp, device = _array_library(claim.device, worker)
+    xp, device = on.namespace()
     resume_from = Checkpoint.from_bytes(claim.checkpoint) if claim.checkpoint is not None else None
     epoch_started = time.monotonic()
 
@@ -215,28 +240,3 @@ def _end(
     log.info("job %s: %s%s", claim.job_id, status, f" ({error})" if error else "")
     return Outcome(claim.job_id, status, error)
 
-
-def _array_library(device: Device, worker: str) -> tuple[Any, Any]:
-    """(xp, device) for the engine: numpy on the CPU, torch on a CUDA GPU when one is
-    asked for (gpu) or seen (auto)."""
-    if device is Device.cpu:
-        return None, None
-    gpu = _cuda_torch()
-    if gpu is not None:
-        return gpu, "cuda"
-    if device is Device.gpu:
-        raise EngineError("device", f"the job asks for a GPU but worker {worker} has none")
-    return None, None
-
-
-@cache
-def _cuda_torch() -> Any:
-    """torch when it sees a CUDA GPU, else None; torch is not even imported on machines
-    without an NVIDIA driver (importing it costs seconds and hundreds of megabytes)."""
-    if not Path("/proc/driver/nvidia").exists():
-        return None
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch if torch.cuda.is_available() else None

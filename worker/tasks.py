@@ -15,4 +15,4 @@ def run_job(self: Task, job_id: str) -> None:
     settings = self.app.settings  # worker.app.TrainqCelery
     # the node name (name@host) and this pool process: which worker ran which attempt
     worker = f"{self.request.hostname}:{os.getpid()}"
-    run_training_job(session_factory(settings), job_id, worker=worker, settings=settings)
+    run_training_job(session_factory(settings), job_id, worker=worker, settings=settings, device=self.app.device)

@@ -21,7 +21,7 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -80,10 +80,11 @@ def submit(
     name: str | None,
     device: Device,
     idempotency_key: str | None,
+    sweep: tuple[str, int] | None = None,
 ) -> tuple[Job, bool]:
     """Store a validated job as queued; True if created, False if it replays an earlier submit.
 
-    `enqueued_at` is set now because the caller sends the broker message right after
+    `sweep` is (sweep id, point index) for a point of a sweep. `enqueued_at` is set now because the caller sends the broker message right after
     committing; if that send is lost, the requeue sweep sends it again later."""
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
@@ -104,6 +105,8 @@ def submit(
         epochs_done=0,
         created_at=now,
         enqueued_at=now,
+        sweep_id=sweep[0] if sweep else None,
+        sweep_index=sweep[1] if sweep else None,
     )
     if idempotency_key is None:
         job = Job(**values)
@@ -196,11 +199,14 @@ def request_cancel(session: Session, job_id: str) -> Job:
 # --- the worker side ------------------------------------------------------------------
 
 
-def claim(session: Session, job_id: str, *, worker: str, lease_seconds: float) -> Claim | None:
+def claim(
+    session: Session, job_id: str, *, worker: str, lease_seconds: float, devices: Collection[Device] = tuple(Device)
+) -> Claim | None:
     """Take a queued job, or take over a running one whose lease expired (its worker died).
 
-    None when another worker holds a live lease or the job has ended (a duplicate or late
-    delivery). A job whose dead worker had been asked to cancel ends cancelled here
+    None when another worker holds a live lease, the job has ended (a duplicate or late
+    delivery), or it asks for a device not in `devices` (a message that reached a worker of
+    the wrong kind: the job stays queued for one of the right kind). A job whose dead worker had been asked to cancel ends cancelled here
     instead of being resumed."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
@@ -210,7 +216,7 @@ def claim(session: Session, job_id: str, *, worker: str, lease_seconds: float) -
     )
     row = session.execute(
         update(Job)
-        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
+        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False), Job.device.in_(_values(devices)))
         .values(
             status=JobStatus.running.value,
             attempt=Job.attempt + 1,
@@ -229,6 +235,7 @@ def claim(session: Session, job_id: str, *, worker: str, lease_seconds: float) -
             job_id,
             claimable,
             Job.cancel_requested.is_(True),
+            Job.device.in_(_values(devices)),
             status=JobStatus.cancelled.value,
             finished_at=now,
             lease_expires_at=None,
@@ -322,15 +329,25 @@ def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
 # --- the requeue sweep ----------------------------------------------------------------
 
 
-def stranded_jobs(session: Session, *, queued_before: datetime, now: datetime, limit: int = 1000) -> list[str]:
+def stranded_jobs(
+    session: Session,
+    *,
+    queued_before: datetime,
+    now: datetime,
+    limit: int = 1000,
+    devices: Collection[Device] = tuple(Device),
+) -> list[str]:
     """Jobs that no live broker message may carry: queued jobs last enqueued before
     `queued_before`, and running jobs whose lease expired (their worker died) and that were
-    not re-enqueued since `queued_before`. Oldest first."""
+    not re-enqueued since `queued_before`; only those asking for one of `devices` (a worker
+    re-sends the jobs it could run, so a gpu job is not re-sent while no GPU worker is
+    there to take it). Oldest first."""
     enqueued_long_ago = or_(Job.enqueued_at.is_(None), Job.enqueued_at < queued_before)
     query = (
         select(Job.id)
         .where(
             enqueued_long_ago,
+            Job.device.in_(_values(devices)),
             or_(
                 Job.status == JobStatus.queued.value,
                 and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
@@ -383,6 +400,10 @@ def _request_hash(document: dict[str, Any], name: str | None, device: Device) ->
         {"spec": document, "name": name, "device": device.value}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _values(devices: Collection[Device]) -> list[str]:
+    return [Device(device).value for device in devices]
 
 
 def _insert(session: Session) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from api.app import create_app
 from services.db.migrate import upgrade
 from services.db.session import create_engine_for
 from services.settings import Settings
-from worker.app import QUEUE
+from services.placement import QUEUES
 
 
 def settings_at(folder: Path, **values: Any) -> Settings:
@@ -64,16 +64,21 @@ class Broker:
         self.url = url
 
     def take_all(self) -> list[tuple[str, list[Any]]]:
-        """(task name, args) of every waiting message, removing them."""
+        """(task name, args) of every waiting message on every job queue (cpu, gpu and
+        shared), removing them."""
         taken = []
-        with Connection(self.url) as connection, connection.SimpleQueue(QUEUE) as queue:
-            while True:
-                try:
-                    message = queue.get(timeout=0.2)
-                except queue.Empty:
-                    return taken
-                taken.append((message.headers["task"], message.decode()[0]))
-                message.ack()
+        names = sorted(set(QUEUES.values()))
+        with Connection(self.url) as connection:
+            for name in names:
+                with connection.SimpleQueue(name) as queue:
+                    while True:
+                        try:
+                            message = queue.get(timeout=0.2)
+                        except queue.Empty:
+                            break
+                        taken.append((message.headers["task"], message.decode()[0]))
+                        message.ack()
+        return taken
 
 
 @pytest.fixture

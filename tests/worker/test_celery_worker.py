@@ -16,6 +16,7 @@ from services.db.models import Epoch, Job
 from services.db.session import create_engine_for, session_scope
 from services.jobs import service as jobs
 from services.jobs.states import Device
+from services.placement import route
 from services.settings import Settings
 from services.spec import JobSpec
 from tests.support.processes import Processes, wait_for
@@ -51,7 +52,7 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
         )
         session.execute(update(Job).where(Job.id == lost).values(enqueued_at=jobs.utcnow().replace(year=2000)))
     for job_id in (sent_twice, sent_once, sent_twice):
-        send_job(celery, job_id)
+        send_job(celery, job_id, route(Device.cpu, in_sweep=False))
 
     processes.trainq("worker", ["worker", "--concurrency", "1", "--hostname", "w1@test"], env)
 

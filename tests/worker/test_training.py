@@ -19,6 +19,7 @@ from services.jobs import service as jobs
 from services.jobs.states import Device, JobStatus
 from services.settings import Settings
 from services.spec import JobSpec
+from services.placement import Route
 from services.training import Outcome, requeue_stranded, run_job
 from tests.worker.conftest import SEED
 
@@ -221,10 +222,14 @@ def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_work
         session.execute(update(Job).where(Job.id == orphaned).values(lease_expires_at=long_ago))
     sent: list[str] = []
 
-    assert sorted(requeue_stranded(factory, sent.append, settings)) == sorted([lost, orphaned])
+    def enqueue(job_id: str, route: Route) -> None:
+        assert route == Route("trainq.cpu", 0)  # the job's own queue (device cpu) and priority
+        sent.append(job_id)
+
+    assert sorted(requeue_stranded(factory, enqueue, settings)) == sorted([lost, orphaned])
 
     assert sorted(sent) == sorted([lost, orphaned])
     assert job_row(factory, lost).enqueued_at > long_ago
     # sent just now: the next sweep leaves them alone
-    assert requeue_stranded(factory, sent.append, settings) == []
+    assert requeue_stranded(factory, enqueue, settings) == []
     assert job_row(factory, fresh).status == "queued"
