@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models import Job, utcnow
+from services.datasets import jobs as dataset_jobs
+from services.datasets.storage import storage_for
 from services.db.session import session_scope
 from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from services.jobs import service as jobs
@@ -72,7 +74,7 @@ def run_job(
     lease.start()
     failure: str | None = None
     try:
-        result = _train(session_factory, claim, lease, device)
+        result = _train(session_factory, claim, lease, device, settings)
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
@@ -179,10 +181,14 @@ class LeaseKeeper:
                 self.stop_fit.set()
 
 
-def _train(session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, on: WorkerDevice) -> FitResult:
+def _train(
+    session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, on: WorkerDevice, settings: Settings
+) -> FitResult:
     spec = JobSpec.model_validate(claim.spec)
     config = spec.to_training_config()
-    x, y, validation = spec.arrays()
+    with session_scope(session_factory) as session:
+        # an uploaded dataset is memory-mapped: the fit reads each batch's rows, not all of them
+        x, y, validation = dataset_jobs.training_arrays(session, storage_for(settings), spec)
     xp, device = on.namespace()
     resume_from = Checkpoint.from_bytes(claim.checkpoint) if claim.checkpoint is not None else None
     epoch_started = time.monotonic()
@@ -239,4 +245,3 @@ def _end(
         return Outcome(claim.job_id, None, taken_over=True)
     log.info("job %s: %s%s", claim.job_id, status, f" ({error})" if error else "")
     return Outcome(claim.job_id, status, error)
-
