@@ -80,11 +80,17 @@ class JobRead(Schema):
     started_at: datetime | None = Field(description="When a worker first started it (UTC)")
     finished_at: datetime | None = Field(description="When it ended (UTC)")
     links: JobLinks = Field(description="Where to read and act on it")
+    reason: str | None = Field(
+        None, description="Why a queued job waits, when no online worker can take it, e.g. no GPU worker online"
+    )
+    sweep_id: str | None = Field(None, description="The sweep the job is a point of")
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
+    def of(cls, job: Job, reason: str | None = None) -> JobRead:
         path = f"/v1/jobs/{job.id}"
         return cls(
+            reason=reason,
+            sweep_id=job.sweep_id,
             id=job.id,
             name=job.name,
             status=JobStatus(job.status),

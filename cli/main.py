@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -94,21 +95,48 @@ def api(
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
 
 
+class DeviceKind(StrEnum):
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class ArrayLibrary(StrEnum):
+    numpy = "numpy"
+    torch = "torch"
+    cupy = "cupy"
+
+
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs trained at once (default: the CPUs)")] = None,
     queues: Annotated[str | None, typer.Option(help="Comma-separated queues to take jobs from")] = None,
     hostname: Annotated[str | None, typer.Option(help="Celery node name, e.g. w1@%h")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery's log level")] = "INFO",
+    device: Annotated[DeviceKind | None, typer.Option(
+        help="The device kind to serve (TRAINQ_WORKER_DEVICE; default: a CUDA GPU if one is seen, else cpu)",
+    )] = None,
+    array_library: Annotated[ArrayLibrary | None, typer.Option(
+        help="The engine's array library (TRAINQ_ARRAY_LIBRARY; default: numpy on cpu, cupy or torch on gpu)",
+    )] = None,
 ) -> None:
-    """Run a Celery worker alone."""
+    """Run a Celery worker alone: it finds its device, records itself in the workers registry
+    and takes jobs from its device kind's queue and the shared one (unless --queues says otherwise)."""
+    from services.errors import InvalidInput
+    from services.placement import queues_served
     from worker.app import app as celery
 
-    argv = ["worker", f"--loglevel={loglevel}"]
+    overrides = {"worker_device": device, "array_library": array_library}
+    celery.settings = celery.settings.model_copy(
+        update={name: value.value for name, value in overrides.items() if value is not None}
+    )
+    try:
+        found = celery.device
+    except InvalidInput as error:
+        typer.echo(f"trainq worker: {error}", err=True)
+        raise typer.Exit(2) from None
+    argv = ["worker", f"--loglevel={loglevel}", f"--queues={queues or ','.join(queues_served(found.kind))}"]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
-    if queues:
-        argv.append(f"--queues={queues}")
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery.worker_main(argv)

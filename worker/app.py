@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -25,13 +26,17 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
 from services.db.session import session_factory
+from services.placement import SHARED_QUEUE, Route
 from services.settings import Settings, get_settings
 from services.training import requeue_stranded
+from services.workers.device import WorkerDevice, detect
+from worker.presence import Presence
 
 log = logging.getLogger(__name__)
 
 RUN_JOB = "trainq.run_job"
-QUEUE = "trainq"
+# the queue every worker consumes (jobs with device auto); see services.placement
+QUEUE = SHARED_QUEUE
 # Redis hands an unacknowledged message to another consumer after this long. A job may
 # train for hours, and a dead worker's job is found by its expired lease (the requeue
 # sweep), not by redelivery, so this only needs to outlast the longest job.
@@ -55,6 +60,11 @@ class TrainqCelery(Celery):
     """A Celery app that knows trainq's settings (the task reads its database from them)."""
 
     settings: Settings
+
+    @cached_property
+    def device(self) -> WorkerDevice:
+        """The device this worker serves, found once (in the parent, before the pool forks)."""
+        return detect(self.settings)
 
 
 def create_celery(settings: Settings) -> TrainqCelery:
@@ -93,9 +103,9 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     return {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS, "socket_connect_timeout": 2}
 
 
-def send_job(app: Celery, job_id: str) -> None:
-    """Put the job's id on the broker; a worker claims the job when it takes the message."""
-    app.send_task(RUN_JOB, args=[job_id], queue=QUEUE)
+def send_job(app: Celery, job_id: str, route: Route) -> None:
+    """Put the job's id on its queue at its priority; a worker claims the job when it takes the message."""
+    app.send_task(RUN_JOB, args=[job_id], queue=route.queue, priority=route.priority)
 
 
 def broker_reachable(app: Celery, timeout: float = 2.0) -> None:
@@ -130,19 +140,31 @@ class RequeueSweep:
         settings = self.app.settings
         while not self._stopped.wait(self.interval):
             try:
-                requeue_stranded(session_factory(settings), lambda job_id: send_job(self.app, job_id), settings)
+                requeue_stranded(
+                    session_factory(settings),
+                    lambda job_id, route: send_job(self.app, job_id, route),
+                    settings,
+                    self.app.device.kind,
+                )
             except Exception:
                 log.exception("requeue sweep failed; trying again in %.1fs", self.interval)
 
 
 _sweeps: dict[int, RequeueSweep] = {}
+_presences: dict[int, Presence] = {}
 
 
 @worker_ready.connect
 def _start_sweep(sender: Any, **_: Any) -> None:
     # worker_ready fires in the worker's main process, which takes messages and does not
-    # train (the pool's children do), so the sweep runs beside the consumer
+    # train (the pool's children do), so the sweep and the worker's own heartbeat (distinct
+    # from the jobs' lease heartbeats, which the training processes keep) run beside the consumer
     if isinstance(sender.app, TrainqCelery):
+        presence = _presences[os.getpid()] = Presence(
+            sender.app.settings, name=sender.hostname, device=sender.app.device,
+            concurrency=sender.controller.concurrency,
+        )
+        presence.start()
         sweep = _sweeps[os.getpid()] = RequeueSweep(sender.app)
         sweep.start()
 
@@ -152,6 +174,9 @@ def _stop_sweep(**_: Any) -> None:
     sweep = _sweeps.pop(os.getpid(), None)
     if sweep is not None:
         sweep.stop()
+    presence = _presences.pop(os.getpid(), None)
+    if presence is not None:
+        presence.stop()
 
 
 app = create_celery(get_settings())

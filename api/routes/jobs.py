@@ -32,7 +32,9 @@ from services.datasets import jobs as dataset_jobs
 from services.datasets.storage import storage_for
 from services.jobs import service as jobs
 from services.jobs.states import JobStatus
+from services.placement import route
 from services.spec import SEED_EXAMPLE
+from services.workers.registry import online_kinds, waiting_reason
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def submit_job(
     job: Annotated[JobCreate, Body(openapi_examples={"seed": {
         "summary": "y = 2x + 1, one Dense unit, 20 epochs", "value": {**SEED_EXAMPLE, "name": "seed"}}})],
     session: SessionDep,
+    settings: SettingsDep,
     enqueue: EnqueueDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(
@@ -68,35 +71,39 @@ def submit_job(
     # (for an uploaded dataset: its shapes, from its metadata).
     dataset_jobs.check_training(session, spec)
     stored, created = jobs.submit(session, spec, name=job.name, device=job.device, idempotency_key=idempotency_key)
+    reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
     if not created:
         response.status_code = status.HTTP_200_OK
-        return JobRead.of(stored)
+        return JobRead.of(stored, reason=reason)
     dataset_jobs.record_use(session, stored.id, spec)
     # The job must be in the database before a worker can take its message.
     session.commit()
     try:
-        enqueue(stored.id)
+        enqueue(stored.id, route(stored.device, in_sweep=False))
     except Exception:
         # The job is stored and queued; the workers' requeue sweep sends it once
         # requeue_after_seconds have passed, so the submit still succeeds.
         log.exception("enqueueing job %s failed; the requeue sweep will send it", stored.id)
-    return JobRead.of(stored)
+    return JobRead.of(stored, reason=reason)
 
 
 @router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
+    settings: SettingsDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page")] = 50,
 ) -> JobPage:
     page, next_cursor = jobs.list_jobs(session, status=status_, cursor=cursor, limit=limit)
-    return JobPage(items=[JobRead.of(job) for job in page], next_cursor=next_cursor)
+    online = online_kinds(session, lost_after=settings.worker_lost_after_seconds)
+    return JobPage(items=[JobRead.of(job, reason=waiting_reason(job, online)) for job in page], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
-def get_job(job_id: JobId, session: SessionDep) -> JobRead:
-    return JobRead.of(jobs.get_job(session, job_id))
+def get_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobRead:
+    job = jobs.get_job(session, job_id)
+    return JobRead.of(job, reason=waiting_reason(job, online_kinds(session, lost_after=settings.worker_lost_after_seconds)))
 
 
 @router.get("/{job_id}/spec", responses=ERRORS, summary="The job spec it was submitted with (model, compile, fit, data)")
