@@ -21,13 +21,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0 || echo "torch==2.13.0 not installable here: the torch engine tests will be skipped"
 	touch $(STAMP)
 
-# Debian packages the tests start throwaway instances of, and node for the tf.js parity tests
+# Debian packages the tests start throwaway instances of, node for the tf.js parity tests,
+# chromium for the dashboard's browser tests and tmux for the progress bar's terminal test
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	python3 -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

@@ -1,0 +1,54 @@
+// The trainq dashboard: three views chosen by the URL's hash, each polling the API.
+//   #/ (?status=...)   the jobs table
+//   #/jobs/ID          one job
+//   #/workers          the workers running jobs
+
+import { h, setChildren, setText } from "./dom.js";
+import { jobView } from "./job.js";
+import { jobsView } from "./jobs.js";
+import { workersView } from "./workers.js";
+
+const root = document.getElementById("view");
+const indicator = document.getElementById("live");
+
+// the header's indicator: when the API last answered, or that it does not
+const live = {
+  ok() {
+    indicator.className = "live ok";
+    setText(indicator, `live · ${new Date().toLocaleTimeString()}`);
+  },
+  failed() {
+    indicator.className = "live down";
+    setText(indicator, "API unreachable · retrying");
+  },
+};
+
+let current = null;
+
+function route() {
+  current?.stop();
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query);
+  const parts = path.split("/").filter(Boolean);
+  let section = "jobs";
+  if (parts[0] === "jobs" && parts[1]) {
+    current = jobView(root, { id: decodeURIComponent(parts[1]), live });
+  } else if (parts[0] === "workers") {
+    section = "workers";
+    current = workersView(root, { live });
+  } else if (parts.length === 0 || parts[0] === "jobs") {
+    document.title = "Jobs · trainq";
+    current = jobsView(root, { params, live });
+  } else {
+    current = null;
+    setChildren(root, h("div", { className: "empty" }, h("strong", {}, "Nothing here."), h("a", { href: "#/" }, "Back to all jobs")));
+  }
+  if (section === "workers") document.title = "Workers · trainq";
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    link.classList.toggle("active", link.dataset.nav === section);
+  }
+  window.scrollTo(0, 0);
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,94 @@
+// The loss curve: one uPlot chart of the chosen log keys per epoch, linear or log scale.
+// uPlot (vendored, MIT) is loaded by index.html as the global `uPlot`.
+
+import { h, setChildren } from "./dom.js";
+
+const COLOURS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"];
+const HEIGHT = 300;
+
+export function lossChart(container) {
+  let plot = null;
+  let epochs = [];  // [{epoch, logs}]
+  let keys = [];
+  let logScale = false;
+
+  function data() {
+    const value = (v) => (v === null || v === undefined || (logScale && v <= 0) ? null : v);
+    return [epochs.map((row) => row.epoch + 1), ...keys.map((key) => epochs.map((row) => value(row.logs[key])))];
+  }
+
+  function build() {
+    plot?.destroy();
+    plot = null;
+    if (keys.length === 0) {
+      setChildren(container, h("p", { className: "state" }, "Choose a series to plot."));
+      return;
+    }
+    container.replaceChildren();
+    const many = epochs.length > 60;
+    plot = new uPlot({
+      width: Math.max(container.clientWidth, 200),
+      height: HEIGHT,
+      scales: { x: { time: false }, y: { distr: logScale ? 3 : 1 } },
+      axes: [
+        { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" } },
+        { stroke: "#64748b", grid: { stroke: "#e2e8f0" }, size: 64, values: (u, splits) => splits.map(tick) },
+      ],
+      series: [
+        { label: "epoch" },
+        ...keys.map((key, i) => ({
+          label: key,
+          stroke: COLOURS[i % COLOURS.length],
+          width: 2,
+          dash: key.startsWith("val_") ? [6, 4] : undefined,
+          points: { show: !many, size: 5 },
+          value: (u, v) => (v === null || v === undefined ? "–" : Number(v.toPrecision(5)).toString()),
+        })),
+      ],
+      cursor: { drag: { x: true, y: false } },
+    }, data(), container);
+    // the page's tests read the plotted points through this handle
+    window.trainqChart = plot;
+  }
+
+  const resize = new ResizeObserver(() => {
+    if (plot && container.clientWidth > 0 && Math.abs(plot.width - container.clientWidth) > 1) {
+      plot.setSize({ width: container.clientWidth, height: HEIGHT });
+    }
+  });
+  resize.observe(container);
+
+  return {
+    /** Add newly recorded epochs (in order, none repeated). */
+    append(rows) {
+      if (rows.length === 0) return;
+      const hadPoints = epochs.length <= 60;
+      epochs = epochs.concat(rows);
+      // past 60 epochs the point markers give way to the line alone: a new chart, once
+      if (!plot || hadPoints !== epochs.length <= 60) build();
+      else plot.setData(data());
+    },
+    setSeries(chosen) {
+      keys = chosen;
+      build();
+    },
+    setLogScale(on) {
+      logScale = on;
+      build();
+    },
+    get points() {
+      return epochs.length;
+    },
+    destroy() {
+      resize.disconnect();
+      plot?.destroy();
+      if (window.trainqChart === plot) window.trainqChart = undefined;
+    },
+  };
+}
+
+function tick(value) {
+  if (value === null) return "";
+  const magnitude = Math.abs(value);
+  return magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e5) ? value.toExponential(0) : String(Number(value.toPrecision(3)));
+}

@@ -1,0 +1,300 @@
+// One job: its status and progress, a live loss curve, the final weights, a cancel
+// button, a form to evaluate or predict on pasted data, its spec and its error.
+
+import { ApiError, FINISHED, api } from "./api.js";
+import { lossChart } from "./chart.js";
+import { h, setChildren, setText, toggle } from "./dom.js";
+import { clock, duration, jobSeconds, number, progressBar, statusBadge } from "./format.js";
+import { poll } from "./poll.js";
+
+const DEFAULT_SERIES = ["loss", "val_loss"];
+const SHOWN_WEIGHTS = 12;  // rows and columns of a weight array shown; the rest is counted
+const SAMPLE_ROWS = 5;
+
+export function jobView(root, { id, live }) {
+  const path = `/v1/jobs/${encodeURIComponent(id)}`;
+  const title = h("h1", {}, "Job");
+  const badge = h("span");
+  const cancelButton = h("button", { className: "button danger", hidden: true, onclick: cancel }, "Cancel job");
+  const notice = h("div", { className: "banner", hidden: true });
+  const banner = h("div", { className: "banner error", role: "alert", hidden: true });
+  const errorBox = h("section", { className: "card failure", hidden: true }, h("h2", {}, "Why it failed"), h("pre", { className: "error-text" }));
+  const bar = progressBar();
+  const facts = factGrid(["Progress", "Loss", "Val loss", "Device", "Worker", "Attempt", "Created", "Started", "Duration"]);
+  facts.cells.Progress.replaceChildren(bar.element);
+
+  const seriesPicker = h("div", { className: "series", role: "group", "aria-label": "Series" });
+  const logToggle = h("input", { type: "checkbox", id: "log-scale" });
+  const chartBox = h("div", { className: "chart", id: "loss-chart" });
+  const chartEmpty = h("p", { className: "state" }, "No epoch finished yet: the curve starts with the first one.");
+  const weightsBox = h("div", { className: "weights" }, h("p", { className: "muted" }, "The final weights appear here once the job has succeeded."));
+  const specBox = h("pre", { className: "spec" }, "Loading…");
+  const dataSummary = h("p", { className: "muted" });
+  const form = queryForm(path);
+
+  const main = h("div", { className: "job", hidden: true },
+    h("div", { className: "page-head" },
+      h("div", { className: "title" }, title, badge),
+      h("div", { className: "actions" }, cancelButton)),
+    h("p", { className: "job-id-line" }, "id ", h("code", {}, id)),
+    notice, banner, errorBox, facts.element,
+    h("section", { className: "card" },
+      h("div", { className: "card-head" }, h("h2", {}, "Loss curve"),
+        h("div", { className: "chart-controls" }, seriesPicker,
+          h("label", { className: "check" }, logToggle, "log scale"))),
+      chartEmpty, chartBox),
+    h("div", { className: "columns" },
+      h("section", { className: "card" }, h("h2", {}, "Evaluate or predict"), form.element),
+      h("section", { className: "card" }, h("h2", {}, "Final weights"), weightsBox)),
+    h("section", { className: "card" }, h("h2", {}, "Spec"), dataSummary, specBox));
+  const loading = h("div", { className: "state" }, h("span", { className: "spinner" }), "Loading the job…");
+  setChildren(root, h("a", { className: "back", href: "#/" }, "← All jobs"), loading, main);
+
+  const chart = lossChart(chartBox);
+  let keys = [];
+  let chosen = new Set(DEFAULT_SERIES);
+  let job = null;
+  let weightsShown = false;
+
+  logToggle.addEventListener("change", () => chart.setLogScale(logToggle.checked));
+
+  function showSeries(rows) {
+    const found = [...new Set(rows.flatMap((row) => Object.keys(row.logs)))];
+    if (found.every((key) => keys.includes(key))) return;
+    keys = [...keys, ...found.filter((key) => !keys.includes(key))].sort(byLogKey);
+    if (![...chosen].some((key) => keys.includes(key))) chosen = new Set(keys.slice(0, 1));
+    setChildren(seriesPicker, keys.map((key) => {
+      const box = h("input", { type: "checkbox", checked: chosen.has(key), value: key });
+      box.addEventListener("change", () => {
+        box.checked ? chosen.add(key) : chosen.delete(key);
+        chart.setSeries(keys.filter((k) => chosen.has(k)));
+      });
+      return h("label", { className: "check" }, box, key);
+    }));
+    chart.setSeries(keys.filter((k) => chosen.has(k)));
+  }
+
+  function render(next) {
+    job = next;
+    setText(title, job.name || "(unnamed job)");
+    title.classList.toggle("unnamed", !job.name);
+    document.title = `${job.name || job.id} · trainq`;
+    if (badge.dataset.status !== job.status) {
+      setChildren(badge, statusBadge(job.status));
+      badge.dataset.status = job.status;
+    }
+    bar.update(job.progress, job.status);
+    setText(facts.cells.Loss, number(job.metrics?.loss));
+    setText(facts.cells["Val loss"], number(job.metrics?.val_loss));
+    setText(facts.cells.Device, job.device);
+    setText(facts.cells.Worker, job.worker ?? "–");
+    setText(facts.cells.Attempt, String(job.attempt));
+    setText(facts.cells.Created, clock(job.createdAt));
+    setText(facts.cells.Started, clock(job.startedAt));
+    setText(facts.cells.Duration, duration(jobSeconds(job)));
+    const cancellable = !FINISHED.has(job.status);
+    toggle(cancelButton, cancellable);
+    cancelButton.disabled = job.cancelRequested;
+    setText(cancelButton, job.cancelRequested ? "Cancelling…" : "Cancel job");
+    toggle(notice, job.cancelRequested && cancellable);
+    setText(notice, "Cancel requested: the worker stops the job within one batch.");
+    toggle(errorBox, Boolean(job.error));
+    setText(errorBox.querySelector("pre"), job.error ?? "");
+    form.enable(job.status === "succeeded", job.status);
+  }
+
+  async function showWeights(signal) {
+    const { weights } = await api(`${path}/weights`, { signal });
+    setChildren(weightsBox, weightTables(weights));
+    weightsShown = true;
+  }
+
+  async function cancel() {
+    cancelButton.disabled = true;
+    try {
+      render(await api(`${path}/cancel`, { method: "POST" }));
+      view.refresh();
+    } catch (error) {
+      cancelButton.disabled = false;
+      setText(banner, `Cancelling failed: ${error.message}`);
+      toggle(banner, true);
+    }
+  }
+
+  let poller = null;
+  let epochs = 0;
+  const start = () => {
+    poller = poll(async (signal) => {
+      const next = await api(path, { signal });
+      // after the job: the history then holds at least the epochs the job counts
+      const { epochs: rows } = await api(`${path}/history?since=${epochs}`, { signal });
+      epochs += rows.length;
+      render(next);
+      if (rows.length) {
+        showSeries(rows);
+        chart.append(rows);
+      }
+      toggle(chartEmpty, epochs === 0);
+      if (next.status === "succeeded" && !weightsShown) await showWeights(signal);
+      toggle(loading, false);
+      toggle(main, true);
+      toggle(banner, false);
+      live.ok();
+      return !FINISHED.has(next.status);  // a finished job changes no more: stop polling
+    }, {
+      interval: 1000,
+      onError(error) {
+        if (error instanceof ApiError && error.status === 404) {
+          poller.stop();
+          setChildren(loading, h("div", { className: "empty" }, h("strong", {}, "No such job."),
+            h("p", {}, `There is no job with the id ${id}.`), h("a", { href: "#/" }, "Back to all jobs")));
+          return;
+        }
+        live.failed(error);
+        if (job === null) {
+          setChildren(loading, h("div", { className: "empty error" }, h("strong", {}, "The job cannot be loaded."),
+            h("p", {}, error.message), h("p", { className: "muted" }, "Retrying every second.")));
+        } else {
+          setText(banner, `${error.message} Showing the job as of the last answer; retrying.`);
+          toggle(banner, true);
+        }
+      },
+    });
+  };
+  start();
+
+  api(`${path}/spec`).then((spec) => {
+    // in the order people write a spec (the database may keep its keys in another)
+    const { model, compile, fit, data, ...rest } = spec;
+    setText(specBox, JSON.stringify({ model, compile, fit, ...rest }, null, 2));
+    setText(dataSummary, describeData(data));
+    form.prefill(data);
+  }, (error) => setText(specBox, `The spec cannot be loaded: ${error.message}`));
+
+  const view = {
+    refresh() { poller.stop(); start(); },
+    stop() { poller.stop(); chart.destroy(); },
+  };
+  return view;
+}
+
+/** loss first, then each metric; each validation key right after its training key. */
+function byLogKey(a, b) {
+  const rank = (key) => {
+    const base = key.replace(/^val_/, "");
+    return [base === "loss" ? "" : base, key.startsWith("val_") ? 1 : 0];
+  };
+  const [baseA, valA] = rank(a);
+  const [baseB, valB] = rank(b);
+  return baseA === baseB ? valA - valB : baseA.localeCompare(baseB);
+}
+
+function factGrid(names) {
+  const cells = {};
+  const element = h("dl", { className: "facts" }, names.map((name) => {
+    cells[name] = h("dd", {}, "–");
+    return h("div", {}, h("dt", {}, name), cells[name]);
+  }));
+  return { element, cells };
+}
+
+function describeData(data) {
+  if (!data || !Array.isArray(data.x)) return "";
+  const shape = (rows) => `${rows.length} rows × ${Array.isArray(rows[0]) ? rows[0].length : 1}`;
+  const parts = [`x: ${shape(data.x)}`];
+  if (Array.isArray(data.y)) parts.push(`y: ${shape(data.y)}`);
+  return `Training data: ${parts.join(", ")} (not shown).`;
+}
+
+function weightTables(weights) {
+  let layer = 0;
+  return weights.map((array) => {
+    // getWeights() order: each Dense layer's kernel (2-D), then its bias (1-D)
+    const kernel = array.shape.length === 2;
+    if (kernel) layer += 1;
+    const rows = kernel ? array.values : [array.values];
+    const shownRows = rows.slice(0, SHOWN_WEIGHTS);
+    const columns = rows[0]?.length ?? 0;
+    const hidden = [];
+    if (rows.length > SHOWN_WEIGHTS) hidden.push(`${rows.length - SHOWN_WEIGHTS} more rows`);
+    if (columns > SHOWN_WEIGHTS) hidden.push(`${columns - SHOWN_WEIGHTS} more columns`);
+    return h("figure", { className: "weight" },
+      h("figcaption", {}, `Layer ${layer} ${kernel ? "kernel" : "bias"} `, h("span", { className: "muted" }, array.shape.join(" × "))),
+      h("div", { className: "table-wrap" }, h("table", { className: "matrix" },
+        h("tbody", {}, shownRows.map((row) => h("tr", {}, row.slice(0, SHOWN_WEIGHTS).map((v) => h("td", {}, number(v, 6)))))))),
+      hidden.length ? h("p", { className: "muted" }, `… and ${hidden.join(", ")}`) : null);
+  });
+}
+
+function queryForm(path) {
+  const x = h("textarea", { name: "x", rows: 5, spellcheck: "false", placeholder: "[[0.5], [1.5]]" });
+  const y = h("textarea", { name: "y", rows: 5, spellcheck: "false", placeholder: "[[2.0], [4.0]]" });
+  const hint = h("p", { className: "muted" });
+  const answer = h("div", { className: "answer", "aria-live": "polite" });
+  const evaluateButton = h("button", { type: "submit", className: "button", value: "evaluate" }, "Evaluate");
+  const predictButton = h("button", { type: "submit", className: "button secondary", value: "predict" }, "Predict");
+  const fieldset = h("fieldset", { disabled: true },
+    h("label", {}, h("span", {}, "x: inputs, one JSON row per sample"), x),
+    h("label", {}, h("span", {}, "y: targets (for evaluate)"), y),
+    h("div", { className: "actions" }, evaluateButton, predictButton));
+  const element = h("form", { className: "query", onsubmit: submit }, hint, fieldset, answer);
+
+  async function submit(event) {
+    event.preventDefault();
+    const action = event.submitter?.value ?? "evaluate";
+    const body = {};
+    try {
+      body.x = parse(x.value, "x");
+      if (action === "evaluate") body.y = parse(y.value, "y");
+    } catch (error) {
+      setChildren(answer, failure(error));
+      return;
+    }
+    setChildren(answer, h("p", { className: "muted" }, h("span", { className: "spinner" }), `${action === "evaluate" ? "Evaluating" : "Predicting"}…`));
+    try {
+      const result = await api(`${path}/${action}`, { method: "POST", body });
+      setChildren(answer, action === "evaluate" ? evaluation(result) : predictions(result.predictions));
+    } catch (error) {
+      setChildren(answer, failure(error));
+    }
+  }
+
+  return {
+    element,
+    enable(on, status) {
+      fieldset.disabled = !on;
+      setText(hint, on ? "Paste rows as JSON; the answer comes from the trained model."
+        : `Available once the job has succeeded (it is ${status}).`);
+    },
+    prefill(data) {
+      // the first training rows, so the form answers something at once
+      if (!x.value && Array.isArray(data?.x)) x.value = JSON.stringify(data.x.slice(0, SAMPLE_ROWS));
+      if (!y.value && Array.isArray(data?.y)) y.value = JSON.stringify(data.y.slice(0, SAMPLE_ROWS));
+    },
+  };
+}
+
+function parse(text, field) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ApiError(422, `${field} is not valid JSON.`, [{ field, message: error.message }]);
+  }
+}
+
+function evaluation(result) {
+  const rows = [["loss", result.loss], ...Object.entries(result.metrics)];
+  return h("table", { className: "result" }, h("caption", {}, "Evaluation"),
+    h("tbody", {}, rows.map(([key, value]) => h("tr", {}, h("th", { scope: "row" }, key), h("td", { className: "num" }, number(value, 6))))));
+}
+
+function predictions(rows) {
+  return h("table", { className: "result" }, h("caption", {}, `Predictions (${rows.length})`),
+    h("tbody", {}, rows.map((row, i) => h("tr", {}, h("th", { scope: "row" }, String(i)),
+      row.map((value) => h("td", { className: "num" }, number(value, 6)))))));
+}
+
+function failure(error) {
+  return h("div", { className: "banner error", role: "alert" }, h("strong", {}, error.message),
+    error.fields?.length ? h("ul", {}, error.fields.map((f) => h("li", {}, h("code", {}, f.field), ": ", f.message))) : null);
+}

@@ -1,0 +1,189 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the
+real stack: jobs appear and finish without a reload, a job's curve has one point per epoch,
+the form answers from the trained model, the cancel button stops a running job, and user
+text stays text. Each page is saved under test-artifacts/ as a screenshot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+
+from services.client import TrainqClient
+from tests.e2e.conftest import Stack
+from tests.e2e.jobs import line, long_spec, seed_spec
+from tests.support.processes import REPO, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# the page polls every second: a change shows within two polls, and a job within its run
+SEEN_MS = 15_000
+XSS_NAME = "<script>alert(1)</script>"
+HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is not installed (`make system-packages` installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    return []
+
+
+def open_page(browser: Browser, url: str, dialogs: list[str], viewport: dict[str, int] = DESKTOP) -> Page:
+    page = browser.new_page(viewport=viewport)  # type: ignore[arg-type]
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.goto(url)
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    # from the top: scrolled, the sticky header would be drawn across the middle of the page
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def chart_points(page: Page) -> int:
+    """How many epochs the page's chart plots (0 before it has one)."""
+    return page.evaluate("window.trainqChart ? window.trainqChart.data[0].length : 0")
+
+
+def wait_for_points(page: Page, condition: Callable[[int], bool], what: str) -> None:
+    # polled from here: Playwright's own in-page polling evaluates a string, which the
+    # dashboard's Content-Security-Policy (no eval) rightly refuses
+    wait_for(lambda: condition(chart_points(page)), timeout=SEEN_MS / 1000, what=what,
+             state=lambda: chart_points(page))
+
+
+def job_row(page: Page, job_id: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'table.jobs tr[data-job-id="{job_id}"]')
+
+
+def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
+        stack: Stack, browser: Browser, dialogs: list[str]) -> None:
+    assert stack.api is not None
+    page = open_page(browser, stack.api.base_url + "/", dialogs)
+    expect(page.get_by_text("No jobs yet.")).to_be_visible(timeout=SEEN_MS)
+    # a reload would clear this: it must still be there once the jobs have finished
+    page.evaluate("window.notReloaded = true")
+
+    spec = seed_spec(epochs=30)
+    with TrainqClient(stack.api.base_url) as client:
+        job = client.submit(spec)
+        hostile = client.submit({**seed_spec(epochs=5), "name": XSS_NAME})
+        row = job_row(page, job.id)
+        expect(row).to_be_visible(timeout=SEEN_MS)
+        expect(row.locator(".badge")).to_have_text("queued")
+        expect(row.locator(".job-name")).to_have_text("y = 2x + 1")
+
+        stack.worker("dashboard")
+        expect(row.locator(".badge")).to_have_text("succeeded", timeout=SEEN_MS)
+        expect(row.locator(".bar-label")).to_have_text("30 / 30")
+        expect(job_row(page, hostile.id).locator(".badge")).to_have_text("succeeded", timeout=SEEN_MS)
+        assert page.evaluate("window.notReloaded") is True
+
+        # the hostile name is text: shown as typed, no script element made of it, no dialog
+        expect(page.get_by_text(XSS_NAME, exact=True)).to_be_visible()
+        assert page.locator("main script").count() == 0
+        assert dialogs == []
+        screenshot(page, "jobs")
+
+        row.locator(".job-name").click()
+        expect(page.locator(".job h1")).to_have_text("y = 2x + 1", timeout=SEEN_MS)
+        expect(page.locator(".job .badge")).to_have_text("succeeded")
+        history = client.history(job.id)
+        wait_for_points(page, lambda n: n == 30, "the chart plots 30 epochs")
+        plotted = page.evaluate("window.trainqChart.data.map((column) => Array.from(column))")
+        series = page.evaluate("window.trainqChart.series.slice(1).map((s) => s.label)")
+        assert series == ["loss", "val_loss"]
+        assert plotted[0] == list(range(1, 31))
+        assert plotted[1] == [row.logs["loss"] for row in history]
+        assert plotted[2] == [row.logs["val_loss"] for row in history]
+        # its spec, as submitted (the data summarised)
+        expect(page.locator("pre.spec")).to_contain_text('"epochs": 30')
+        expect(page.get_by_text("Training data: x: 200 rows × 1, y: 200 rows × 1")).to_be_visible()
+        # the final weights, as a table per array
+        expect(page.locator(".weight figcaption")).to_have_text(["Layer 1 kernel 1 × 1", "Layer 1 bias 1"])
+
+        x, y = line(4, seed=99)
+        page.locator("textarea[name=x]").fill(str(x))
+        page.locator("textarea[name=y]").fill(str(y))
+        page.get_by_role("button", name="Evaluate").click()
+        answer = page.locator(".answer table.result")
+        expect(answer.locator("caption")).to_have_text("Evaluation", timeout=SEEN_MS)
+        expected = client.evaluate(job.id, x, y)
+        shown = dict(zip(answer.locator("th").all_inner_texts(), answer.locator("td").all_inner_texts()))
+        assert set(shown) == {"loss", "mae"}
+        assert math.isclose(float(shown["loss"]), expected.loss, rel_tol=1e-5, abs_tol=1e-12)
+        assert math.isclose(float(shown["mae"]), expected.metrics["mae"], rel_tol=1e-5, abs_tol=1e-12)
+
+        page.get_by_role("button", name="Predict").click()
+        expect(answer.locator("caption")).to_have_text("Predictions (4)", timeout=SEEN_MS)
+        predicted = [float(text) for text in answer.locator("td").all_inner_texts()]
+        for got, want in zip(predicted, client.predict(job.id, x), strict=True):
+            assert math.isclose(got, want[0], rel_tol=1e-5)
+
+        # a field the API refuses is named in the answer
+        page.locator("textarea[name=x]").fill("[[1, 2]]")
+        page.get_by_role("button", name="Predict").click()
+        expect(page.locator(".answer .banner.error")).to_contain_text("inputShape", timeout=SEEN_MS)
+        page.locator("textarea[name=x]").fill(str(x))
+        page.get_by_role("button", name="Evaluate").click()
+        expect(answer.locator("caption")).to_have_text("Evaluation", timeout=SEEN_MS)
+        screenshot(page, "job")
+
+        phone = open_page(browser, stack.api.base_url + "/", dialogs, PHONE)
+        expect(job_row(phone, job.id).locator(".badge")).to_have_text("succeeded", timeout=SEEN_MS)
+        screenshot(phone, "jobs-phone")
+        phone.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
+        wait_for_points(phone, lambda n: n == 30, "the chart plots 30 epochs")
+        screenshot(phone, "job-phone")
+        assert dialogs == []
+
+
+def test_the_cancel_button_stops_a_running_job_and_the_workers_page_shows_it(
+        stack: Stack, browser: Browser, dialogs: list[str]) -> None:
+    assert stack.api is not None
+    worker = stack.worker("cancel", **HEARTBEAT)
+    with TrainqClient(stack.api.base_url) as client:
+        job = client.submit(long_spec(epochs=100_000))
+        page = open_page(browser, stack.api.base_url + "/#/workers", dialogs)
+        running = page.locator(f'table.workers tr[data-worker^="{worker.name}@"]')
+        expect(running).to_be_visible(timeout=SEEN_MS)
+        expect(running.get_by_role("link", name="long")).to_be_visible()
+        screenshot(page, "workers")
+
+        page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
+        expect(page.locator(".job .badge")).to_have_text("running", timeout=SEEN_MS)
+        wait_for_points(page, lambda n: n >= 2, "the chart plots 2 epochs")
+        page.get_by_role("button", name="Cancel job").click()
+        expect(page.locator(".job .badge")).to_have_text("cancelled", timeout=SEEN_MS)
+        expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
+        finished = client.job(job.id)
+        assert finished.status == "cancelled" and finished.cancel_requested, finished
+        # every epoch it kept is on the curve
+        wait_for_points(page, lambda n: n == finished.progress.epoch, "the chart plots every epoch kept")
+        screenshot(page, "job-cancelled")
+    assert dialogs == []
