@@ -31,8 +31,6 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove `key` (and any local copy of it); no error if it is gone."""
 
-    def exists(self, key: str) -> bool: ...
-
 
 class FolderStorage:
     def __init__(self, root: Path) -> None:
@@ -54,9 +52,6 @@ class FolderStorage:
             self._path(key).parent.rmdir()
         except OSError:
             pass  # the folder holds the dataset's other file still
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -94,12 +89,11 @@ class FsspecStorage:
         return local
 
     def delete(self, key: str) -> None:
-        if self.fs.exists(self._remote(key)):
+        try:
             self.fs.rm_file(self._remote(key))
+        except FileNotFoundError:
+            pass
         (self.cache / key).unlink(missing_ok=True)
-
-    def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self._remote(key)))
 
     def _remote(self, key: str) -> str:
         return f"{self.prefix}/{key}"
