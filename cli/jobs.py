@@ -125,7 +125,7 @@ def history(
         _print_json({"jobId": job_id, "epochs": [
             {"epoch": e.epoch, "logs": e.logs, "wallTime": e.wall_time} for e in epochs]})
         return
-    keys = list(dict.fromkeys(key for epoch in epochs for key in epoch.logs))
+    keys = sorted(dict.fromkeys(key for epoch in epochs for key in epoch.logs), key=_log_key_order)
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["epoch", *keys, "wallTime"])
@@ -270,6 +270,13 @@ def _finish(job: Job | None, as_json: bool) -> None:
         out.print(summary(job))
     if job.status != "succeeded":
         raise typer.Exit(1)
+
+
+def _log_key_order(key: str) -> tuple[str, bool]:
+    """loss first, then each metric, each validation key right after its training key
+    (the database may keep a job's logs in another order)."""
+    base = key.removeprefix("val_")
+    return ("" if base == "loss" else base, key.startswith("val_"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
