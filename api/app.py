@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.routes import datasets, evaluations
 from api.routes import dashboard, health, jobs
+from api.routes import sweeps, workers
 from services.db.session import session_factory
 from services.settings import Settings, get_settings
 from services.trained_models import TrainedModels
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(evaluations.router)
+    app.include_router(sweeps.router)
+    app.include_router(workers.router)
     dashboard.install(app)
     # a dataset upload streams to storage under its own, larger limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -12,6 +12,8 @@ from pydantic.alias_generators import to_camel
 from services.db.models import Dataset, Epoch, Evaluation, Job
 from services.jobs.states import Device, JobStatus
 from services.spec import SEED_EXAMPLE, JobSpec, Matrix
+from services.sweeps.service import Ranking
+from services.workers.registry import WorkerState, WorkerStatus
 
 BatchSize = Annotated[
     int, Field(gt=0, le=1_000_000, description="Rows per batch of the computation (as tf.js's batchSize)")
@@ -275,4 +277,125 @@ class EvaluationRead(Schema):
             error=evaluation.error,
             created_at=evaluation.created_at,
             finished_at=evaluation.finished_at,
+        )
+
+
+# --- the cluster: workers and sweeps (issue 6) -----------------------------------------
+
+
+class WorkerRead(Schema):
+    name: str = Field(description="The Celery node name, e.g. trainq-1@host")
+    status: WorkerStatus = Field(description="online (recent heartbeat), lost (silent too long) or stopped")
+    host: str = Field(description="The machine it runs on")
+    pid: int = Field(description="Its main process")
+    device_kind: Device = Field(description="cpu or gpu: which jobs it takes (and auto ones)")
+    device_name: str = Field(description="The GPU's name, or the CPU's description")
+    memory_bytes: int | None = Field(description="The GPU's memory, or the machine's")
+    array_library: str = Field(description="What the engine computes with: numpy, torch or cupy")
+    concurrency: int = Field(description="Jobs it trains at once")
+    current_jobs: list[str] = Field(description="The jobs it is training now")
+    started_at: datetime = Field(description="When it started (UTC)")
+    heartbeat_at: datetime = Field(description="Its last heartbeat (UTC)")
+    stopped_at: datetime | None = Field(description="When it shut down cleanly (UTC)")
+
+    @classmethod
+    def of(cls, state: WorkerState) -> WorkerRead:
+        worker = state.worker
+        return cls(
+            name=worker.name, status=state.status, host=worker.host, pid=worker.pid,
+            device_kind=Device(worker.device_kind), device_name=worker.device_name,
+            memory_bytes=worker.memory_bytes, array_library=worker.array_library,
+            concurrency=worker.concurrency, current_jobs=state.current_jobs, started_at=worker.started_at,
+            heartbeat_at=worker.heartbeat_at, stopped_at=worker.stopped_at,
+        )
+
+
+class WorkerList(Schema):
+    items: list[WorkerRead] = Field(description="Every worker that recorded itself, online ones first")
+
+
+class RandomRange(Schema):
+    values: list[Any] | None = Field(None, min_length=1, description="Pick one of these uniformly")
+    low: float | None = Field(None, description="Lower bound (with high)")
+    high: float | None = Field(None, description="Upper bound, included for integers")
+    log: bool = Field(False, description="Log-uniform between low and high (low > 0), e.g. for a learning rate")
+    integer: bool = Field(False, description="Whole numbers, e.g. for units or a batch size")
+
+
+class RandomSearch(Schema):
+    draws: int = Field(gt=0, le=100_000, description="How many points to draw")
+    seed: int = Field(0, ge=0, description="The seed of the draws: the same request gives the same points")
+    ranges: dict[str, RandomRange] = Field(min_length=1, description="Per path into the job spec, its range")
+
+
+class SweepCreate(Schema):
+    """A sweep: the job spec `base`, and a `grid` (every combination) or `random` draws."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "learning rate x batch size",
+        "base": {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 50}},
+        "grid": {"compile.optimizer.learningRate": [0.1, 0.01, 0.001], "fit.batchSize": [16, 64]},
+        "metric": "val_loss",
+    }]})
+
+    name: str | None = Field(None, max_length=200, description="A label for people")
+    device: Device = Field(Device.auto, description="Where its jobs train: cpu, gpu or auto")
+    base: JobSpec = Field(description="The job spec every point starts from (model, compile, fit, data)")
+    grid: dict[str, list[Any]] | None = Field(
+        None, description='Per path into the job spec, its values: {"fit.batchSize": [16, 64]}; one job per combination'
+    )
+    random: RandomSearch | None = Field(None, description="Seeded random draws instead of a grid")
+    metric: str = Field("val_loss", min_length=1, max_length=64, description="The log key ranked by its final value")
+    goal: Literal["min", "max"] = Field("min", description="min: smallest first (losses); max: largest first")
+
+    @model_validator(mode="after")
+    def _grid_or_random(self) -> SweepCreate:
+        if (self.grid is None) == (self.random is None):
+            raise ValueError("give a grid or random draws, one of the two")
+        return self
+
+
+class SweepJob(Schema):
+    rank: int | None = Field(description="1 is best; equal values share a rank; null: no final value yet")
+    value: Value = Field(description="The metric's final value (the last epoch's), for a succeeded job")
+    index: int = Field(description="The point's place in the sweep")
+    point: dict[str, Any] = Field(description="The point: path -> value")
+    job: JobRead = Field(description="The job")
+
+
+class SweepLinks(Schema):
+    model_config = ConfigDict(alias_generator=None)
+
+    self: str = Field(description="This sweep, ranked")
+    cancel: str = Field(description="Cancel all its jobs (POST)")
+
+
+class SweepRead(Schema):
+    id: str = Field(description="The sweep's id")
+    name: str | None = Field(description="The name it was created with")
+    device: Device = Field(description="Where its jobs train")
+    metric: str = Field(description="The metric ranked by")
+    goal: Literal["min", "max"] = Field(description="min: smallest first; max: largest first")
+    space: dict[str, Any] = Field(description="The grid or random draws it was created with")
+    created_at: datetime = Field(description="When it was created (UTC)")
+    counts: dict[str, int] = Field(description="Its jobs by status")
+    jobs: list[SweepJob] = Field(description="Ranked jobs best first, then the unranked in point order")
+    links: SweepLinks = Field(description="Where to read and act on it")
+
+    @classmethod
+    def of(cls, ranking: Ranking) -> SweepRead:
+        sweep = ranking.sweep
+        counts: dict[str, int] = {}
+        for entry in ranking.jobs:
+            counts[entry.job.status] = counts.get(entry.job.status, 0) + 1
+        return cls(
+            id=sweep.id, name=sweep.name, device=Device(sweep.device), metric=ranking.metric,
+            goal=ranking.goal,  # type: ignore[arg-type]
+            space=sweep.space, created_at=sweep.created_at, counts=counts,
+            jobs=[
+                SweepJob(rank=entry.rank, value=entry.value, index=entry.job.sweep_index or 0, point=entry.point,
+                         job=JobRead.of(entry.job))
+                for entry in ranking.jobs
+            ],
+            links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
         )

@@ -80,3 +80,12 @@ class EvaluationNotFound(NotFound):
     def __init__(self, evaluation_id: str) -> None:
         super().__init__(f"evaluation {evaluation_id} not found")
         self.field = "path.evaluation_id"
+
+
+# --- the cluster (issue 6) ---
+
+
+class SweepNotFound(NotFound):
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__(f"sweep {sweep_id} not found")
+        self.field = "path.sweep_id"

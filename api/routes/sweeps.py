@@ -1,0 +1,64 @@
+"""/v1/sweeps: create a sweep (one job per point), read it ranked, cancel it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
+from api.schemas import ErrorBody, SweepCreate, SweepRead
+from services.placement import route
+from services.sweeps import service as sweeps
+from services.sweeps.space import Range, grid_points, random_points
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+
+SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POST /v1/sweeps answered it")]
+ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepRead, responses=ERRORS,
+             dependencies=[Depends(require_json)], summary="Create a sweep: one job per point of a grid or random draws")
+def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, enqueue: EnqueueDep) -> SweepRead:
+    if body.grid is not None:
+        points, space = grid_points(body.grid), {"grid": body.grid}
+    else:
+        assert body.random is not None
+        ranges = {path: Range(**spread.model_dump()) for path, spread in body.random.ranges.items()}
+        points = random_points(ranges, draws=body.random.draws, seed=body.random.seed)
+        space = {"random": body.random.model_dump(by_alias=True, exclude_none=True)}
+    sweep, jobs = sweeps.create_sweep(
+        session, base=body.base, space=space, points=points, device=body.device, name=body.name,
+        metric=body.metric, goal=body.goal, max_points=settings.max_sweep_points,
+    )
+    # the jobs must be in the database before a worker can take their messages
+    session.commit()
+    for job in jobs:
+        try:
+            enqueue(job.id, route(job.device, in_sweep=True))
+        except Exception:
+            # stored and queued: the workers' requeue sweep sends the rest later
+            log.exception("enqueueing sweep %s's jobs failed; the requeue sweep will send them", sweep.id)
+            break
+    return SweepRead.of(sweeps.rank(session, sweep.id))
+
+
+@router.get("/{sweep_id}", response_model=SweepRead, responses=ERRORS, summary="A sweep, its jobs ranked by a metric")
+def get_sweep(
+    sweep_id: SweepId,
+    session: SessionDep,
+    metric: Annotated[str | None, Query(max_length=64, description="Rank by this log key instead of the sweep's")] = None,
+    goal: Annotated[Literal["min", "max"] | None, Query(description="min: smallest first; max: largest first")] = None,
+) -> SweepRead:
+    return SweepRead.of(sweeps.rank(session, sweep_id, metric=metric, goal=goal))
+
+
+@router.post("/{sweep_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=SweepRead, responses=ERRORS,
+             summary="Cancel a sweep: its queued jobs never start, its running ones stop within one batch")
+def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
+    sweeps.cancel_sweep(session, sweep_id)
+    return SweepRead.of(sweeps.rank(session, sweep_id))

@@ -1,0 +1,17 @@
+"""/v1/workers: the workers registry, each worker online, lost or stopped."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas import WorkerList, WorkerRead
+from services.workers import registry
+
+router = APIRouter(prefix="/v1/workers", tags=["workers"])
+
+
+@router.get("", response_model=WorkerList, summary="The workers: device, library, current jobs, online or lost")
+def list_workers(session: SessionDep, settings: SettingsDep) -> WorkerList:
+    states = registry.list_workers(session, lost_after=settings.worker_lost_after_seconds)
+    return WorkerList(items=[WorkerRead.of(state) for state in states])

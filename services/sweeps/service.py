@@ -1,0 +1,167 @@
+"""Sweeps: create one job per point (all validated before anything is stored), rank them,
+cancel them. Functions take the session first and never commit, as in services.jobs.
+
+Ranking: by the final value of the metric (the last epoch's logs of a succeeded job),
+smallest first for goal "min", largest first for "max". Equal values share a rank (1, 2,
+2, 4) and are listed in point order. A job without a final value (not succeeded yet,
+failed, cancelled, or the metric missing or not finite in its logs) has no rank and is
+listed after the ranked ones, in point order.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, defer
+
+from services.datasets import jobs as dataset_jobs
+from services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
+from services.engine import EngineError
+from services.errors import InvalidInput, SweepNotFound
+from services.jobs import service as jobs
+from services.jobs.states import Device, JobStatus
+from services.spec import JobSpec
+from services.sweeps.space import Point, apply
+
+
+@dataclass(frozen=True)
+class RankedJob:
+    job: Job
+    point: Point
+    value: float | None  # the metric's final value; None: not (yet) rankable
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    sweep: Sweep
+    metric: str
+    goal: str
+    jobs: list[RankedJob]  # ranked ones first, best first
+
+
+def create_sweep(
+    session: Session,
+    *,
+    base: JobSpec,
+    space: dict[str, Any],
+    points: list[Point],
+    device: Device,
+    name: str | None,
+    metric: str,
+    goal: str,
+    max_points: int,
+) -> tuple[Sweep, list[Job]]:
+    """Store the sweep and its jobs, queued, in point order. Every point is checked as a
+    submitted job would be before anything is stored: one invalid point refuses the sweep,
+    naming the point (`points[i]`) and the field at fault."""
+    if not points:
+        raise InvalidInput("body", "the sweep has no points")
+    if len(points) > max_points:
+        raise InvalidInput("body", f"the sweep has {len(points)} points, more than the limit of {max_points}")
+    if name is not None and len(name) > NAME_MAX_LENGTH:
+        raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
+    document = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    specs = [_point_spec(session, document, index, point) for index, point in enumerate(points)]
+    sweep = Sweep(
+        id=str(uuid.uuid4()), name=name, base_spec=document, device=Device(device).value, space=space,
+        points=points, metric=metric, goal=goal, created_at=utcnow(),
+    )
+    session.add(sweep)
+    session.flush()
+    stored = []
+    for index, spec in enumerate(specs):
+        job, _ = jobs.submit(
+            session, spec, name=_job_name(name, points[index]), device=device, idempotency_key=None,
+            sweep=(sweep.id, index),
+        )
+        dataset_jobs.record_use(session, job.id, spec)
+        stored.append(job)
+    return sweep, stored
+
+
+def get_sweep(session: Session, sweep_id: str) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise SweepNotFound(sweep_id)
+    return sweep
+
+
+def sweep_jobs(session: Session, sweep_id: str) -> list[Job]:
+    """The sweep's jobs in point order (their specs, data included, not loaded)."""
+    query = (
+        select(Job).options(defer(Job.spec, raiseload=True)).where(Job.sweep_id == sweep_id)
+        .order_by(Job.sweep_index)
+    )
+    return list(session.execute(query).scalars())
+
+
+def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: str | None = None) -> Ranking:
+    """The sweep's jobs ranked by the final value of `metric` (default: the sweep's own)."""
+    sweep = get_sweep(session, sweep_id)
+    metric = metric or sweep.metric
+    goal = goal or sweep.goal
+    entries = [(job, sweep.points[job.sweep_index or 0], _final_value(job, metric)) for job in sweep_jobs(session, sweep_id)]
+    ranked = sorted(
+        (entry for entry in entries if entry[2] is not None),
+        key=lambda entry: (entry[2] if goal == "min" else -entry[2], entry[0].sweep_index),  # type: ignore[operator]
+    )
+    result: list[RankedJob] = []
+    for position, (job, point, value) in enumerate(ranked):
+        shared = result and result[-1].value == value
+        result.append(RankedJob(job, point, value, result[-1].rank if shared else position + 1))
+    result += [RankedJob(job, point, None, None) for job, point, value in entries if value is None]
+    return Ranking(sweep, metric, goal, result)
+
+
+def cancel_sweep(session: Session, sweep_id: str) -> None:
+    """Cancel every job of the sweep not yet finished: queued ones at once, running ones
+    at their worker's next heartbeat (as cancelling each job would)."""
+    get_sweep(session, sweep_id)
+    session.execute(
+        update(Job)
+        .where(Job.sweep_id == sweep_id, Job.status == JobStatus.queued.value)
+        .values(status=JobStatus.cancelled.value, cancel_requested=True, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.sweep_id == sweep_id, Job.status == JobStatus.running.value)
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+
+
+def _point_spec(session: Session, document: dict[str, Any], index: int, point: Point) -> JobSpec:
+    where = f"points[{index}]"
+    described = ", ".join(f"{path}={value!r}" for path, value in point.items())
+    try:
+        spec = JobSpec.model_validate(apply(document, point))
+        dataset_jobs.check_training(session, spec)
+    except InvalidInput as error:
+        raise InvalidInput(f"{where}.{error.field}", f"{error.reason} (at {described})") from None
+    except EngineError as error:
+        raise InvalidInput(f"{where}.{error.field}", f"{error.message} (at {described})") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+        raise InvalidInput(f"{where}.{field}", f"{first['msg']} (at {described})") from None
+    return spec
+
+
+def _final_value(job: Job, metric: str) -> float | None:
+    if job.status != JobStatus.succeeded.value or not job.latest_logs:
+        return None
+    value = job.latest_logs.get(metric)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _job_name(sweep_name: str | None, point: Point) -> str:
+    label = ", ".join(f"{path}={value}" for path, value in point.items())
+    return f"{sweep_name or 'sweep'} [{label}]"[:NAME_MAX_LENGTH]
