@@ -102,6 +102,8 @@ def show(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None
     ]
     if job.duration is not None:
         rows.append(("duration", f"{job.duration:.1f} s"))
+    if job.reason and job.status == "queued":
+        rows.append(("waiting", escape(job.reason)))
     if job.cancel_requested and not job.finished:
         rows.append(("cancel", "requested"))
     rows += [(key, _number(value)) for key, value in (job.metrics or {}).items()]

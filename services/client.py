@@ -99,6 +99,8 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # why a queued job waits (no online worker can take it); None otherwise
+    reason: str | None
     # the API's answer as it came, for machine output (`trainq show --json`)
     raw: dict[str, Any] = field(repr=False, compare=False)
 
@@ -130,6 +132,7 @@ class Job:
             created_at=_time(raw["createdAt"]),  # type: ignore[arg-type]
             started_at=_time(raw["startedAt"]),
             finished_at=_time(raw["finishedAt"]),
+            reason=raw.get("reason"),
             raw=raw,
         )
 

@@ -96,8 +96,11 @@ export function jobView(root, { id, live }) {
     toggle(cancelButton, cancellable);
     cancelButton.disabled = job.cancelRequested;
     setText(cancelButton, job.cancelRequested ? "Cancelling…" : "Cancel job");
-    toggle(notice, job.cancelRequested && cancellable);
-    setText(notice, "Cancel requested: the worker stops the job within one batch.");
+    // why a queued job waits (no worker of its device online), or that a cancel is under way
+    const why = job.cancelRequested ? "Cancel requested: the worker stops the job within one batch."
+      : job.status === "queued" && job.reason ? `Waiting: ${job.reason}` : "";
+    toggle(notice, cancellable && Boolean(why));
+    setText(notice, why);
     toggle(errorBox, Boolean(job.error));
     setText(errorBox.querySelector("pre"), job.error ?? "");
     form.enable(job.status === "succeeded", job.status);

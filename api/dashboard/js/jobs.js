@@ -133,6 +133,7 @@ function jobRow() {
       setText(link, job.name || "(unnamed)");
       link.classList.toggle("unnamed", !job.name);
       setText(id, job.id.slice(0, 8));
+      status.title = job.reason ?? "";  // why a queued job waits
       if (shownStatus !== job.status) {
         setChildren(status, statusBadge(job.status));
         shownStatus = job.status;
