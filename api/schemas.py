@@ -157,15 +157,6 @@ class EvaluateRequest(Schema):
     )
     batch_size: BatchSize = 32
 
-    @model_validator(mode="after")
-    def _inline_or_dataset(self) -> EvaluateRequest:
-        inline = self.x is not None or self.y is not None
-        if self.dataset_id is not None and inline:
-            raise ValueError("give x and y, or datasetId, not both")
-        if self.dataset_id is None and (self.x is None or self.y is None):
-            raise ValueError("give x and y, or datasetId")
-        return self
-
 
 class EvaluateResponse(Schema):
     loss: Value = Field(description="The compiled loss over x and y, as model.evaluate computes it")

@@ -30,6 +30,7 @@ from api.schemas import (
 from services.datasets import evaluations
 from services.datasets import jobs as dataset_jobs
 from services.datasets.storage import storage_for
+from services.errors import InvalidInput
 from services.jobs import service as jobs
 from services.jobs.states import JobStatus
 from services.placement import route
@@ -133,10 +134,15 @@ def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
 def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep,
              settings: SettingsDep) -> EvaluateResponse:
     if body.dataset_id is not None:
+        if body.x is not None or body.y is not None:
+            raise InvalidInput("datasetId", "give x and y, or datasetId, not both")
         logs = evaluations.evaluate_here(session, storage_for(settings), models.model(session, job_id),
                                          body.dataset_id, body.batch_size, max_bytes=settings.max_request_bytes)
     else:
-        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
+        for field, value in (("x", body.x), ("y", body.y)):
+            if value is None:
+                raise InvalidInput(field, "Field required (or datasetId instead of x and y)")
+        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)  # type: ignore[arg-type]
     loss = logs.pop("loss")
     return EvaluateResponse(loss=loss, metrics=logs)
 
