@@ -23,11 +23,13 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests start throwaway instances of, node for the tf.js parity tests,
 # chromium for the dashboard's browser tests and tmux for the progress bar's terminal test
+# (docker-compose: a real Compose parser for docker-compose.yml; this machine needs no Docker engine)
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \

@@ -1,0 +1,84 @@
+"""docker-compose.yml: a real Compose parser accepts it, and every service's command is
+something the image provides (a `trainq` subcommand, or Celery/Flower as declared deps)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from cli.main import app as trainq_cli
+from tests.support.processes import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def declared_dependencies() -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    return {requirement.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower() for requirement in requirements}
+
+
+def trainq_command_exists(args: list[str]) -> bool:
+    """Whether `trainq ARGS...` names a command of the CLI, options included."""
+    command = typer.main.get_command(trainq_cli)
+    context = command.make_context("trainq", ["--help"], resilient_parsing=True)
+    words = list(args)
+    # a group (trainq, trainq db) has subcommands; a command has options
+    while hasattr(command, "get_command") and words:
+        command = command.get_command(context, words.pop(0))
+        if command is None:
+            return False
+    if hasattr(command, "get_command"):
+        return False
+    options = {name for param in command.params for name in param.opts}
+    return all(word.split("=")[0] in options for word in words if word.startswith("--"))
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    binary = shutil.which("docker-compose")
+    assert binary is not None, "docker-compose is missing (Debian package docker-compose; `make test` installs it)"
+    for profile_args in ([], ["--profile", "gpu", "--profile", "monitoring"]):
+        checked = subprocess.run([binary, "-f", str(COMPOSE), *profile_args, "config", "-q"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_every_service_command_exists_in_the_image() -> None:
+    services = compose()["services"]
+    ours = {name: service for name, service in services.items() if service.get("image", "").startswith("trainq")}
+    assert set(ours) == {"migrate", "api", "worker", "worker-gpu", "flower"}
+    dependencies = declared_dependencies()
+    for name, service in ours.items():
+        command = service["command"]
+        if command[0] == "trainq":
+            assert trainq_command_exists(command[1:]), f"{name}: {command} is not a trainq command"
+        else:
+            assert command[:3] == ["celery", "-A", "worker.app"], f"{name}: {command}"
+            assert {"celery", command[3]} <= dependencies, f"{name}: {command[3]} is not a declared dependency"
+    assert trainq_command_exists(["worker", "--devices"]) is False  # the check can fail
+
+
+def test_services_start_in_order_through_health_checks() -> None:
+    services = compose()["services"]
+    assert {"postgres", "redis"} <= {name for name, s in services.items() if "healthcheck" in s}
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("api", "worker", "worker-gpu"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "datasets:/var/lib/trainq/datasets" in services[name]["volumes"]
+    assert services["worker-gpu"]["profiles"] == ["gpu"] and services["flower"]["profiles"] == ["monitoring"]
+    assert services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+    assert set(compose()["volumes"]) == {"postgres-data", "redis-data", "datasets"}
+    documented = {line.split("=")[0].lstrip("# ") for line in (REPO / ".env.example").read_text().splitlines()
+                  if "=" in line and not line.startswith("# ---")}
+    used = {word.split(":-")[0].split("}")[0] for word in COMPOSE.read_text().split("${")[1:]}
+    assert used <= documented, used - documented
