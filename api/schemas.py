@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 from services.db.models import Dataset, Epoch, Evaluation, Job
 from services.jobs.states import Device, JobStatus
 from services.spec import SEED_EXAMPLE, JobSpec, Matrix
-from services.sweeps.service import Ranking
+from services.sweeps.service import Ranking, SweepSummary
 from services.workers.registry import WorkerState, WorkerStatus
 
 BatchSize = Annotated[
@@ -390,3 +390,41 @@ class SweepRead(Schema):
             ],
             links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
         )
+
+
+# --- the list of sweeps -----------------------------------------------------------------
+
+
+class SweepBest(Schema):
+    value: float = Field(description="The best final value of the sweep's metric so far")
+    job_id: str = Field(description="The job that reached it (the first point, of equal values)")
+    point: dict[str, Any] = Field(description="That job's point: path -> value")
+
+
+class SweepSummaryRead(Schema):
+    id: str = Field(description="The sweep's id")
+    name: str | None = Field(description="The name it was created with")
+    device: Device = Field(description="Where its jobs train")
+    metric: str = Field(description="The metric it ranks by")
+    goal: Literal["min", "max"] = Field(description="min: smallest first; max: largest first")
+    created_at: datetime = Field(description="When it was created (UTC)")
+    points: int = Field(description="How many points (jobs) it has")
+    counts: dict[str, int] = Field(description="Its jobs by status")
+    best: SweepBest | None = Field(description="Its best job so far by its metric; null until one succeeded with it")
+    links: SweepLinks = Field(description="Where to read and act on it")
+
+    @classmethod
+    def of(cls, summary: SweepSummary) -> SweepSummaryRead:
+        sweep, best = summary.sweep, summary.best
+        return cls(
+            id=sweep.id, name=sweep.name, device=Device(sweep.device), metric=sweep.metric,
+            goal=sweep.goal,  # type: ignore[arg-type]
+            created_at=sweep.created_at, points=len(sweep.points), counts=summary.counts,
+            best=None if best is None else SweepBest(value=best.value, job_id=best.job_id, point=best.point),
+            links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
+        )
+
+
+class SweepPage(Schema):
+    items: list[SweepSummaryRead] = Field(description="Sweeps, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

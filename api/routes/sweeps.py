@@ -1,4 +1,4 @@
-"""/v1/sweeps: create a sweep (one job per point), read it ranked, cancel it."""
+"""/v1/sweeps: create a sweep (one job per point), list sweeps, read one ranked, cancel it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
-from api.schemas import ErrorBody, SweepCreate, SweepRead
+from api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from services.placement import route
 from services.sweeps import service as sweeps
 from services.sweeps.space import Range, grid_points, random_points
@@ -45,6 +45,17 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, 
             log.exception("enqueueing sweep %s's jobs failed; the requeue sweep will send them", sweep.id)
             break
     return SweepRead.of(sweeps.rank(session, sweep.id))
+
+
+@router.get("", response_model=SweepPage, responses=ERRORS,
+            summary="List sweeps, newest first: points, jobs by status, best value of its metric")
+def list_sweeps(
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Sweeps per page")] = 50,
+) -> SweepPage:
+    page, next_cursor = sweeps.list_sweeps(session, cursor=cursor, limit=limit)
+    return SweepPage(items=[SweepSummaryRead.of(summary) for summary in page], next_cursor=next_cursor)
 
 
 @router.get("/{sweep_id}", response_model=SweepRead, responses=ERRORS, summary="A sweep, its jobs ranked by a metric")

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from services.datasets import jobs as dataset_jobs
 from services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
 from services.engine import EngineError
 from services.errors import InvalidInput, SweepNotFound
+from services.jobs import cursor as cursors
 from services.jobs import service as jobs
 from services.jobs.states import Device, JobStatus
 from services.spec import JobSpec
@@ -35,6 +36,20 @@ class RankedJob:
     point: Point
     value: float | None  # the metric's final value; None: not (yet) rankable
     rank: int | None
+
+
+@dataclass(frozen=True)
+class Best:
+    value: float
+    job_id: str
+    point: Point
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    sweep: Sweep
+    counts: dict[str, int]  # its jobs by status
+    best: Best | None  # the best final value of its metric so far; None: no job has one
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,45 @@ def get_sweep(session: Session, sweep_id: str) -> Sweep:
     return sweep
 
 
+def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[list[SweepSummary], str | None]:
+    """A page of sweeps, newest first, each with its jobs counted by status and its best
+    final value (by its own metric and goal), and the next page's cursor (None on the last)."""
+    if not 1 <= limit <= jobs.MAX_PAGE:
+        raise InvalidInput("limit", f"must be between 1 and {jobs.MAX_PAGE}")
+    query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True))
+    if cursor is not None:
+        created_at, last_id = cursors.decode(cursor)
+        query = query.where(or_(Sweep.created_at < created_at, and_(Sweep.created_at == created_at, Sweep.id < last_id)))
+    rows = list(session.execute(query.order_by(Sweep.created_at.desc(), Sweep.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id)
+    # one query for the jobs of the whole page, only the columns a summary reads
+    found = session.execute(
+        select(Job.sweep_id, Job.id, Job.sweep_index, Job.status, Job.latest_logs)
+        .where(Job.sweep_id.in_([sweep.id for sweep in rows]))
+    ).all()
+    by_sweep: dict[str, list[Row[Any]]] = {sweep.id: [] for sweep in rows}
+    for row in found:
+        by_sweep[row.sweep_id].append(row)
+    return [_summary(sweep, by_sweep[sweep.id]) for sweep in rows], next_cursor
+
+
+def _summary(sweep: Sweep, rows: list[Row[Any]]) -> SweepSummary:
+    counts: dict[str, int] = {}
+    best: Best | None = None
+    for row in sorted(rows, key=lambda row: row.sweep_index or 0):
+        counts[row.status] = counts.get(row.status, 0) + 1
+        value = _final_value(row.status, row.latest_logs, sweep.metric)
+        if value is None:
+            continue
+        # strictly better: of equal values the first point is the best, as in the ranking
+        if best is None or (value < best.value if sweep.goal == "min" else value > best.value):
+            best = Best(value, row.id, sweep.points[row.sweep_index or 0])
+    return SweepSummary(sweep, counts, best)
+
+
 def sweep_jobs(session: Session, sweep_id: str) -> list[Job]:
     """The sweep's jobs in point order (their specs, data included, not loaded)."""
     query = (
@@ -106,7 +160,7 @@ def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: st
     sweep = get_sweep(session, sweep_id)
     metric = metric or sweep.metric
     goal = goal or sweep.goal
-    entries = [(job, sweep.points[job.sweep_index or 0], _final_value(job, metric)) for job in sweep_jobs(session, sweep_id)]
+    entries = [(job, sweep.points[job.sweep_index or 0], _final_value(job.status, job.latest_logs, metric)) for job in sweep_jobs(session, sweep_id)]
     ranked = sorted(
         (entry for entry in entries if entry[2] is not None),
         key=lambda entry: (entry[2] if goal == "min" else -entry[2], entry[0].sweep_index),  # type: ignore[operator]
@@ -155,10 +209,10 @@ def _point_spec(session: Session, document: dict[str, Any], index: int, point: P
     return spec
 
 
-def _final_value(job: Job, metric: str) -> float | None:
-    if job.status != JobStatus.succeeded.value or not job.latest_logs:
+def _final_value(status: str, logs: dict[str, Any] | None, metric: str) -> float | None:
+    if status != JobStatus.succeeded.value or not logs:
         return None
-    value = job.latest_logs.get(metric)
+    value = logs.get(metric)
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 

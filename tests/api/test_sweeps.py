@@ -166,3 +166,52 @@ async def test_an_unknown_sweep_is_404_naming_the_path(client: httpx.AsyncClient
     for response in (await client.get("/v1/sweeps/nope"), await client.post("/v1/sweeps/nope/cancel")):
         assert response.status_code == 404
         assert response.json()["errors"][0]["field"] == "path.sweep_id"
+
+
+async def test_sweeps_are_listed_newest_first_page_by_page_with_their_counts_and_best_point(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    created = [(await client.post("/v1/sweeps", json=sweep(name=str(i), grid=GRID))).json() for i in range(3)]
+    maximising = (await client.post("/v1/sweeps", json=sweep(grid={"fit.batchSize": [8, 16]}, metric="loss",
+                                                                goal="max"))).json()
+    ids = [entry["job"]["id"] for entry in created[1]["jobs"]]
+    finish(factory, ids[0], "succeeded", {"val_loss": 0.5})
+    finish(factory, ids[1], "succeeded", {"val_loss": 0.2})
+    finish(factory, ids[2], "succeeded", {"val_loss": 0.2})  # as good, a later point: not the best
+    finish(factory, ids[3], "failed", {"val_loss": 0.0})  # failed: no final value
+    finish(factory, ids[4], "running", {"val_loss": 0.1})  # not final yet
+    low, high = (entry["job"]["id"] for entry in maximising["jobs"])
+    finish(factory, low, "succeeded", {"loss": 1.0})
+    finish(factory, high, "succeeded", {"loss": 3.0})
+
+    seen, cursor = [], None
+    while True:
+        page = (await client.get("/v1/sweeps", params={"limit": 3, **({"cursor": cursor} if cursor else {})})).json()
+        assert len(page["items"]) <= 3
+        seen += page["items"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+
+    assert [item["id"] for item in seen] == [maximising["id"]] + [s["id"] for s in created[::-1]]
+    listed = {item["id"]: item for item in seen}
+    first, middle = listed[created[0]["id"]], listed[created[1]["id"]]
+    assert (first["name"], first["points"], first["counts"], first["best"]) == ("0", 6, {"queued": 6}, None)
+    assert middle["counts"] == {"succeeded": 3, "failed": 1, "running": 1, "queued": 1}
+    assert middle["best"] == {"value": 0.2, "jobId": ids[1], "point": created[1]["jobs"][1]["point"]}
+    assert middle["links"]["self"] == f"/v1/sweeps/{middle['id']}" and middle["metric"] == "val_loss"
+    assert listed[maximising["id"]]["best"]["jobId"] == high
+    # the best of the list is the first of the sweep's own ranking
+    ranked = (await client.get(middle["links"]["self"])).json()["jobs"]
+    assert ranked[0]["job"]["id"] == middle["best"]["jobId"]
+
+
+@pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "query.limit"), ({"limit": 201}, "query.limit"),
+                                               ({"cursor": "bogus"}, "query.cursor")])
+async def test_bad_sweep_list_parameters_name_the_query_field(
+    client: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    response = await client.get("/v1/sweeps", params=params)
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
