@@ -1,25 +1,31 @@
 # The two commands of a fresh machine: `make up` starts trainq, `make test` runs the tests.
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# what the service needs, and what its tests need on top
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
 
 .PHONY: up test install system-packages clean
 
-up: $(STAMP)
+up: $(RUNTIME)
 	$(VENV)/bin/trainq up
 
-test: system-packages $(STAMP)
+test: system-packages $(TESTING)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-install: $(STAMP)
+install: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TESTING): $(RUNTIME)
 	$(PY) -m pip install -q -e '.[test]'
 	# torch's CPU build runs the engine's tests on a second array library; 2.13.0 is the wheel on this machine
 	$(PY) -m pip install -q torch==2.13.0 || echo "torch==2.13.0 not installable here: the torch engine tests will be skipped"
-	touch $(STAMP)
+	touch $@
 
 # Debian packages the tests start throwaway instances of, node for the tf.js parity tests,
 # chromium for the dashboard's browser tests and tmux for the progress bar's terminal test
