@@ -1,14 +1,19 @@
-"""Fixtures every test folder may use: one throwaway PostgreSQL per test session.
+"""Fixtures every test folder may use: one throwaway PostgreSQL per test session, and
+SQLite databases of the embedded default.
 
 The server starts only when a test asks for it. `postgres_url` is an empty database shared
 by the session; `new_postgres_database()` makes a fresh one, migrated to head by default,
 copied from a template migrated once (a copy takes milliseconds, a migration much longer).
+`sqlite_home` is the same for SQLite: a folder holding a copy of a database migrated once.
 """
 
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +27,25 @@ MIGRATED_TEMPLATE = "trainq_migrated"
 def settings_for(url: str) -> Settings:
     """trainq's settings pointing at `url`, whatever the test runner's environment says."""
     return Settings(DATABASE_URL=url)
+
+
+def sqlite_settings(home: Path, **values: Any) -> Settings:
+    """The embedded default's settings with its home in `home`: SQLite database and broker there."""
+    return Settings(TRAINQ_HOME=home, DATABASE_URL=f"sqlite:///{home / 'trainq.db'}", **values)
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("sqlite-template")
+    upgrade(sqlite_settings(home))
+    return home / "trainq.db"
+
+
+@pytest.fixture
+def sqlite_home(tmp_path: Path, _migrated_sqlite: Path) -> Path:
+    """`tmp_path`, holding a SQLite database migrated to head (a copy of one migrated once)."""
+    shutil.copyfile(_migrated_sqlite, tmp_path / "trainq.db")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

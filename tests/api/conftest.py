@@ -3,7 +3,6 @@ a real broker: Celery's SQLAlchemy transport on a SQLite file, whose messages th
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,10 @@ from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from services.db.migrate import upgrade
 from services.db.session import create_engine_for
 from services.settings import Settings
 from services.placement import QUEUES
-
-
-def settings_at(folder: Path, **values: Any) -> Settings:
-    return Settings(TRAINQ_HOME=folder, DATABASE_URL=f"sqlite:///{folder / 'trainq.db'}", **values)
+from tests.conftest import sqlite_settings
 
 
 @pytest.fixture
@@ -29,17 +24,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("migrated")
-    upgrade(settings_at(folder))
-    return folder / "trainq.db"
-
-
 @pytest.fixture
-def settings(tmp_path: Path, _migrated_sqlite: Path) -> Settings:
-    shutil.copyfile(_migrated_sqlite, tmp_path / "trainq.db")
-    return settings_at(tmp_path, TRAINQ_MAX_REQUEST_BYTES=64 * 1024)
+def settings(sqlite_home: Path) -> Settings:
+    return sqlite_settings(sqlite_home, TRAINQ_MAX_REQUEST_BYTES=64 * 1024)
 
 
 @pytest.fixture

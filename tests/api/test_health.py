@@ -13,7 +13,8 @@ import pytest
 from api.app import create_app
 from services.settings import Settings
 from services.spec import SEED_EXAMPLE
-from tests.api.conftest import Broker, settings_at
+from tests.api.conftest import Broker
+from tests.conftest import sqlite_settings
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +30,7 @@ async def test_readyz_is_503_naming_the_broker_when_it_is_unreachable(settings: 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    app = create_app(settings_at(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
+    app = create_app(sqlite_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         ready = await client.get("/readyz")
 
@@ -49,7 +50,7 @@ def redis_server() -> Iterator[RedisServer]:
 async def test_on_redis_a_submit_is_enqueued_there_and_readyz_follows_the_broker(
     settings: Settings, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    on_redis = settings_at(tmp_path, REDIS_URL=redis_server.url)
+    on_redis = sqlite_settings(tmp_path, REDIS_URL=redis_server.url)
     app = create_app(on_redis)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         ready = await client.get("/readyz")

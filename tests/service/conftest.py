@@ -7,7 +7,6 @@ A PostgreSQL copy comes from a migrated template; a SQLite one is a copy of a mi
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.migrate import upgrade
 from services.db.models import Job
 from services.db.session import create_engine_for
 from services.jobs import service
@@ -34,20 +32,11 @@ SEED: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
-def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "trainq.db"
-    upgrade(settings_for(f"sqlite:///{path}"))
-    return path
-
-
 @pytest.fixture(params=["postgresql", "sqlite"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("new_postgres_database")()
-    path = tmp_path / "trainq.db"
-    shutil.copyfile(request.getfixturevalue("_migrated_sqlite_file"), path)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{request.getfixturevalue('sqlite_home') / 'trainq.db'}"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Heartbeats are fast here so that cancelling and taking over happen within a test
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.migrate import upgrade
 from services.db.session import create_engine_for
 from services.settings import Settings
+from tests.conftest import sqlite_settings
 
 SEED: dict[str, Any] = {
     "model": {"layers": [{"units": 1, "inputShape": [1]}]},
@@ -25,27 +24,9 @@ SEED: dict[str, Any] = {
 }
 
 
-def settings_at(folder: Path, **values: Any) -> Settings:
-    return Settings(
-        TRAINQ_HOME=folder,
-        DATABASE_URL=f"sqlite:///{folder / 'trainq.db'}",
-        TRAINQ_HEARTBEAT_SECONDS=0.05,
-        TRAINQ_LEASE_SECONDS=5,
-        **values,
-    )
-
-
-@pytest.fixture(scope="session")
-def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("migrated")
-    upgrade(settings_at(folder))
-    return folder / "trainq.db"
-
-
 @pytest.fixture
-def settings(tmp_path: Path, _migrated_sqlite: Path) -> Settings:
-    shutil.copyfile(_migrated_sqlite, tmp_path / "trainq.db")
-    return settings_at(tmp_path)
+def settings(sqlite_home: Path) -> Settings:
+    return sqlite_settings(sqlite_home, TRAINQ_HEARTBEAT_SECONDS=0.05, TRAINQ_LEASE_SECONDS=5)
 
 
 @pytest.fixture

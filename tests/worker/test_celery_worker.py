@@ -4,7 +4,6 @@ sends the jobs whose message was lost."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +31,9 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 
 def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost(
-    tmp_path: Path, _migrated_sqlite: Path, processes: Processes
+    sqlite_home: Path, processes: Processes
 ) -> None:
-    shutil.copyfile(_migrated_sqlite, tmp_path / "trainq.db")
+    tmp_path = sqlite_home
     env = {
         "TRAINQ_HOME": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'trainq.db'}",
