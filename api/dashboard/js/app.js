@@ -2,10 +2,14 @@
 //   #/ (?status=...)   the jobs table
 //   #/jobs/ID          one job
 //   #/workers          the workers running jobs
+//   #/sweeps           the sweeps
+//   #/sweeps/ID        one sweep: its ranking and its curves
 
 import { h, setChildren, setText } from "./dom.js";
 import { jobView } from "./job.js";
 import { jobsView } from "./jobs.js";
+import { sweepView } from "./sweep.js";
+import { sweepsView } from "./sweeps.js";
 import { workersView } from "./workers.js";
 
 const root = document.getElementById("view");
@@ -33,6 +37,14 @@ function route() {
   let section = "jobs";
   if (parts[0] === "jobs" && parts[1]) {
     current = jobView(root, { id: decodeURIComponent(parts[1]), live });
+  } else if (parts[0] === "sweeps") {
+    section = "sweeps";
+    if (parts[1]) {
+      current = sweepView(root, { id: decodeURIComponent(parts[1]), live });
+    } else {
+      document.title = "Sweeps · trainq";
+      current = sweepsView(root, { live });
+    }
   } else if (parts[0] === "workers") {
     section = "workers";
     current = workersView(root, { live });

@@ -87,7 +87,8 @@ export function lossChart(container) {
   };
 }
 
-function tick(value) {
+/** An axis label: short, exponent form far from 1. */
+export function tick(value) {
   if (value === null) return "";
   const magnitude = Math.abs(value);
   return magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e5) ? value.toExponential(0) : String(Number(value.toPrecision(3)));

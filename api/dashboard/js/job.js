@@ -30,13 +30,15 @@ export function jobView(root, { id, live }) {
   const weightsBox = h("div", { className: "weights" }, h("p", { className: "muted" }, "The final weights appear here once the job has succeeded."));
   const specBox = h("pre", { className: "spec" }, "Loading…");
   const dataSummary = h("p", { className: "muted" });
+  const sweepLink = h("a", { className: "sweep-link" }, "its sweep");
+  const sweepLine = h("span", { hidden: true }, " · a point of ", sweepLink);
   const form = queryForm(path);
 
   const main = h("div", { className: "job", hidden: true },
     h("div", { className: "page-head" },
       h("div", { className: "title" }, title, badge),
       h("div", { className: "actions" }, cancelButton)),
-    h("p", { className: "job-id-line" }, "id ", h("code", {}, id)),
+    h("p", { className: "job-id-line" }, "id ", h("code", {}, id), sweepLine),
     notice, banner, errorBox, facts.element,
     h("section", { className: "card" },
       h("div", { className: "card-head" }, h("h2", {}, "Loss curve"),
@@ -84,6 +86,8 @@ export function jobView(root, { id, live }) {
       badge.dataset.status = job.status;
     }
     bar.update(job.progress, job.status);
+    toggle(sweepLine, Boolean(job.sweepId));
+    if (job.sweepId) sweepLink.href = `#/sweeps/${encodeURIComponent(job.sweepId)}`;
     setText(facts.cells.Loss, number(job.metrics?.loss));
     setText(facts.cells["Val loss"], number(job.metrics?.val_loss));
     setText(facts.cells.Device, job.device);
@@ -182,7 +186,7 @@ export function jobView(root, { id, live }) {
 }
 
 /** loss first, then each metric; each validation key right after its training key. */
-function byLogKey(a, b) {
+export function byLogKey(a, b) {
   const rank = (key) => {
     const base = key.replace(/^val_/, "");
     return [base === "loss" ? "" : base, key.startsWith("val_") ? 1 : 0];
@@ -192,7 +196,7 @@ function byLogKey(a, b) {
   return baseA === baseB ? valA - valB : baseA.localeCompare(baseB);
 }
 
-function factGrid(names) {
+export function factGrid(names) {
   const cells = {};
   const element = h("dl", { className: "facts" }, names.map((name) => {
     cells[name] = h("dd", {}, "–");
