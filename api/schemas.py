@@ -251,6 +251,8 @@ class EvaluationRead(Schema):
     loss: Value = Field(description="The compiled loss, once succeeded")
     metrics: dict[str, Value] | None = Field(description="Each compiled metric by its tf.js log key, once succeeded")
     error: str | None = Field(description="Why it failed")
+    attempt: int = Field(description="How many times a worker claimed it (more than 1: taken over from a dead worker)")
+    worker: str | None = Field(description="The worker process that ran it (its last attempt)")
     created_at: datetime = Field(description="When it was asked for (UTC)")
     finished_at: datetime | None = Field(description="When it ended (UTC)")
 
@@ -266,6 +268,8 @@ class EvaluationRead(Schema):
             loss=loss,
             metrics=logs if evaluation.logs is not None else None,
             error=evaluation.error,
+            attempt=evaluation.attempt,
+            worker=evaluation.worker,
             created_at=evaluation.created_at,
             finished_at=evaluation.finished_at,
         )

@@ -2,7 +2,8 @@
 
     TrainqError
      ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
-     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse
+     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
+     │                     DatasetDeleted
      └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
          └── PayloadTooLarge 413
 """
@@ -74,6 +75,14 @@ class DatasetInUse(Conflict):
         shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
         super().__init__(f"dataset {dataset_id} is used by queued or running work ({shown}); delete it once that ends")
         self.field = "path.dataset_id"
+
+
+class DatasetDeleted(Conflict):
+    """The dataset a job or an evaluation names was deleted while it was being stored."""
+
+    def __init__(self, dataset_id: str, field: str) -> None:
+        super().__init__(f"dataset {dataset_id} was deleted while this request was stored; upload it again")
+        self.field = field
 
 
 class EvaluationNotFound(NotFound):

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from services.engine import (
@@ -155,14 +156,28 @@ class Data(SpecModel):
 
     @model_validator(mode="after")
     def _inline_or_dataset(self) -> Data:
-        inline = self.x is not None or self.y is not None
+        # each fault is named as its own field (data.x, data.datasetId), not as `data`: a
+        # ValidationError raised here keeps its locations, under this model's own
+        faults: list[tuple[str, str, Any]] = []  # (field, message, value)
         if self.dataset_id is None:
-            if self.x is None or self.y is None:
-                raise ValueError("give x and y, or datasetId (an uploaded dataset)")
+            faults += [
+                (name, "Field required: inline samples, or datasetId naming an uploaded dataset instead of x and y", None)
+                for name, value in (("x", self.x), ("y", self.y)) if value is None
+            ]
             if self.validation_dataset_id is not None:
-                raise ValueError("validationDatasetId goes with datasetId; with inline x and y use validationData")
-        elif inline or self.validation_data is not None:
-            raise ValueError("give either datasetId or inline x and y (and validationData), not both")
+                faults.append(("validationDatasetId", "goes with datasetId; with inline x and y use validationData",
+                               self.validation_dataset_id))
+        else:
+            inline = [name for name, value in (("x", self.x), ("y", self.y), ("validationData", self.validation_data))
+                      if value is not None]
+            if inline:
+                faults.append(("datasetId", f"give either datasetId or inline x and y (and validationData), "
+                                            f"not both; {' and '.join(inline)} given too", self.dataset_id))
+        if faults:
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=PydanticCustomError("data_source", message), loc=(name,), input=value)
+                for name, message, value in faults
+            ])
         return self
 
     @property

@@ -10,11 +10,11 @@ that flag between batches, so cancelling costs it one attribute read per batch.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResu
 from services.jobs import service as jobs
 from services.jobs.service import Claim
 from services.jobs.states import Device, JobStatus
+from services.leases import LeaseKeeper, resend
 from services.placement import Route, devices_served, route
 from services.settings import Settings
 from services.spec import JobSpec
@@ -70,7 +71,12 @@ def run_job(
     if claim is None:
         return Outcome(job_id, None)
     log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
-    lease = LeaseKeeper(session_factory, claim, settings)
+    lease = LeaseKeeper(
+        session_factory,
+        partial(jobs.renew_lease, job_id=job_id, attempt=claim.attempt, lease_seconds=settings.lease_seconds),
+        interval=settings.heartbeat_seconds,
+        name=f"job {job_id}",
+    )
     lease.start()
     failure: str | None = None
     try:
@@ -116,69 +122,11 @@ def requeue_stranded(
                 select(Job.id, Job.device, Job.sweep_id).where(Job.id.in_(job_ids))
             )
         }
-    sent: list[str] = []
-    for job_id in job_ids:
-        try:
-            enqueue(job_id, routes[job_id])
-        except Exception:
-            log.exception("requeue of job %s failed; the next sweep tries again", job_id)
-            break
-        sent.append(job_id)
+    sent = resend(job_ids, lambda job_id: enqueue(job_id, routes[job_id]), "job")
     if sent:
         with session_scope(session_factory) as session:
             jobs.mark_enqueued(session, sent)
-        log.info("requeued %d stranded jobs", len(sent))
     return sent
-
-
-class LeaseKeeper:
-    """The heartbeat of a claimed job: renews the lease every `heartbeat_seconds` in a
-    thread and turns what the row says into flags the fit loop reads without I/O."""
-
-    def __init__(self, session_factory: SessionFactory, claim: Claim, settings: Settings) -> None:
-        self.session_factory = session_factory
-        self.claim = claim
-        self.interval = settings.heartbeat_seconds
-        self.lease_seconds = settings.lease_seconds
-        self.cancel_requested = threading.Event()
-        self.lost = threading.Event()  # another worker took the job over: stop, write nothing
-        self.stop_fit = threading.Event()  # either of the two
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{claim.job_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def should_stop(self) -> bool:
-        return self.stop_fit.is_set()
-
-    def mark_lost(self) -> None:
-        self.lost.set()
-        self.stop_fit.set()
-
-    def _beat(self) -> None:
-        while not self._done.wait(self.interval):
-            try:
-                with session_scope(self.session_factory) as session:
-                    lease = jobs.renew_lease(
-                        session, self.claim.job_id, attempt=self.claim.attempt, lease_seconds=self.lease_seconds
-                    )
-            except Exception:
-                # The database may be back before the lease runs out; if not, another worker
-                # takes the job over and this one's writes are refused.
-                log.exception("job %s: heartbeat failed", self.claim.job_id)
-                continue
-            if not lease.owned:
-                self.mark_lost()
-                return
-            if lease.cancel_requested:
-                self.cancel_requested.set()
-                self.stop_fit.set()
 
 
 def _train(

@@ -25,12 +25,14 @@ from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+from services.datasets import evaluations
 from services.db.session import session_factory
 from services.placement import SHARED_QUEUE, Route
 from services.settings import Settings, get_settings
 from services.training import requeue_stranded
 from services.workers.device import WorkerDevice, detect
 from worker.presence import Presence
+from worker.evaluations import send_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +121,9 @@ def broker_reachable(app: Celery, timeout: float = 2.0) -> None:
 
 class RequeueSweep:
     """Every `requeue_after_seconds / 2`, re-send the jobs the database says are waiting but
-    no broker message may carry (see `services.training.requeue_stranded`). Each worker
-    runs one; a job sent twice is harmless, since its claim lets one delivery run it."""
+    no broker message may carry (see `services.training.requeue_stranded`), and the
+    evaluations (`services.datasets.evaluations.requeue_stranded`). Each worker runs one;
+    a job sent twice is harmless, since its claim lets one delivery run it."""
 
     def __init__(self, app: TrainqCelery) -> None:
         self.app = app
@@ -148,6 +151,13 @@ class RequeueSweep:
                 )
             except Exception:
                 log.exception("requeue sweep failed; trying again in %.1fs", self.interval)
+            # evaluations are leased as jobs are, and swept beside them (issue 4)
+            try:
+                evaluations.requeue_stranded(
+                    session_factory(settings), lambda evaluation_id: send_evaluation(self.app, evaluation_id), settings
+                )
+            except Exception:
+                log.exception("evaluation requeue sweep failed; trying again in %.1fs", self.interval)
 
 
 _sweeps: dict[int, RequeueSweep] = {}

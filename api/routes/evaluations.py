@@ -3,6 +3,7 @@ uploaded dataset, too large to evaluate inside the API; poll the evaluation by i
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
@@ -10,6 +11,8 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from api.deps import SessionDep, require_json
 from api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
 from services.datasets import evaluations
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["evaluations"])
 
@@ -25,7 +28,11 @@ def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep
     evaluation = evaluations.create(session, job_id, body.dataset_id, body.batch_size)
     # stored before a worker can take its message
     session.commit()
-    request.app.state.enqueue_evaluation(evaluation.id)
+    try:
+        request.app.state.enqueue_evaluation(evaluation.id)
+    except Exception:
+        # stored and queued: the workers' requeue sweep sends it once requeue_after_seconds have passed
+        log.exception("enqueueing evaluation %s failed; the requeue sweep will send it", evaluation.id)
     return EvaluationRead.of(evaluation)
 
 

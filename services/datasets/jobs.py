@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.datasets import service as datasets
 from services.datasets.storage import Storage
 from services.db.models import Dataset, JobDataset
 from services.engine import InvalidData, validate_training
-from services.errors import InvalidInput, NotFound
+from services.errors import DatasetDeleted, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from services.spec import JobSpec
@@ -33,10 +34,11 @@ def check_training(session: Session, spec: JobSpec) -> None:
     if not spec.data.uses_dataset:
         validate_training(spec.to_training_config(), *spec.arrays())
         return
-    x, y = stand_ins(dataset_named(session, spec.data.dataset_id, "data.datasetId"))
+    # held until the submit commits: a delete waits for it, or went first and is seen
+    x, y = stand_ins(held_dataset(session, spec.data.dataset_id, "data.datasetId"))
     validation = None
     if spec.data.validation_dataset_id is not None:
-        validation = stand_ins(dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
+        validation = stand_ins(held_dataset(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
     try:
         validate_training(spec.to_training_config(), x, y, validation)
     except InvalidData as error:
@@ -46,11 +48,19 @@ def check_training(session: Session, spec: JobSpec) -> None:
 
 def record_use(session: Session, job_id: str, spec: JobSpec) -> None:
     """Note the datasets a job reads, so they cannot be deleted under it."""
-    uses = {TRAINING: spec.data.dataset_id, VALIDATION: spec.data.validation_dataset_id}
-    for role, dataset_id in uses.items():
-        if dataset_id is not None:
-            session.add(JobDataset(job_id=job_id, role=role, dataset_id=dataset_id))
-    session.flush()
+    uses = {
+        TRAINING: (spec.data.dataset_id, "data.datasetId"),
+        VALIDATION: (spec.data.validation_dataset_id, "data.validationDatasetId"),
+    }
+    for role, (dataset_id, field) in uses.items():
+        if dataset_id is None:
+            continue
+        session.add(JobDataset(job_id=job_id, role=role, dataset_id=dataset_id))
+        try:
+            session.flush()  # one row at a time: a failure names its own field
+        except IntegrityError:
+            # not once check_training held the dataset; should a path skip that, still a 409 naming it
+            raise DatasetDeleted(dataset_id, field) from None
 
 
 def training_arrays(session: Session, storage: Storage, spec: JobSpec) -> Arrays:
@@ -75,6 +85,15 @@ def dataset_named(session: Session, dataset_id: str | None, field: str) -> Datas
     assert dataset_id is not None
     try:
         return datasets.get_dataset(session, dataset_id, field)
+    except NotFound:
+        raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
+
+
+def held_dataset(session: Session, dataset_id: str | None, field: str) -> Dataset:
+    """`dataset_named`, held (`services.datasets.service.hold_dataset`) until the transaction ends."""
+    assert dataset_id is not None
+    try:
+        return datasets.hold_dataset(session, dataset_id, field)
     except NotFound:
         raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
 

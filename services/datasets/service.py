@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -128,12 +128,33 @@ def users(session: Session, dataset_id: str) -> list[str]:
     return [*jobs, *evaluations]
 
 
+def hold_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id", *,
+                 exclusive: bool = False) -> Dataset:
+    """The dataset, locked until the transaction ends: shared by each job or evaluation
+    being stored that names it, exclusive for its delete. So either the delete waits for
+    the submit to commit and then sees the job that uses it (409), or the submit waits for
+    the delete and finds no dataset; never a job stored on a dataset deleted under it."""
+    query = select(Dataset).where(Dataset.id == dataset_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks, and its reads run outside any transaction. A write that
+        # changes nothing takes the database's one write lock now, so the whole transaction
+        # runs after, or before, any other writer's: a delete, or a submit.
+        session.execute(
+            update(Dataset).where(Dataset.id == dataset_id).values(rows=Dataset.rows)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        query = query.with_for_update(read=not exclusive)
+    dataset = session.execute(query).scalar_one_or_none()
+    if dataset is None:
+        raise DatasetNotFound(dataset_id, field)
+    return dataset
+
+
 def delete_dataset(session: Session, dataset_id: str) -> Dataset:
     """Remove the dataset's row, refused (DatasetInUse) while queued or running work reads
     it. The caller removes its bytes (`delete_bytes`) once the removal is committed."""
-    dataset = get_dataset(session, dataset_id)
-    # lock the row, so that a job submitted meanwhile either sees it gone or holds it
-    session.execute(select(Dataset.id).where(Dataset.id == dataset_id).with_for_update())
+    dataset = hold_dataset(session, dataset_id, exclusive=True)
     in_use = users(session, dataset_id)
     if in_use:
         raise DatasetInUse(dataset_id, in_use)

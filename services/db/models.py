@@ -230,9 +230,18 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # leased as jobs are (migration 0004): raised by every claim, so a stale worker's writes are refused
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    # the last time a broker message was sent for it; the requeue sweep reads it
+    enqueued_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in EVALUATION_STATUSES)})", name="status"),
+        # the requeue sweep: queued ones by last enqueue, running ones by lease expiry
+        Index("ix_evaluations_status_enqueued_at", "status", "enqueued_at"),
     )
 
 

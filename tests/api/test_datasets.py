@@ -203,6 +203,23 @@ async def test_a_job_whose_dataset_does_not_fit_its_model_is_refused_at_submit(c
     assert (await client.post("/v1/jobs", json=both)).status_code == 422
 
 
+async def test_data_that_is_neither_inline_nor_a_dataset_names_the_field_at_fault(client: httpx.AsyncClient) -> None:
+    async def errors(data: dict[str, Any]) -> list[tuple[str, str]]:
+        response = await client.post("/v1/jobs", json={**job_on("unused"), "data": data})
+        assert response.status_code == 422, response.text
+        return [(error["field"], error["message"]) for error in response.json()["errors"]]
+
+    required = "Field required: inline samples, or datasetId naming an uploaded dataset instead of x and y"
+    assert await errors({}) == [("data.x", required), ("data.y", required)]
+    assert await errors({"x": [[1, 2]]}) == [("data.y", required)]
+    assert await errors({"y": [[1]]}) == [("data.x", required)]
+    assert await errors({"x": [[1, 2]], "y": [[1]], "validationDatasetId": "v"}) == [
+        ("data.validationDatasetId", "goes with datasetId; with inline x and y use validationData")]
+    assert await errors({"datasetId": "d", "y": [[1]], "validationData": {"x": [[1, 2]], "y": [[1]]}}) == [
+        ("data.datasetId", "give either datasetId or inline x and y (and validationData), not both; "
+                           "y and validationData given too")]
+
+
 async def test_inline_data_over_the_limit_is_413_with_a_hint_to_upload(client: httpx.AsyncClient) -> None:
     spec = job_on("x")
     spec["data"] = {"x": [[0.5, 0.25]] * 5000, "y": [[1]] * 5000}

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.engine import fit
+from services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, submit, wait_for_status, weights
 from tests.support.processes import wait_for
@@ -114,3 +116,29 @@ def test_a_dataset_in_use_is_kept_and_an_unused_one_deleted_with_its_bytes(stack
         assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
         assert not folder.exists()
         assert get_job(client, job["id"])["status"] == "succeeded"
+
+
+def test_a_validation_dataset_gives_the_val_loss_of_the_engines_own_fit(stack: Stack) -> None:
+    train_x, train_y, val_x, val_y = X[:45], Y[:45], X[45:], Y[45:]
+    with stack.client() as client:
+        ids = []
+        for x, y in ((train_x, train_y), (val_x, val_y)):
+            npz = io.BytesIO()
+            np.savez(npz, x=x, y=y)
+            ids.append(upload(client, "npz", npz.getvalue(), {}, "raw")["id"])
+        document = spec({"datasetId": ids[0], "validationDatasetId": ids[1]})
+        del document["fit"]["validationSplit"]
+        job = submit(client, document)
+        stack.worker("validation")
+        done = wait_for_status(client, job["id"], ("succeeded", "failed"), timeout=60, processes=stack.processes)
+        assert done["status"] == "succeeded", done
+        rows = [row["logs"] for row in history(client, job["id"])]
+        trained = weights(client, job["id"])
+
+    config = JobSpec.model_validate({**document, "data": {"x": train_x.tolist(), "y": train_y.tolist()}})
+    expected = fit(config.to_training_config(), train_x, train_y, validation_data=(val_x, val_y))
+    assert [row["val_loss"] for row in rows] == expected.history["val_loss"]
+    assert [row["val_mae"] for row in rows] == expected.history["val_mae"]
+    assert [row["loss"] for row in rows] == expected.history["loss"]
+    for got, want in zip(trained, expected.weights, strict=True):
+        np.testing.assert_array_equal(got, want)
