@@ -20,6 +20,7 @@ import pytest
 from services.db.migrate import upgrade
 from services.settings import Settings
 from tests.support.postgres import PostgresServer
+from tests.support.processes import Processes
 
 MIGRATED_TEMPLATE = "trainq_migrated"
 
@@ -84,3 +85,15 @@ def new_postgres_database(
     yield create
     for name in created:
         postgres_server.drop_database(name)
+
+
+# a failed test that ran trainq's processes (a fixture with `.processes`) shows their logs
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        for value in getattr(item, "funcargs", {}).values():
+            processes = getattr(value, "processes", None)
+            if isinstance(processes, Processes):
+                report.sections.append(("trainq process logs", processes.logs()))
+    return report

@@ -9,7 +9,6 @@ import pytest
 
 from tests.cluster.cluster import Cluster
 from tests.support.postgres import PostgresServer
-from tests.support.processes import Processes
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +18,3 @@ def cluster(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFa
         yield cluster
     finally:
         cluster.close()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
-    if report.failed and call.when in ("setup", "call"):
-        for value in getattr(item, "funcargs", {}).values():
-            processes = getattr(value, "processes", None)
-            if isinstance(processes, Processes):
-                report.sections.append(("trainq process logs", processes.logs()))
-    return report

@@ -146,14 +146,3 @@ def _workers_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[No
     yield
     if stack is not None:
         stack.stop_workers()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
-    if report.failed and call.when in ("setup", "call"):
-        for value in getattr(item, "funcargs", {}).values():
-            processes = getattr(value, "processes", None)
-            if isinstance(processes, Processes):
-                report.sections.append(("trainq process logs", processes.logs()))
-    return report
