@@ -7,29 +7,23 @@ const COLOURS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2
 const HEIGHT = 300;
 
 export function lossChart(container) {
-  let plot = null;
+  const frame = fittedPlot(container, HEIGHT, build);
   let epochs = [];  // [{epoch, logs}]
   let keys = [];
-  let logScale = false;
 
   function data() {
-    const value = (v) => (v === null || v === undefined || (logScale && v <= 0) ? null : v);
-    return [epochs.map((row) => row.epoch + 1), ...keys.map((key) => epochs.map((row) => value(row.logs[key])))];
+    return [epochs.map((row) => row.epoch + 1), ...keys.map((key) => epochs.map((row) => frame.plotted(row.logs[key])))];
   }
 
   function build() {
-    plot?.destroy();
-    plot = null;
+    frame.clear();
     if (keys.length === 0) {
       setChildren(container, h("p", { className: "state" }, "Choose a series to plot."));
       return;
     }
     container.replaceChildren();
     const many = epochs.length > 60;
-    plot = new uPlot({
-      width: Math.max(container.clientWidth, 200),
-      height: HEIGHT,
-      scales: { x: { time: false }, y: { distr: logScale ? 3 : 1 } },
+    frame.make({
       axes: [
         { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" } },
         { stroke: "#64748b", grid: { stroke: "#e2e8f0" }, size: 64, values: (u, splits) => splits.map(tick) },
@@ -42,21 +36,12 @@ export function lossChart(container) {
           width: 2,
           dash: key.startsWith("val_") ? [6, 4] : undefined,
           points: { show: !many, size: 5 },
-          value: (u, v) => (v === null || v === undefined ? "–" : Number(v.toPrecision(5)).toString()),
+          value: legendValue,
         })),
       ],
       cursor: { drag: { x: true, y: false } },
-    }, data(), container);
-    // the page's tests read the plotted points through this handle
-    window.trainqChart = plot;
+    }, data());
   }
-
-  const resize = new ResizeObserver(() => {
-    if (plot && container.clientWidth > 0 && Math.abs(plot.width - container.clientWidth) > 1) {
-      plot.setSize({ width: container.clientWidth, height: HEIGHT });
-    }
-  });
-  resize.observe(container);
 
   return {
     /** Add newly recorded epochs (in order, none repeated). */
@@ -65,19 +50,56 @@ export function lossChart(container) {
       const hadPoints = epochs.length <= 60;
       epochs = epochs.concat(rows);
       // past 60 epochs the point markers give way to the line alone: a new chart, once
-      if (!plot || hadPoints !== epochs.length <= 60) build();
-      else plot.setData(data());
+      if (!frame.plot || hadPoints !== epochs.length <= 60) build();
+      else frame.plot.setData(data());
     },
     setSeries(chosen) {
       keys = chosen;
       build();
     },
+    setLogScale: frame.setLogScale,
+    get points() {
+      return epochs.length;
+    },
+    destroy: frame.destroy,
+  };
+}
+
+/** The one uPlot of a chart: as wide as its container whatever the window does, on a
+ * linear or log scale, made anew (by `build`) when what it plots changes. */
+export function fittedPlot(container, height, build) {
+  let plot = null;
+  let logScale = false;
+  const resize = new ResizeObserver(() => {
+    if (plot && container.clientWidth > 0 && Math.abs(plot.width - container.clientWidth) > 1) {
+      plot.setSize({ width: container.clientWidth, height });
+    }
+  });
+  resize.observe(container);
+  return {
+    get plot() {
+      return plot;
+    },
+    get logScale() {
+      return logScale;
+    },
     setLogScale(on) {
       logScale = on;
       build();
     },
-    get points() {
-      return epochs.length;
+    /** A value as plotted: none where the epoch logged none or a log scale cannot show it. */
+    plotted(v) {
+      return v === null || v === undefined || (logScale && v <= 0) ? null : v;
+    },
+    make(options, data) {
+      const scales = { x: { time: false }, y: { distr: logScale ? 3 : 1 } };
+      plot = new uPlot({ width: Math.max(container.clientWidth, 200), height, scales, ...options }, data, container);
+      // the page's tests read the plotted points through this handle
+      window.trainqChart = plot;
+    },
+    clear() {
+      plot?.destroy();
+      plot = null;
     },
     destroy() {
       resize.disconnect();
@@ -85,6 +107,11 @@ export function lossChart(container) {
       if (window.trainqChart === plot) window.trainqChart = undefined;
     },
   };
+}
+
+/** A legend's value: five significant digits, a dash where an epoch has none. */
+export function legendValue(u, v) {
+  return v === null || v === undefined ? "–" : Number(v.toPrecision(5)).toString();
 }
 
 /** An axis label: short, exponent form far from 1. */

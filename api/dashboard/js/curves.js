@@ -1,7 +1,7 @@
 // A sweep's chart: one uPlot curve per job of one log key per epoch, linear or log scale.
 // Curves keep the sweep's point order (and their colour) whatever the ranking does.
 
-import { tick } from "./chart.js";
+import { fittedPlot, legendValue, tick } from "./chart.js";
 
 const PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d"];
 const HEIGHT = 340;
@@ -15,37 +15,28 @@ export function colour(index) {
 }
 
 export function curvesChart(container) {
-  let plot = null;
+  const frame = fittedPlot(container, HEIGHT, build);
   let curves = [];  // per point, in point order: {label, logs: [logs of epoch 0, 1, ...]}
   let key = null;
-  let logScale = false;
 
   function data() {
     const epochs = Math.max(0, ...curves.map((curve) => curve.logs.length));
     const x = Array.from({ length: epochs }, (_, i) => i + 1);
-    const value = (logs) => {
-      const v = logs?.[key];
-      return v === null || v === undefined || (logScale && v <= 0) ? null : v;
-    };
-    return [x, ...curves.map((curve) => x.map((_, i) => value(curve.logs[i])))];
+    return [x, ...curves.map((curve) => x.map((_, i) => frame.plotted(curve.logs[i]?.[key])))];
   }
 
   function build() {
-    plot?.destroy();
-    plot = null;
+    frame.clear();
     container.replaceChildren();
     if (!key || curves.length === 0) return;
-    plot = new uPlot({
-      width: Math.max(container.clientWidth, 200),
-      height: HEIGHT,
-      scales: { x: { time: false }, y: { distr: logScale ? 3 : 1 } },
+    frame.make({
       axes: [
         { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" } },
         {
           label: key, stroke: "#64748b", size: 64, values: (u, splits) => splits.map(tick),
           // (an undefined filter would replace uPlot's default, not leave it)
-          grid: { stroke: "#e2e8f0", ...(logScale && { filter: decadesWhenMany }) },
-          ticks: logScale ? { filter: decadesWhenMany } : {},
+          grid: { stroke: "#e2e8f0", ...(frame.logScale && { filter: decadesWhenMany }) },
+          ticks: frame.logScale ? { filter: decadesWhenMany } : {},
         },
       ],
       series: [
@@ -55,24 +46,15 @@ export function curvesChart(container) {
           stroke: colour(i),
           width: 2,
           points: { size: 4 },
-          value: (u, v) => (v === null || v === undefined ? "–" : Number(v.toPrecision(5)).toString()),
+          value: legendValue,
         })),
       ],
       legend: { show: curves.length <= MOST_IN_LEGEND },
       // the curve nearest the cursor stands out, the others fade
       focus: { alpha: 0.25 },
       cursor: { focus: { prox: 24 }, drag: { x: true, y: false } },
-    }, data(), container);
-    // the page's tests read the plotted points through this handle
-    window.trainqChart = plot;
+    }, data());
   }
-
-  const resize = new ResizeObserver(() => {
-    if (plot && container.clientWidth > 0 && Math.abs(plot.width - container.clientWidth) > 1) {
-      plot.setSize({ width: container.clientWidth, height: HEIGHT });
-    }
-  });
-  resize.observe(container);
 
   return {
     /** One curve per point, in point order, named by the point's values. */
@@ -84,28 +66,21 @@ export function curvesChart(container) {
     append(index, rows) {
       if (rows.length === 0) return;
       for (const row of rows) curves[index].logs[row.epoch] = row.logs;
-      if (plot) plot.setData(data());
+      frame.plot?.setData(data());
     },
     setKey(chosen) {
       key = chosen;
       build();
     },
-    setLogScale(on) {
-      logScale = on;
-      build();
-    },
+    setLogScale: frame.setLogScale,
     /** Make the `index`-th curve stand out (null: none). */
     focus(index) {
-      if (plot && plot.series.length > 1) plot.setSeries(index === null ? null : index + 1, { focus: true });
+      if (frame.plot?.series.length > 1) frame.plot.setSeries(index === null ? null : index + 1, { focus: true });
     },
     get epochs() {
       return Math.max(0, ...curves.map((curve) => curve.logs.length));
     },
-    destroy() {
-      resize.disconnect();
-      plot?.destroy();
-      if (window.trainqChart === plot) window.trainqChart = undefined;
-    },
+    destroy: frame.destroy,
   };
 }
 

@@ -3,7 +3,9 @@
 
 import { ApiError, FINISHED, api } from "./api.js";
 import { lossChart } from "./chart.js";
+import { cancelAction } from "./cancel.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
+import { detailFailure } from "./failure.js";
 import { clock, duration, jobSeconds, number, progressBar, statusBadge } from "./format.js";
 import { poll } from "./poll.js";
 
@@ -15,7 +17,7 @@ export function jobView(root, { id, live }) {
   const path = `/v1/jobs/${encodeURIComponent(id)}`;
   const title = h("h1", {}, "Job");
   const badge = h("span");
-  const cancelButton = h("button", { className: "button danger", hidden: true, onclick: cancel }, "Cancel job");
+  const cancelButton = h("button", { className: "button danger", hidden: true, onclick: () => cancel() }, "Cancel job");
   const notice = h("div", { className: "banner", hidden: true });
   const banner = h("div", { className: "banner error", role: "alert", hidden: true });
   const errorBox = h("section", { className: "card failure", hidden: true }, h("h2", {}, "Why it failed"), h("pre", { className: "error-text" }));
@@ -116,17 +118,7 @@ export function jobView(root, { id, live }) {
     weightsShown = true;
   }
 
-  async function cancel() {
-    cancelButton.disabled = true;
-    try {
-      render(await api(`${path}/cancel`, { method: "POST" }));
-      view.refresh();
-    } catch (error) {
-      cancelButton.disabled = false;
-      setText(banner, `Cancelling failed: ${error.message}`);
-      toggle(banner, true);
-    }
-  }
+  const cancel = cancelAction({ button: cancelButton, path, banner, render, refresh: () => view.refresh() });
 
   let poller = null;
   let epochs = 0;
@@ -150,22 +142,9 @@ export function jobView(root, { id, live }) {
       return !FINISHED.has(next.status);  // a finished job changes no more: stop polling
     }, {
       interval: 1000,
-      onError(error) {
-        if (error instanceof ApiError && error.status === 404) {
-          poller.stop();
-          setChildren(loading, h("div", { className: "empty" }, h("strong", {}, "No such job."),
-            h("p", {}, `There is no job with the id ${id}.`), h("a", { href: "#/" }, "Back to all jobs")));
-          return;
-        }
-        live.failed(error);
-        if (job === null) {
-          setChildren(loading, h("div", { className: "empty error" }, h("strong", {}, "The job cannot be loaded."),
-            h("p", {}, error.message), h("p", { className: "muted" }, "Retrying every second.")));
-        } else {
-          setText(banner, `${error.message} Showing the job as of the last answer; retrying.`);
-          toggle(banner, true);
-        }
-      },
+      onError: detailFailure({
+        what: "job", id, back: "#/", placeholder: loading, banner, live, shown: () => job !== null, stop: () => poller.stop(),
+      }),
     });
   };
   start();

@@ -1,17 +1,13 @@
 // The jobs table: newest first, filtered by status, refreshed in place every second.
 
-import { api } from "./api.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
 import { ago, clock, duration, jobSeconds, number, progressBar, statusBadge } from "./format.js";
-import { poll } from "./poll.js";
+import { placeRows, pollList } from "./list.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
-const PAGE = 50;
-const MOST = 200;  // the API's largest page
 
 export function jobsView(root, { params, live }) {
   const status = STATUSES.includes(params.get("status")) ? params.get("status") : "";
-  let limit = PAGE;
 
   const filters = h("div", { className: "filters", role: "group", "aria-label": "Filter by status" },
     ["", ...STATUSES].map((value) => h("a", {
@@ -26,7 +22,7 @@ export function jobsView(root, { params, live }) {
     h("thead", {}, h("tr", {}, ["Name", "Status", "Progress", "Loss", "Val loss", "Device", "Worker", "Created", "Duration"]
       .map((title) => h("th", { scope: "col" }, title)))),
     body);
-  const more = h("button", { className: "button secondary", hidden: true, onclick: () => showOlder() }, "Show older jobs");
+  const more = h("button", { className: "button secondary", hidden: true }, "Show older jobs");
   const footer = h("p", { className: "muted footnote" });
 
   setChildren(root,
@@ -36,27 +32,7 @@ export function jobsView(root, { params, live }) {
   const rows = new Map();  // job id -> row
 
   function render(page) {
-    const seen = new Set();
-    let previous = null;
-    for (const job of page.items) {
-      seen.add(job.id);
-      let row = rows.get(job.id);
-      if (!row) {
-        row = jobRow();
-        rows.set(job.id, row);
-      }
-      row.update(job);
-      // move a row only when it is out of place: moving nodes that stay put would flicker
-      const expected = previous ? previous.nextSibling : body.firstChild;
-      if (expected !== row.element) body.insertBefore(row.element, expected);
-      previous = row.element;
-    }
-    for (const [id, row] of rows) {
-      if (!seen.has(id)) {
-        row.element.remove();
-        rows.delete(id);
-      }
-    }
+    placeRows(body, rows, page.items, jobRow);
     const empty = page.items.length === 0;
     toggle(table, !empty);
     toggle(placeholder, empty);
@@ -69,40 +45,13 @@ export function jobsView(root, { params, live }) {
         status ? null : h("code", {}, "trainq submit spec.json --watch"),
         status ? null : h("p", { className: "muted" }, "or POST a job spec to /v1/jobs (see ", h("a", { href: "/docs" }, "the API reference"), ").")));
     }
-    toggle(more, Boolean(page.nextCursor) && limit < MOST);
     setText(footer, empty ? "" : `${page.items.length} job${page.items.length === 1 ? "" : "s"}${page.nextCursor ? ", newest first" : ""}`);
   }
 
-  let poller = null;
-  function start() {
-    poller = poll(async (signal) => {
-      const query = new URLSearchParams({ limit: String(limit) });
-      if (status) query.set("status", status);
-      render(await api(`/v1/jobs?${query}`, { signal }));
-      toggle(banner, false);
-      live.ok();
-    }, {
-      interval: 1000,
-      onError(error) {
-        live.failed(error);
-        if (rows.size === 0) {
-          toggle(placeholder, true);
-          setChildren(placeholder, h("div", { className: "empty error" },
-            h("strong", {}, "The jobs cannot be loaded."), h("p", {}, error.message), h("p", { className: "muted" }, "Retrying every second.")));
-        } else {
-          setText(banner, `${error.message} Showing the jobs as of the last answer; retrying.`);
-          toggle(banner, true);
-        }
-      },
-    });
-  }
-  function showOlder() {
-    limit = Math.min(limit + PAGE, MOST);
-    poller.stop();
-    start();
-  }
-  start();
-  return { stop: () => poller.stop() };
+  return pollList({
+    path: "/v1/jobs", query: status ? { status } : {}, what: "jobs", render, more, placeholder, banner, live,
+    shown: () => rows.size > 0, interval: 1000,
+  });
 }
 
 function jobRow() {

@@ -3,9 +3,11 @@
 // a job is queued or running it polls, reading each job's history only from the last
 // epoch it has.
 
-import { ApiError, FINISHED, api } from "./api.js";
+import { FINISHED, api } from "./api.js";
+import { cancelAction } from "./cancel.js";
 import { colour, curvesChart } from "./curves.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
+import { detailFailure } from "./failure.js";
 import { clock, number, progressBar, statusBadge } from "./format.js";
 import { poll } from "./poll.js";
 import { byLogKey, factGrid } from "./job.js";
@@ -16,7 +18,7 @@ const HISTORIES_AT_ONCE = 6;  // history requests in flight per poll
 export function sweepView(root, { id, live }) {
   const path = `/v1/sweeps/${encodeURIComponent(id)}`;
   const title = h("h1", {}, "Sweep");
-  const cancelButton = h("button", { className: "button danger", hidden: true, onclick: cancel }, "Cancel sweep");
+  const cancelButton = h("button", { className: "button danger", hidden: true, onclick: () => cancel() }, "Cancel sweep");
   const summary = h("p", { className: "job-id-line" });
   const notice = h("div", { className: "banner", hidden: true });
   const banner = h("div", { className: "banner error", role: "alert", hidden: true });
@@ -153,17 +155,7 @@ export function sweepView(root, { id, live }) {
     }
   }
 
-  async function cancel() {
-    cancelButton.disabled = true;
-    try {
-      render(await api(`${path}/cancel`, { method: "POST" }));
-      view.refresh();
-    } catch (error) {
-      cancelButton.disabled = false;
-      setText(banner, `Cancelling failed: ${error.message}`);
-      toggle(banner, true);
-    }
-  }
+  const cancel = cancelAction({ button: cancelButton, path, banner, render, refresh: () => view.refresh() });
 
   let poller = null;
   const begin = () => {
@@ -182,22 +174,9 @@ export function sweepView(root, { id, live }) {
       return next.jobs.some((entry) => !FINISHED.has(entry.job.status));
     }, {
       interval: 1000,
-      onError(error) {
-        if (error instanceof ApiError && error.status === 404) {
-          poller.stop();
-          setChildren(loading, h("div", { className: "empty" }, h("strong", {}, "No such sweep."),
-            h("p", {}, `There is no sweep with the id ${id}.`), h("a", { href: "#/sweeps" }, "Back to all sweeps")));
-          return;
-        }
-        live.failed(error);
-        if (sweep === null) {
-          setChildren(loading, h("div", { className: "empty error" }, h("strong", {}, "The sweep cannot be loaded."),
-            h("p", {}, error.message), h("p", { className: "muted" }, "Retrying every second.")));
-        } else {
-          setText(banner, `${error.message} Showing the sweep as of the last answer; retrying.`);
-          toggle(banner, true);
-        }
-      },
+      onError: detailFailure({
+        what: "sweep", id, back: "#/sweeps", placeholder: loading, banner, live, shown: () => sweep !== null, stop: () => poller.stop(),
+      }),
     });
   };
   begin();

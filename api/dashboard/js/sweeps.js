@@ -1,13 +1,10 @@
 // The sweeps: newest first, each with its jobs by status and its best value so far;
 // refreshed in place. Also how a sweep's points and counts read, for the sweep page.
 
-import { api } from "./api.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
 import { ago, clock, number } from "./format.js";
-import { poll } from "./poll.js";
+import { placeRows, pollList } from "./list.js";
 
-const PAGE = 50;
-const MOST = 200;  // the API's largest page
 const ORDER = ["succeeded", "failed", "cancelled", "running", "queued"];
 
 /** Short names for a sweep's parameter paths: the last segment, unless two share it. */
@@ -53,14 +50,13 @@ export function countsBar() {
 }
 
 export function sweepsView(root, { live }) {
-  let limit = PAGE;
   const banner = h("div", { className: "banner error", role: "alert", hidden: true });
   const placeholder = h("div", { className: "state" }, h("span", { className: "spinner" }), "Loading sweeps…");
   const body = h("tbody");
   const table = h("table", { className: "sweeps", hidden: true },
     h("thead", {}, h("tr", {}, ["Name", "Jobs", "Best", "Points", "Created"].map((title) => h("th", { scope: "col" }, title)))),
     body);
-  const more = h("button", { className: "button secondary", hidden: true, onclick: () => showOlder() }, "Show older sweeps");
+  const more = h("button", { className: "button secondary", hidden: true }, "Show older sweeps");
   const footer = h("p", { className: "muted footnote" });
   setChildren(root,
     h("div", { className: "page-head" }, h("h1", {}, "Sweeps")),
@@ -69,23 +65,7 @@ export function sweepsView(root, { live }) {
   const rows = new Map();  // sweep id -> row
 
   function render(page) {
-    let previous = null;
-    const seen = new Set();
-    for (const sweep of page.items) {
-      seen.add(sweep.id);
-      if (!rows.has(sweep.id)) rows.set(sweep.id, sweepRow());
-      const row = rows.get(sweep.id);
-      row.update(sweep);
-      const expected = previous ? previous.nextSibling : body.firstChild;
-      if (expected !== row.element) body.insertBefore(row.element, expected);
-      previous = row.element;
-    }
-    for (const [id, row] of rows) {
-      if (!seen.has(id)) {
-        row.element.remove();
-        rows.delete(id);
-      }
-    }
+    placeRows(body, rows, page.items, sweepRow);
     const empty = page.items.length === 0;
     toggle(table, !empty);
     toggle(placeholder, empty);
@@ -96,38 +76,13 @@ export function sweepsView(root, { live }) {
         h("code", {}, '{"base": {…}, "grid": {"fit.batchSize": [16, 64]}}'),
         h("p", { className: "muted" }, "See ", h("a", { href: "/docs" }, "the API reference"), ".")));
     }
-    toggle(more, Boolean(page.nextCursor) && limit < MOST);
     setText(footer, empty ? "" : `${page.items.length} sweep${page.items.length === 1 ? "" : "s"}, newest first`);
   }
 
-  let poller = null;
-  function start() {
-    poller = poll(async (signal) => {
-      render(await api(`/v1/sweeps?limit=${limit}`, { signal }));
-      toggle(banner, false);
-      live.ok();
-    }, {
-      interval: 2000,
-      onError(error) {
-        live.failed(error);
-        if (rows.size === 0) {
-          toggle(placeholder, true);
-          setChildren(placeholder, h("div", { className: "empty error" },
-            h("strong", {}, "The sweeps cannot be loaded."), h("p", {}, error.message), h("p", { className: "muted" }, "Retrying.")));
-        } else {
-          setText(banner, `${error.message} Showing the sweeps as of the last answer; retrying.`);
-          toggle(banner, true);
-        }
-      },
-    });
-  }
-  function showOlder() {
-    limit = Math.min(limit + PAGE, MOST);
-    poller.stop();
-    start();
-  }
-  start();
-  return { stop: () => poller.stop() };
+  return pollList({
+    path: "/v1/sweeps", what: "sweeps", render, more, placeholder, banner, live,
+    shown: () => rows.size > 0, interval: 2000, retrying: "Retrying.",
+  });
 }
 
 function sweepRow() {
