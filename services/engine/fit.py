@@ -174,10 +174,12 @@ def _fit(
                 xe, ye = xp.take(xs, order, axis=0), xp.take(ys, order, axis=0)
         else:
             xe, ye = xs, ys
+        if rows is None:
+            batches = [(xe[start:stop, ...], ye[start:stop, ...]) for start, stop in bounds]
         cancelled = False
-        for start, stop in bounds:
+        for i, (start, stop) in enumerate(bounds):
             if rows is None:
-                xb, yb = xe[start:stop, ...], ye[start:stop, ...]
+                xb, yb = batches[i]
             else:
                 batch_rows = rows[start:stop]
                 xb, yb = xp.take(xs, batch_rows, axis=0), xp.take(ys, batch_rows, axis=0)

@@ -73,11 +73,10 @@ def mean_seed(n: int, units: int = 1, factor: float = 1.0) -> float:
 
 
 @lru_cache(maxsize=256)
-def _signed_seeds(xp: Namespace, n: int, units: int, dtype: Any, device: Any) -> tuple[Array, Array]:
-    """+mean_seed and -mean_seed as 0-d arrays of the batch's dtype, made once per shape:
-    `where` with them picks the MAE gradient in one pass."""
-    g = mean_seed(n, units)
-    return xp.asarray(g, dtype=dtype, device=device), xp.asarray(-g, dtype=dtype, device=device)
+def _seed_array(xp: Namespace, shape: tuple[int, ...], dtype: Any, device: Any) -> Array:
+    """mean_seed for a batch of this (rows, units) shape, as a 0-d array of its dtype,
+    made once per shape."""
+    return xp.asarray(mean_seed(shape[0], shape[-1]), dtype=dtype, device=device)
 
 
 def row_mean(xp: Namespace, v: Array) -> Array:
@@ -147,10 +146,13 @@ class MeanAbsoluteError(_RowLoss):
         r = y_pred - y_true
         return row_mean(xp, xp.abs(r)), self._gradient(xp, r)
 
-    def _gradient(self, xp: Namespace, r: Array) -> Array:
-        # +g where r > 0, else -g: tf.js's abs gradient is step(r, -1), -1 at r = 0 too
-        plus, minus = _signed_seeds(xp, r.shape[0], r.shape[-1], r.dtype, r.device)
-        return xp.where(r > 0, plus, minus)
+    @staticmethod
+    def _gradient(xp: Namespace, r: Array) -> Array:
+        # +g where r > 0, else -g: tf.js's abs gradient is step(r, -1), -1 at r = 0 too.
+        # Stepping r one ulp towards -inf keeps the sign of every r != 0 and makes both
+        # zeros negative, so copysign gives exactly that, in half the time of where(r > 0)
+        g = _seed_array(xp, r.shape, r.dtype, r.device)
+        return xp.copysign(g, xp.nextafter(r, -math.inf))
 
 
 class MeanAbsolutePercentageError(_RowLoss):

@@ -120,19 +120,25 @@ class Model:
         """For one batch (in `xp`): the per-sample loss and metrics, (rows,) each, taken
         before any update, and the gradient of the batch-mean loss with respect to
         each weight, in getWeights() order."""
+        # a tiny model's step is a few microseconds of array work, so the Python around
+        # it is kept to the bone: no helper calls, no work for absent metrics
         xp = self.xp
         steps = []  # (layer, its input, z, its output)
         a = x
         for layer in self.layers:
-            z = product(a, layer.kernel)
+            kernel = layer.kernel
+            z = a * kernel if kernel.shape[0] == 1 else a @ kernel  # see product()
             if layer.bias is not None:
                 z += layer.bias
             out = layer.activation.forward(xp, z)
             steps.append((layer, a, z, out))
             a = out
         losses, grad = self.loss.value_and_gradient(xp, y, a)
-        metrics = [metric.per_sample(xp, y, a) for metric in self.metrics]
-        ones = self._ones(x)
+        metrics = [metric.per_sample(xp, y, a) for metric in self.metrics] if self.metrics else []
+        rows = x.shape[0]
+        ones = self._ones_by_rows.get(rows)
+        if ones is None:
+            ones = self._ones_by_rows[rows] = xp.ones((rows,), dtype=x.dtype, device=x.device)
         gradients: list[Any] = []
         for layer, inputs, z, out in reversed(steps):
             grad_z = layer.activation.backward(xp, z, out, grad)
@@ -144,13 +150,6 @@ class Model:
                 grad = product(grad_z, layer.kernel.T)
         gradients.reverse()
         return losses, metrics, gradients
-
-    def _ones(self, x: Any) -> Any:
-        rows = x.shape[0]
-        ones = self._ones_by_rows.get(rows)
-        if ones is None:
-            ones = self._ones_by_rows[rows] = self.xp.ones((rows,), dtype=x.dtype, device=x.device)
-        return ones
 
     def logs(self, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:
         """Loss and metrics over `x`, `y` (in `xp`), batch by batch as tf.js's testLoop
