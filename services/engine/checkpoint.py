@@ -2,8 +2,13 @@
 
 Everything the next epoch depends on: the weights, the optimizer's slots and counters
 (iterations, Adam's running beta powers), the random generator's state (the next
-shuffle), the history so far and the early-stopping state. `fit(resume_from=...)`
-continues from it and ends bit-for-bit where an uninterrupted fit ends.
+shuffle) and the early-stopping state. `fit(resume_from=...)` continues from it and
+ends bit-for-bit where an uninterrupted fit ends.
+
+The history is not in it: it is output, not state, and a checkpoint taken after every
+epoch must cost what the model costs, not what the epochs so far cost (a job of 100,000
+epochs would otherwise write megabytes per epoch). Whoever keeps checkpoints keeps the
+epochs' logs too (the service has them in its epochs table).
 
 On the wire: an uncompressed npz (no pickle) whose arrays are the weights and the
 optimizer slots, plus `header`, a UTF-8 JSON document (as uint8) with the rest.
@@ -20,7 +25,7 @@ import numpy as np
 
 from services.engine.errors import InvalidConfig
 
-FORMAT = "trainq.checkpoint/1"
+FORMAT = "trainq.checkpoint/2"
 
 
 @dataclass
@@ -29,8 +34,6 @@ class Checkpoint:
     weights: list[np.ndarray]  # getWeights() order, host float32
     optimizer: dict[str, Any]  # Optimizer.state(): iterations, scalars, slots
     rng: dict[str, Any]  # numpy Generator.bit_generator.state
-    history: dict[str, list[float]]
-    epochs: list[int]  # tf.js history.epoch so far
     early_stopping: dict[str, Any] | None = None  # EarlyStopping.state()
     stopped: bool = False  # early stopping ended the fit at this epoch
 
@@ -53,8 +56,6 @@ class Checkpoint:
                 "slots": slot_counts,
             },
             "rng": self.rng,
-            "history": self.history,
-            "epochs": self.epochs,
             "early_stopping": self.early_stopping,
             "stopped": self.stopped,
         }
@@ -87,8 +88,6 @@ class Checkpoint:
                 },
             },
             rng=header["rng"],
-            history=header["history"],
-            epochs=header["epochs"],
             early_stopping=header["early_stopping"],
             stopped=header["stopped"],
         )

@@ -42,8 +42,10 @@ class EpochEnd:
 
 @dataclass
 class FitResult:
-    history: dict[str, list[float]]  # tf.js history.history
-    epochs: list[int]  # tf.js history.epoch
+    # tf.js history.history and history.epoch, of the epochs this call ran: a resumed fit
+    # starts at its checkpoint's epoch
+    history: dict[str, list[float]]
+    epochs: list[int]
     weights: list[np.ndarray]  # getWeights() order, host numpy float32
     stop_reason: StopReason
 
@@ -100,7 +102,8 @@ def fit(
 
     `should_stop` is polled after every batch: True stops the fit there, reason
     "cancelled", keeping the epochs finished so far (an epoch cut short is not reported).
-    `on_epoch_end` receives each finished epoch's logs and checkpoint.
+    `on_epoch_end` receives each finished epoch's logs and checkpoint. A fit resumed from
+    a checkpoint runs (and reports in its history) the epochs after it.
     Raises InvalidConfig / InvalidData before training, Diverged (the 0-based epoch) when
     the loss or the weights stop being finite."""
     # a diverging fit overflows: numpy would warn at each op, trainq raises Diverged once
@@ -132,8 +135,6 @@ def _fit(
     first_epoch = fit_config.initial_epoch
     if resume_from is not None:
         model = _resumed(config, model, optimizer, rng, early, resume_from, xp, device)
-        history = copy.deepcopy(resume_from.history)
-        epochs = list(resume_from.epochs)
         first_epoch = resume_from.epoch
         if resume_from.stopped:
             return FitResult(history, epochs, model.get_weights(), "early_stopping")
@@ -209,8 +210,6 @@ def _fit(
                 weights=model.get_weights(),
                 optimizer=optimizer.state(),
                 rng=copy.deepcopy(rng.bit_generator.state),
-                history=copy.deepcopy(history),
-                epochs=list(epochs),
                 early_stopping=None if early is None else early.state(),
                 stopped=stopping,
             )
