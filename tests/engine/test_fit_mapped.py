@@ -1,7 +1,9 @@
-"""A fit on memory-mapped arrays (an uploaded dataset) is the fit on the same arrays in memory."""
+"""A fit that gathers each batch's rows (memory-mapped or large arrays) gives the numbers of
+one on the same arrays permuted whole in memory."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,4 +30,23 @@ def test_a_fit_on_memory_mapped_arrays_gives_the_numbers_of_one_in_memory(tmp_pa
     assert isinstance(mapped_x, np.memmap)
     assert mapped.history == in_memory.history
     for a, b in zip(mapped.weights, in_memory.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gathering_each_batch_gives_the_numbers_of_permuting_the_epoch_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # large host arrays are gathered batch by batch; force that path on small ones
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(97, 3)).astype(np.float32)
+    y = (x @ rng.normal(size=(3, 1))).astype(np.float32)
+    config = TrainingConfig(
+        model=ModelConfig(layers=(DenseConfig(units=1, input_shape=(3,)),)),
+        compile=CompileConfig(optimizer=OptimizerConfig("sgd"), loss="meanSquaredError"),
+        fit=FitConfig(epochs=4, batch_size=8, shuffle=True, seed=2),
+    )
+    permuted = fit(config, x, y)
+    # services.engine.fit is the function the package exports; the module is in sys.modules
+    monkeypatch.setattr(sys.modules["services.engine.fit"], "GATHER_ABOVE_BYTES", 0)
+    gathered = fit(config, x, y)
+    assert gathered.history == permuted.history
+    for a, b in zip(gathered.weights, permuted.weights):
         np.testing.assert_array_equal(a, b)
