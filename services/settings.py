@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(5.0, alias="TRAINQ_WORKER_HEARTBEAT_SECONDS", gt=0)
     worker_lost_after_seconds: float = Field(30.0, alias="TRAINQ_WORKER_LOST_AFTER_SECONDS", gt=0)
     max_sweep_points: int = Field(1000, alias="TRAINQ_MAX_SWEEP_POINTS", ge=1)
+
+    @model_validator(mode="after")
+    def _heartbeats_outpace_their_deadlines(self) -> Settings:
+        # A lease renewed less than twice within its span lapses on a live worker at the
+        # first slow heartbeat, and another worker takes the job over while it still runs.
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"TRAINQ_HEARTBEAT_SECONDS ({self.heartbeat_seconds:g}) must be at most half of "
+                f"TRAINQ_LEASE_SECONDS ({self.lease_seconds:g})"
+            )
+        if self.worker_heartbeat_seconds * 2 > self.worker_lost_after_seconds:
+            raise ValueError(
+                f"TRAINQ_WORKER_HEARTBEAT_SECONDS ({self.worker_heartbeat_seconds:g}) must be at most half of "
+                f"TRAINQ_WORKER_LOST_AFTER_SECONDS ({self.worker_lost_after_seconds:g})"
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:
