@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, alias="TRAINQ_LEASE_SECONDS", gt=0)
     heartbeat_seconds: float = Field(5.0, alias="TRAINQ_HEARTBEAT_SECONDS", gt=0)
     requeue_after_seconds: float = Field(60.0, alias="TRAINQ_REQUEUE_AFTER_SECONDS", gt=0)
+    # a job (or evaluation) whose worker was lost this many times ends failed instead of
+    # being taken over again
+    max_attempts: int = Field(5, alias="TRAINQ_MAX_ATTEMPTS", ge=1)
     max_request_bytes: int = Field(10 * 1024 * 1024, alias="TRAINQ_MAX_REQUEST_BYTES", gt=0)
     model_cache_size: int = Field(32, alias="TRAINQ_MODEL_CACHE_SIZE", ge=1)
 

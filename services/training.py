@@ -66,7 +66,7 @@ def run_job(
     with session_scope(session_factory) as session:
         claim = jobs.claim(
             session, job_id, worker=worker, lease_seconds=settings.lease_seconds,
-            devices=devices_served(device.kind),
+            devices=devices_served(device.kind), max_attempts=settings.max_attempts,
         )
     if claim is None:
         return Outcome(job_id, None)

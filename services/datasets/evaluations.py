@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
@@ -92,14 +92,16 @@ def get_evaluation(session: Session, evaluation_id: str, job_id: str | None = No
 # --- the worker side ------------------------------------------------------------------
 
 
-def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: float) -> Claim | None:
+def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: float,
+          max_attempts: int | None = None) -> Claim | None:
     """Take a queued evaluation, or take over a running one whose lease expired (its worker
     died). None when another worker holds a live lease or it has ended (a duplicate or
-    late delivery)."""
+    late delivery); one that has lost `max_attempts` workers already ends failed instead."""
     now = utcnow()
+    attempts_left = true() if max_attempts is None else Evaluation.attempt < max_attempts
     row = session.execute(
         update(Evaluation)
-        .where(Evaluation.id == evaluation_id, _claimable(now))
+        .where(Evaluation.id == evaluation_id, _claimable(now), or_(Evaluation.status == QUEUED, attempts_left))
         .values(status=RUNNING, attempt=Evaluation.attempt + 1, worker=worker,
                 started_at=func.coalesce(Evaluation.started_at, literal(now, UTCDateTime())),
                 lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
@@ -108,6 +110,15 @@ def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: f
     ).one_or_none()
     _expire(session, evaluation_id)
     if row is None:
+        if max_attempts is not None:
+            session.execute(
+                update(Evaluation)
+                .where(Evaluation.id == evaluation_id, _claimable(now), Evaluation.status == RUNNING,
+                       Evaluation.attempt >= max_attempts)
+                .values(status=FAILED, finished_at=now, lease_expires_at=None, error=jobs.workers_lost(max_attempts))
+                .execution_options(synchronize_session=False)
+            )
+            _expire(session, evaluation_id)
         return None
     return Claim(evaluation_id, row.attempt, row.job_id, row.dataset_id, row.batch_size)
 
@@ -146,7 +157,8 @@ def run(factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *,
     """Claim the evaluation and run it under a renewed lease; its final status, or None when
     this delivery ran nothing (another one has it, or took it over)."""
     with session_scope(factory) as session:
-        claimed = claim(session, evaluation_id, worker=worker, lease_seconds=settings.lease_seconds)
+        claimed = claim(session, evaluation_id, worker=worker, lease_seconds=settings.lease_seconds,
+                        max_attempts=settings.max_attempts)
     if claimed is None:
         return None
     log.info("evaluation %s: attempt %d on %s", evaluation_id, claimed.attempt, worker)

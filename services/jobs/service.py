@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
@@ -200,23 +200,35 @@ def request_cancel(session: Session, job_id: str) -> Job:
 
 
 def claim(
-    session: Session, job_id: str, *, worker: str, lease_seconds: float, devices: Collection[Device] = tuple(Device)
+    session: Session,
+    job_id: str,
+    *,
+    worker: str,
+    lease_seconds: float,
+    devices: Collection[Device] = tuple(Device),
+    max_attempts: int | None = None,
 ) -> Claim | None:
     """Take a queued job, or take over a running one whose lease expired (its worker died).
 
     None when another worker holds a live lease, the job has ended (a duplicate or late
     delivery), or it asks for a device not in `devices` (a message that reached a worker of
-    the wrong kind: the job stays queued for one of the right kind). A job whose dead worker had been asked to cancel ends cancelled here
-    instead of being resumed."""
+    the wrong kind: the job stays queued for one of the right kind). Instead of being
+    resumed, a job whose dead worker had been asked to cancel ends cancelled here, and one
+    that has lost `max_attempts` workers already ends failed: a job that kills every worker
+    it runs on (out of memory, say) must not go round the cluster forever."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
-    claimable = or_(
-        Job.status == JobStatus.queued.value,
-        and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
-    )
+    expired = and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now)
+    claimable = or_(Job.status == JobStatus.queued.value, expired)
+    attempts_left = true() if max_attempts is None else Job.attempt < max_attempts
     row = session.execute(
         update(Job)
-        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False), Job.device.in_(_values(devices)))
+        .where(
+            Job.id == job_id,
+            or_(Job.status == JobStatus.queued.value, and_(expired, attempts_left)),
+            Job.cancel_requested.is_(False),
+            Job.device.in_(_values(devices)),
+        )
         .values(
             status=JobStatus.running.value,
             attempt=Job.attempt + 1,
@@ -230,7 +242,7 @@ def claim(
     ).one_or_none()
     _expire(session, job_id)
     if row is None:
-        _update_job(
+        ended = _update_job(
             session,
             job_id,
             claimable,
@@ -239,7 +251,19 @@ def claim(
             status=JobStatus.cancelled.value,
             finished_at=now,
             lease_expires_at=None,
-        )
+        ) or (max_attempts is not None and _update_job(
+            session,
+            job_id,
+            expired,
+            Job.attempt >= max_attempts,
+            Job.device.in_(_values(devices)),
+            status=JobStatus.failed.value,
+            finished_at=now,
+            lease_expires_at=None,
+            error=workers_lost(max_attempts),
+        ))
+        if ended:
+            _drop_checkpoint(session, job_id)
         return None
     checkpoint = session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job_id)).scalar()
     return Claim(
@@ -249,6 +273,14 @@ def claim(
         device=Device(row.device),
         lease_expires_at=expires,
         checkpoint=checkpoint,
+    )
+
+
+def workers_lost(max_attempts: int) -> str:
+    """Why a job or an evaluation ended failed after its last allowed takeover."""
+    return (
+        f"its worker was lost on each of {max_attempts} attempts (killed, out of memory, or cut off "
+        f"from the database); TRAINQ_MAX_ATTEMPTS is {max_attempts}"
     )
 
 
@@ -450,6 +482,10 @@ def _finish(session: Session, job_id: str, attempt: int, status: JobStatus, erro
         error=error,
     ):
         return False
-    # a finished job is never resumed: its checkpoint has served
-    session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+    _drop_checkpoint(session, job_id)
     return True
+
+
+def _drop_checkpoint(session: Session, job_id: str) -> None:
+    # an ended job is never resumed: its checkpoint has served
+    session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.db.models import Job
+from services.db.models import Checkpoint, Job
 from services.errors import JobNotCancellable, JobNotFound
 from services.jobs import service
 from services.jobs.service import Lease
@@ -77,6 +77,45 @@ def test_a_cancelled_job_whose_worker_died_ends_cancelled_instead_of_resuming(
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
     job = service.get_job(session, job.id)
     assert (job.status, job.worker) == (JobStatus.cancelled, "dies")
+
+
+def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="dies", lease_seconds=60)
+    assert claim is not None
+    assert service.record_epoch(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0},
+                                wall_time=0.1, checkpoint=b"state")
+    service.request_cancel(session, job.id)
+    expire_lease(session, job.id)
+    assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
+    assert session.execute(select(Checkpoint).where(Checkpoint.job_id == job.id)).first() is None
+
+
+def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_going_round(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    for attempt in range(1, 4):
+        claim = service.claim(session, job.id, worker=f"dies-{attempt}", lease_seconds=60, max_attempts=3)
+        assert claim is not None and claim.attempt == attempt
+        service.record_epoch(session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1,
+                             checkpoint=b"state")
+        expire_lease(session, job.id)
+    assert service.claim(session, job.id, worker="next", lease_seconds=60, max_attempts=3) is None
+    job = service.get_job(session, job.id)
+    assert (job.status, job.attempt, job.worker) == (JobStatus.failed, 3, "dies-3")
+    assert job.error == service.workers_lost(3) and "lost on each of 3 attempts" in job.error
+    assert session.execute(select(Checkpoint).where(Checkpoint.job_id == job.id)).first() is None
+    assert service.claim(session, job.id, worker="later", lease_seconds=60, max_attempts=3) is None
+
+
+def test_a_live_lease_at_max_attempts_is_left_alone(session: Session, submit: Callable[..., Job]) -> None:
+    job = submit()
+    assert service.claim(session, job.id, worker="only", lease_seconds=60, max_attempts=1) is not None
+    assert service.claim(session, job.id, worker="dup", lease_seconds=60, max_attempts=1) is None
+    assert service.get_job(session, job.id).status == JobStatus.running
 
 
 def test_cancelling_one_job_leaves_the_others_alone(session: Session, submit: Callable[..., Job]) -> None:

@@ -131,6 +131,22 @@ def test_an_evaluation_whose_worker_died_is_taken_over_once_its_lease_expires(
     assert row(factory, evaluation_id).status == "succeeded"
 
 
+def test_an_evaluation_that_lost_its_worker_max_attempts_times_ends_failed(
+    factory: Factory, settings: Settings, queue: Any
+) -> None:
+    evaluation_id = queue()
+    for attempt in range(1, settings.max_attempts + 1):
+        with session_scope(factory) as session:
+            claimed = evaluations.claim(session, evaluation_id, worker=f"dies:{attempt}", lease_seconds=60,
+                                        max_attempts=settings.max_attempts)
+            assert claimed is not None and claimed.attempt == attempt
+            session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(lease_expires_at=LONG_AGO))
+    assert run(factory, settings, evaluation_id, "next:1") is None
+    ended = row(factory, evaluation_id)
+    assert (ended.status, ended.attempt) == ("failed", settings.max_attempts)
+    assert ended.error == jobs.workers_lost(settings.max_attempts)
+
+
 def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over(
     factory: Factory, settings: Settings, queue: Any
 ) -> None:
