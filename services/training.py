@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.db.models import Job, utcnow
 from services.datasets import jobs as dataset_jobs
 from services.datasets.storage import storage_for
-from services.db.session import session_scope
+from services.db.session import DATABASE_UNAVAILABLE, session_scope
 from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from services.jobs import service as jobs
 from services.jobs.service import Claim
@@ -84,6 +84,12 @@ def run_job(
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
+    except DATABASE_UNAVAILABLE as error:
+        # Nothing is wrong with the job: leave it to its lease. Once the lease runs out the
+        # requeue sweep sends it again and a worker resumes it from its last checkpoint.
+        lease.stop()
+        log.warning("job %s: the database failed (%s); the job resumes once its lease expires", job_id, error)
+        return Outcome(job_id, None, error=f"database unavailable: {error}")
     except Exception as error:
         # Failing the job (rather than re-raising) keeps Celery from retrying it forever.
         log.exception("job %s: unexpected error", job_id)

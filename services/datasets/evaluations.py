@@ -31,7 +31,7 @@ from sqlalchemy.orm.util import identity_key
 from services.datasets.jobs import dataset_named, held_dataset, mapped, stand_ins
 from services.datasets.storage import Storage
 from services.db.models import Evaluation, UTCDateTime, utcnow
-from services.db.session import session_scope
+from services.db.session import DATABASE_UNAVAILABLE, session_scope
 from services.engine import EngineError, InvalidData, Model
 from services.engine.validate import check_samples
 from services.errors import DatasetDeleted, EvaluationNotFound, InvalidInput
@@ -171,6 +171,10 @@ def run(factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *,
     lease.start()
     try:
         values = _evaluate(factory, storage, claimed)
+    except DATABASE_UNAVAILABLE as error:
+        log.warning("evaluation %s: the database failed (%s); it runs again once its lease expires",
+                    evaluation_id, error)
+        return None
     finally:
         lease.stop()
     with session_scope(factory) as session:
@@ -193,6 +197,8 @@ def _evaluate(factory: sessionmaker[Session], storage: Storage, claimed: Claim) 
         return dict(status=SUCCEEDED, logs={k: v if math.isfinite(v) else None for k, v in logs.items()})
     except EngineError as error:
         return dict(status=FAILED, error=str(error))
+    except DATABASE_UNAVAILABLE:
+        raise
     except Exception as error:
         log.exception("evaluation %s: unexpected error", claimed.evaluation_id)
         return dict(status=FAILED, error=f"internal error: {error!r}")

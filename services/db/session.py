@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.settings import Settings, get_settings
+
+# what a dropped connection or a locked SQLite file raise: the database failed, not the work
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 # how long a SQLite writer waits for another writer's lock before giving up
 SQLITE_BUSY_TIMEOUT_MS = 30_000

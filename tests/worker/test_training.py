@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models import Checkpoint, Epoch, Job
@@ -192,6 +193,34 @@ def test_a_worker_whose_job_was_taken_over_stops_without_writing(factory: Factor
     assert outcomes == [Outcome(job_id, None, taken_over=True)]
     job = job_row(factory, job_id)
     assert (job.status, job.attempt, job.worker) == ("running", 2, "new:2")
+
+
+def test_a_database_failure_mid_fit_leaves_the_job_to_its_lease_and_a_takeover_finishes_it(
+    factory: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = document(epochs=5)
+    job_id = submit(factory, spec)
+    record_epoch = jobs.record_epoch
+    calls = [0]
+
+    def failing_third(*args: Any, **kwargs: Any) -> bool:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OperationalError("UPDATE jobs", {}, Exception("server closed the connection unexpectedly"))
+        return record_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "record_epoch", failing_third)
+    outcome = run_job(factory, job_id, worker="host:1", settings=settings)
+
+    assert outcome.status is None and "server closed the connection" in (outcome.error or "")
+    job = job_row(factory, job_id)
+    assert (job.status, job.attempt, job.epochs_done, job.error) == ("running", 1, 2, None)
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=jobs.utcnow().replace(year=2000)))
+    assert run_job(factory, job_id, worker="host:2", settings=settings) == Outcome(job_id, JobStatus.succeeded)
+    job = job_row(factory, job_id)
+    assert (job.attempt, job.epochs_done) == (2, 5)
+    assert [e.logs["loss"] for e in epoch_rows(factory, job_id)] == engine_fit(spec).history["loss"]
 
 
 def test_a_diverging_fit_fails_the_job_naming_the_epoch(factory: Factory, settings: Settings) -> None:
