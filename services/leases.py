@@ -5,19 +5,24 @@ Jobs and evaluations are both claimed with one conditional UPDATE that raises th
 results fenced by its attempt. A row queued too long (its broker message was lost) or
 running with an expired lease (its worker died) is sent again by the requeue sweep, and
 its next claim takes it over. This module holds the parts both share: the heartbeat
-thread and the re-sending loop.
+thread, the re-sending loop, and the count of the messages a queue lacks (so that a
+backlog, whose messages are all there, is not sent again every sweep).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.db.models import Evaluation, Job
 from services.db.session import session_scope
 from services.jobs.service import Lease
+from services.jobs.states import Device, JobStatus
+from services.placement import QUEUES, SHARED_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +92,29 @@ def resend(ids: Sequence[str], send: Callable[[str], None], what: str) -> list[s
     if sent:
         log.info("requeued %d stranded %ss", len(sent), what)
     return sent
+
+
+def messages_lacking(
+    session: Session, devices: Collection[Device], messages_waiting: Callable[[str], int]
+) -> dict[str, int]:
+    """Per queue, how many more jobs and evaluations the database has queued for it than
+    the broker holds messages: how many messages it lost. A job's queue follows from its
+    device alone (`devices`: the ones a sweep looks at); evaluations go to the shared queue."""
+    counts = session.execute(
+        select(Job.device, func.count())
+        .where(Job.status == JobStatus.queued.value, Job.device.in_([Device(d).value for d in devices]))
+        .group_by(Job.device)
+    ).all()
+    queued = {SHARED_QUEUE: session.execute(select(func.count()).where(Evaluation.status == "queued")).scalar_one()}
+    for device, count in counts:
+        queue = QUEUES[Device(device)]
+        queued[queue] = queued.get(queue, 0) + count
+    return {queue: count - messages_waiting(queue) for queue, count in queued.items()}
+
+
+def take_one(lacking: dict[str, int], queue: str) -> bool:
+    """Whether `queue` still lacks a message; if it does, one more is counted as sent."""
+    if lacking.get(queue, 0) <= 0:
+        return False
+    lacking[queue] -= 1
+    return True

@@ -28,7 +28,7 @@ from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResu
 from services.jobs import service as jobs
 from services.jobs.service import Claim
 from services.jobs.states import Device, JobStatus
-from services.leases import LeaseKeeper, resend
+from services.leases import LeaseKeeper, messages_lacking, resend, take_one
 from services.placement import Route, devices_served, route
 from services.settings import Settings
 from services.spec import JobSpec
@@ -110,24 +110,30 @@ def requeue_stranded(
     enqueue: Callable[[str, Route], None],
     settings: Settings,
     kind: Device = Device.cpu,
+    messages_waiting: Callable[[str], int] | None = None,
 ) -> list[str]:
     """Send again the jobs no broker message is likely to carry: queued ones enqueued more
     than `requeue_after_seconds` ago (the broker lost the message, or the send after the
     submit failed) and running ones whose lease expired (their worker died). A job sent
     twice is harmless: the claim lets one delivery run it. A worker of `kind` re-sends only
-    the jobs it could run, each to its own queue at its own priority. Returns the ids sent."""
+    the jobs it could run, each to its own queue at its own priority. Returns the ids sent.
+
+    With `messages_waiting` (the broker's count of messages on a queue), queued jobs are
+    re-sent only as many as their queue lacks: in a backlog every waiting job's message is
+    there, and re-sending each one every sweep would pile up duplicates for as long as the
+    backlog lasts (hours, for a large sweep of long jobs)."""
     now = utcnow()
+    served = devices_served(kind)
     with session_scope(session_factory) as session:
         job_ids = jobs.stranded_jobs(
-            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now,
-            devices=devices_served(kind),
+            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now, devices=served,
         )
-        routes = {
-            job_id: route(device, in_sweep=sweep_id is not None)
-            for job_id, device, sweep_id in session.execute(
-                select(Job.id, Job.device, Job.sweep_id).where(Job.id.in_(job_ids))
-            )
-        }
+        rows = session.execute(select(Job.id, Job.device, Job.sweep_id, Job.status).where(Job.id.in_(job_ids))).all()
+        routes = {job_id: route(device, in_sweep=sweep_id is not None) for job_id, device, sweep_id, _ in rows}
+        queued = {job_id for job_id, _, _, status in rows if status == JobStatus.queued.value}
+        lacking = messages_lacking(session, served, messages_waiting) if queued and messages_waiting else None
+    if lacking is not None:
+        job_ids = [job_id for job_id in job_ids if job_id not in queued or take_one(lacking, routes[job_id].queue)]
     sent = resend(job_ids, lambda job_id: enqueue(job_id, routes[job_id]), "job")
     if sent:
         with session_scope(session_factory) as session:

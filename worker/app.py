@@ -119,11 +119,18 @@ def broker_reachable(app: Celery, timeout: float = 2.0) -> None:
         queue.declare()
 
 
+def messages_waiting(app: Celery, queue: str) -> int:
+    """How many messages `queue` holds that no worker has taken yet (every priority of it)."""
+    with app.connection_for_read() as connection:
+        return int(connection.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False).message_count)
+
+
 class RequeueSweep:
     """Every `requeue_after_seconds / 2`, re-send the jobs the database says are waiting but
     no broker message may carry (see `services.training.requeue_stranded`), and the
-    evaluations (`services.datasets.evaluations.requeue_stranded`). Each worker runs one;
-    a job sent twice is harmless, since its claim lets one delivery run it."""
+    evaluations (`services.datasets.evaluations.requeue_stranded`): queued ones only as
+    many as their queue lacks messages. Each worker runs one; a job sent twice is
+    harmless, since its claim lets one delivery run it."""
 
     def __init__(self, app: TrainqCelery) -> None:
         self.app = app
@@ -148,13 +155,15 @@ class RequeueSweep:
                     lambda job_id, route: send_job(self.app, job_id, route),
                     settings,
                     self.app.device.kind,
+                    lambda queue: messages_waiting(self.app, queue),
                 )
             except Exception:
                 log.exception("requeue sweep failed; trying again in %.1fs", self.interval)
             # evaluations are leased as jobs are, and swept beside them (issue 4)
             try:
                 evaluations.requeue_stranded(
-                    session_factory(settings), lambda evaluation_id: send_evaluation(self.app, evaluation_id), settings
+                    session_factory(settings), lambda evaluation_id: send_evaluation(self.app, evaluation_id), settings,
+                    lambda queue: messages_waiting(self.app, queue),
                 )
             except Exception:
                 log.exception("evaluation requeue sweep failed; trying again in %.1fs", self.interval)

@@ -37,7 +37,9 @@ from services.engine.validate import check_samples
 from services.errors import DatasetDeleted, EvaluationNotFound, InvalidInput
 from services.jobs import service as jobs
 from services.jobs.service import Lease
-from services.leases import LeaseKeeper, resend
+from services.jobs.states import Device
+from services.leases import LeaseKeeper, messages_lacking, resend, take_one
+from services.placement import SHARED_QUEUE
 from services.settings import Settings
 from services.spec import JobSpec
 
@@ -218,13 +220,21 @@ def stranded_evaluations(session: Session, *, queued_before: datetime, now: date
     return list(session.execute(query).scalars())
 
 
-def requeue_stranded(factory: sessionmaker[Session], send: Callable[[str], None], settings: Settings) -> list[str]:
+def requeue_stranded(factory: sessionmaker[Session], send: Callable[[str], None], settings: Settings,
+                     messages_waiting: Callable[[str], int] | None = None) -> list[str]:
     """Send again the evaluations whose message was lost or whose worker died (see
     `stranded_evaluations`); any worker can run one, so every worker's sweep sends them
-    all. One sent twice is harmless: its claim lets one delivery run it. The ids sent."""
+    all. One sent twice is harmless: its claim lets one delivery run it. With
+    `messages_waiting`, queued ones only as many as the shared queue lacks (as for jobs,
+    `services.training.requeue_stranded`). The ids sent."""
     now = utcnow()
     with session_scope(factory) as session:
         ids = stranded_evaluations(session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now)
+        queued = set(session.execute(
+            select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.status == QUEUED)).scalars())
+        lacking = messages_lacking(session, {Device.auto}, messages_waiting) if queued and messages_waiting else None
+    if lacking is not None:
+        ids = [i for i in ids if i not in queued or take_one(lacking, SHARED_QUEUE)]
     sent = resend(ids, send, "evaluation")
     if sent:
         with session_scope(factory) as session:

@@ -198,6 +198,18 @@ def test_the_sweep_resends_evaluations_whose_message_was_lost_or_whose_worker_di
     assert row(factory, orphaned).attempt == 2
 
 
+def test_the_sweep_resends_queued_evaluations_only_as_many_as_the_shared_queue_lacks(
+    factory: Factory, settings: Settings, queue: Any
+) -> None:
+    waiting = [queue() for _ in range(3)]
+    with session_scope(factory) as session:
+        session.execute(update(Evaluation).values(enqueued_at=LONG_AGO))
+    sent: list[str] = []
+    assert evaluations.requeue_stranded(factory, sent.append, settings, {"trainq": 3}.__getitem__) == []
+    assert evaluations.requeue_stranded(factory, sent.append, settings, {"trainq": 2}.__getitem__) == waiting[:1]
+    assert sent == waiting[:1]
+
+
 def test_the_sweep_stops_at_a_failed_send_and_marks_only_what_it_sent(
     factory: Factory, settings: Settings, queue: Any
 ) -> None:

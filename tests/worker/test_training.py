@@ -262,3 +262,29 @@ def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_work
     # sent just now: the next sweep leaves them alone
     assert requeue_stranded(factory, enqueue, settings) == []
     assert job_row(factory, fresh).status == "queued"
+
+
+def test_the_sweep_resends_no_queued_job_whose_queue_holds_every_message_and_only_as_many_as_are_missing(
+    factory: Factory, settings: Settings
+) -> None:
+    long_ago = jobs.utcnow().replace(year=2000)
+    waiting = [submit(factory, document()) for _ in range(5)]  # a backlog: queued, sent long ago
+    orphaned = submit(factory, document())
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id.in_([*waiting, orphaned])).values(enqueued_at=long_ago))
+        jobs.claim(session, orphaned, worker="dead:1", lease_seconds=60)
+        session.execute(update(Job).where(Job.id == orphaned).values(lease_expires_at=long_ago))
+    broker = {"trainq.cpu": 5, "trainq": 0}
+    sent: list[str] = []
+
+    def enqueue(job_id: str, route: Route) -> None:
+        sent.append(job_id)
+
+    # every waiting job's message is on its queue: only the dead worker's job goes again
+    assert requeue_stranded(factory, enqueue, settings, messages_waiting=broker.__getitem__) == [orphaned]
+    # the broker lost two of them: the two oldest are sent again, and no more
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id.in_(waiting)).values(enqueued_at=long_ago))
+    broker["trainq.cpu"] = 3
+    assert requeue_stranded(factory, enqueue, settings, messages_waiting=broker.__getitem__) == waiting[:2]
+    assert sent == [orphaned, *waiting[:2]]
