@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from json import loads
+from queue import Empty
 from functools import cached_property
 from typing import Any
 
@@ -23,7 +25,10 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
+from kombu.utils.encoding import bytes_to_str
+from sqlalchemy import text
 
 from services.datasets import evaluations
 from services.db.session import session_factory
@@ -46,11 +51,35 @@ VISIBILITY_TIMEOUT_SECONDS = 7 * 24 * 3600
 SQLITE_LOCK_WAIT_SECONDS = 60
 
 
+class SQLiteChannel(SQLAlchemyChannel):
+    """The transport's channel, but a message taken is deleted: kombu marks it invisible
+    and keeps the row forever, so broker.db would grow by a row for every message ever
+    sent. (The transport has no acknowledgements: a message is gone once taken either way.)"""
+
+    def _get(self, queue: str) -> Any:
+        obj = self._get_or_create(queue)
+        self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        try:
+            message = (
+                self.session.query(self.message_cls)
+                .filter(self.message_cls.queue_id == obj.id, self.message_cls.visible.is_not(False))
+                .order_by(self.message_cls.sent_at, self.message_cls.id)
+                .first()
+            )
+            if message is None:
+                raise Empty()
+            self.session.delete(message)
+            return loads(bytes_to_str(message.payload))
+        finally:
+            self.session.commit()
+
+
 class SQLiteBroker(SQLAlchemyTransport):
     """Celery's SQLAlchemy transport, polling every 0.1 s instead of 1 s. With prefetch 1 a
     worker asks for its next message only after finishing a job, and waiting out a
     one-second poll each time would cost more than training a small job."""
 
+    Channel = SQLiteChannel
     polling_interval = 0.1
 
 

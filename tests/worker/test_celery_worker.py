@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 from services.db.models import Epoch, Job
@@ -69,5 +69,15 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
     assert all(row.attempt == 1 and row.worker is not None and row.worker.startswith("w1@test:") for row in rows)
     with factory() as session:
         assert session.execute(select(func.count()).select_from(Epoch)).scalar_one() == 3 * 5
+    # every message taken is gone from broker.db, not kept forever as an invisible row
+    broker = create_engine(f"sqlite:///{tmp_path / 'broker.db'}")
+
+    def messages_kept() -> int:
+        with broker.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM kombu_message")).scalar_one())
+
+    wait_for(lambda: messages_kept() == 0, timeout=10, what="broker.db holds no message", processes=processes,
+             state=messages_kept)
+    broker.dispose()
     celery.close()
     engine.dispose()
