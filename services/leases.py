@@ -60,6 +60,14 @@ class LeaseKeeper:
         self.lost.set()
         self.stop_fit.set()
 
+    def learn(self, lease: Lease) -> None:
+        """Take in what the row said (at a heartbeat, or when an epoch was recorded)."""
+        if not lease.owned:
+            self.mark_lost()
+        elif lease.cancel_requested:
+            self.cancel_requested.set()
+            self.stop_fit.set()
+
     def _beat(self) -> None:
         while not self._done.wait(self.interval):
             try:
@@ -70,12 +78,9 @@ class LeaseKeeper:
                 # takes the work over and this one's writes are refused.
                 log.exception("%s: heartbeat failed", self.name)
                 continue
+            self.learn(lease)
             if not lease.owned:
-                self.mark_lost()
                 return
-            if lease.cancel_requested:
-                self.cancel_requested.set()
-                self.stop_fit.set()
 
 
 def resend(ids: Sequence[str], send: Callable[[str], None], what: str) -> list[str]:

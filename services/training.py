@@ -157,7 +157,7 @@ def _train(
         nonlocal epoch_started
         wall_time = time.monotonic() - epoch_started
         with session_scope(session_factory) as session:
-            owned = jobs.record_epoch(
+            lease_now = jobs.record_epoch(
                 session,
                 claim.job_id,
                 attempt=claim.attempt,
@@ -166,8 +166,7 @@ def _train(
                 wall_time=wall_time,
                 checkpoint=end.checkpoint.to_bytes(),
             )
-        if not owned:
-            lease.mark_lost()
+        lease.learn(lease_now)
         # the next epoch's clock starts after this one's report, so wall time is training time
         epoch_started = time.monotonic()
 

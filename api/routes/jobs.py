@@ -155,6 +155,6 @@ def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: Tr
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobRead, responses=ERRORS,
-             summary="Cancel a job: a queued one never starts, a running one stops within one batch")
+             summary="Cancel a job: a queued one never starts, a running one stops at the batch its worker learns of it in")
 def cancel(job_id: JobId, session: SessionDep) -> JobRead:
     return JobRead.of(jobs.request_cancel(session, job_id))

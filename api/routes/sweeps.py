@@ -69,7 +69,7 @@ def get_sweep(
 
 
 @router.post("/{sweep_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=SweepRead, responses=ERRORS,
-             summary="Cancel a sweep: its queued jobs never start, its running ones stop within one batch")
+             summary="Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in")
 def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
     sweeps.cancel_sweep(session, sweep_id)
     return SweepRead.of(sweeps.rank(session, sweep_id))

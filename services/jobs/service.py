@@ -309,15 +309,26 @@ def record_epoch(
     logs: dict[str, float],
     wall_time: float,
     checkpoint: bytes,
-) -> bool:
+) -> Lease:
     """Store an epoch's logs and the checkpoint taken after it, replacing what an earlier
-    attempt wrote for the same epoch (a resumed attempt may run an epoch again).
+    attempt wrote for the same epoch (a resumed attempt may run an epoch again). Answers
+    as a heartbeat does: whether the job is still this attempt's (nothing is written when
+    it is not), and whether it was asked to cancel, so that a job of short epochs stops
+    at once rather than at its next heartbeat.
 
     `epoch` is 0-based; afterwards `epochs_done` is epoch + 1. A log value that is NaN or
     infinite (a metric such as MAPE on zero targets) is stored as null."""
     logs = _json_logs(logs)
-    if not _update_job(session, job_id, *_owned_by(job_id, attempt), epochs_done=epoch + 1, latest_logs=logs):
-        return False
+    cancel_requested = session.execute(
+        update(Job)
+        .where(*_owned_by(job_id, attempt))
+        .values(epochs_done=epoch + 1, latest_logs=logs)
+        .returning(Job.cancel_requested)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    _expire(session, job_id)
+    if cancel_requested is None:
+        return Lease(owned=False, cancel_requested=False)
     now = utcnow()
     insert = _insert(session)
     epoch_row = insert(Epoch).values(job_id=job_id, epoch=epoch, logs=logs, wall_time=wall_time, recorded_at=now)
@@ -336,7 +347,7 @@ def record_epoch(
             set_=dict(epoch=epoch + 1, attempt=attempt, data=checkpoint_row.excluded.data, saved_at=now),
         )
     )
-    return True
+    return Lease(owned=True, cancel_requested=cancel_requested)
 
 
 def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:

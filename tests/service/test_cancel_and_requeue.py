@@ -30,15 +30,19 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
     assert claim is not None
     assert service.record_epoch(
         session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
-    )
+    ) == Lease(True, False)
     job = service.request_cancel(session, job.id)
     assert (job.status, job.cancel_requested) == (JobStatus.running, True)
 
+    # the worker learns it at its next heartbeat, or as it records its next epoch
     assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60) == Lease(True, True)
+    assert service.record_epoch(
+        session, job.id, attempt=claim.attempt, epoch=1, logs={"loss": 0.5}, wall_time=0.1, checkpoint=b"c"
+    ) == Lease(True, True)
     assert service.cancelled(session, job.id, attempt=claim.attempt)
     job = service.get_job(session, job.id)
     assert job.status == JobStatus.cancelled and job.finished_at is not None
-    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == [0]
+    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == [0, 1]
 
 
 def test_cancelling_a_cancelled_job_again_changes_nothing(session: Session, submit: Callable[..., Job]) -> None:
@@ -86,7 +90,7 @@ def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
     claim = service.claim(session, job.id, worker="dies", lease_seconds=60)
     assert claim is not None
     assert service.record_epoch(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0},
-                                wall_time=0.1, checkpoint=b"state")
+                                wall_time=0.1, checkpoint=b"state").owned
     service.request_cancel(session, job.id)
     expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None

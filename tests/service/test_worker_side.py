@@ -18,10 +18,11 @@ from tests.service.conftest import expire_lease, job_spec
 
 
 def record(session: Session, job_id: str, attempt: int, epoch: int, loss: float = 1.0) -> bool:
+    """Whether the epoch was written (the job is still this attempt's)."""
     return service.record_epoch(
         session, job_id, attempt=attempt, epoch=epoch, logs={"loss": loss}, wall_time=0.01,
         checkpoint=f"after epoch {epoch}, attempt {attempt}".encode(),
-    )
+    ).owned
 
 
 def test_claim_makes_a_queued_job_running_under_a_lease(session: Session, submit: Callable[..., Job]) -> None:
@@ -133,7 +134,7 @@ def test_epochs_are_recorded_and_read_from_an_epoch_on(session: Session, submit:
             session, job.id, attempt=claim.attempt, epoch=epoch,
             logs={"loss": 1.0 / (epoch + 1), "val_loss": 2.0 / (epoch + 1)}, wall_time=0.1 * epoch,
             checkpoint=bytes([epoch]),
-        )
+        ) == Lease(owned=True, cancel_requested=False)
     epochs = service.epochs_since(session, job.id, 2)
     assert [(e.epoch, e.logs, e.wall_time) for e in epochs] == [
         (2, {"loss": 1 / 3, "val_loss": 2 / 3}, pytest.approx(0.2)),
@@ -242,7 +243,7 @@ def test_a_metric_that_is_not_finite_is_stored_as_null(session: Session, submit:
     logs = {"loss": 0.5, "val_loss": float("nan"), "val_mse": float("inf")}
     assert service.record_epoch(
         session, job.id, attempt=claim.attempt, epoch=0, logs=logs, wall_time=0.1, checkpoint=b"c"
-    )
+    ).owned
     session.commit()
     session.expire_all()
     expected = {"loss": 0.5, "val_loss": None, "val_mse": None}

@@ -142,6 +142,23 @@ def test_cancelling_a_running_job_stops_it_at_the_next_batch(factory: Factory, s
     assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(job.epochs_done))
 
 
+def test_a_cancel_reaches_a_job_of_short_epochs_as_it_records_one_not_only_at_its_heartbeat(
+    factory: Factory, settings: Settings
+) -> None:
+    slow_heartbeat = settings.model_copy(update={"heartbeat_seconds": 60.0, "lease_seconds": 600.0})
+    job_id = submit(factory, long_document())
+    thread, outcomes = in_thread(lambda: run_job(factory, job_id, worker="host:1", settings=slow_heartbeat))
+    wait_for(lambda: job_row(factory, job_id).epochs_done >= 2, "two epochs are recorded")
+
+    with session_scope(factory) as session:
+        jobs.request_cancel(session, job_id)
+    asked = time.monotonic()
+    thread.join(10)
+
+    assert time.monotonic() - asked < 2.0  # no heartbeat came in that time
+    assert outcomes == [Outcome(job_id, JobStatus.cancelled)]
+
+
 def test_a_job_whose_worker_died_is_taken_over_and_resumed_from_its_checkpoint(
     factory: Factory, settings: Settings
 ) -> None:
