@@ -200,7 +200,7 @@ def predict(
 
 
 def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
-    """Cancel a job: a queued one never starts, a running one stops within one batch."""
+    """Cancel a job: a queued one never starts, a running one stops once its worker learns of it."""
     with _client(url) as client:
         job = _call(lambda: client.cancel(job_id))
     if as_json:
@@ -208,7 +208,7 @@ def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> No
     elif job.status == "cancelled":
         out.print(f"job {job.id}{_named(job)}: cancelled")
     else:
-        out.print(f"job {job.id}{_named(job)}: cancel requested; it is {job.status} and stops within one batch")
+        out.print(f"job {job.id}{_named(job)}: cancel requested; it is {job.status} and stops once its worker learns of it")
 
 
 def watch(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:

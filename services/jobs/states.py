@@ -14,7 +14,7 @@ class JobStatus(StrEnum):
     succeeded = "succeeded"
     # the engine refused or broke; `error` says why; the epochs it finished are kept
     failed = "failed"
-    # cancelled by a person: never started if it was queued, else stopped within one batch
+    # cancelled by a person: never started if it was queued, else stopped at the batch its worker learned of it in
     cancelled = "cancelled"
 
     @property

@@ -123,7 +123,7 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         long_job = client.submit(long_spec(epochs=100_000))
         wait_for(lambda: client.job(long_job.id).status == "running", timeout=30, what="the long job runs")
         out = ok(trainq(stack, "cancel", long_job.id))
-        assert out.strip() == f"job {long_job.id} (long): cancel requested; it is running and stops within one batch"
+        assert out.strip() == f"job {long_job.id} (long): cancel requested; it is running and stops once its worker learns of it"
         wait_for(lambda: client.job(long_job.id).status == "cancelled", timeout=10, what="the long job is cancelled")
         assert json.loads(ok(trainq(stack, "show", long_job.id, "--json")))["status"] == "cancelled"
 

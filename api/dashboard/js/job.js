@@ -103,7 +103,7 @@ export function jobView(root, { id, live }) {
     cancelButton.disabled = job.cancelRequested;
     setText(cancelButton, job.cancelRequested ? "Cancelling…" : "Cancel job");
     // why a queued job waits (no worker of its device online), or that a cancel is under way
-    const why = job.cancelRequested ? "Cancel requested: the worker stops the job within one batch."
+    const why = job.cancelRequested ? "Cancel requested: the worker stops the job at its next epoch or heartbeat."
       : job.status === "queued" && job.reason ? `Waiting: ${job.reason}` : "";
     toggle(notice, cancellable && Boolean(why));
     setText(notice, why);

@@ -127,7 +127,7 @@ export function sweepView(root, { id, live }) {
     cancelButton.disabled = asked;
     setText(cancelButton, asked ? "Cancelling…" : "Cancel sweep");
     toggle(notice, asked);
-    setText(notice, asked ? "Cancel requested: its running jobs stop within one batch." : "");
+    setText(notice, asked ? "Cancel requested: its running jobs stop at their next epoch or heartbeat." : "");
 
     let previous = null;
     for (const entry of next.jobs) {
