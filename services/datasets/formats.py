@@ -18,7 +18,9 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +84,7 @@ def convert(source: Path, fmt: str, columns: Columns, x_out: Path, y_out: Path, 
             _read_csv(source, columns, x, y)
         elif fmt == "npy":
             with source.open("rb") as f:
-                _read_npy_matrix(f, columns, x, y)
+                _read_npy_matrix(f, columns, x, y, source.stat().st_size)
         elif fmt == "npz":
             _read_npz(source, x, y)
         elif fmt == "json":
@@ -224,7 +226,8 @@ def _pick(names: list[str], columns: Columns) -> tuple[list[int], list[int]]:
 
 
 def _read_csv(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWriter) -> None:
-    with source.open("r", encoding="utf-8", newline="") as f:
+    # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first column's name
+    with source.open("r", encoding="utf-8-sig", newline="") as f:
         try:
             header = next(csv.reader([f.readline()]), [])
         except UnicodeDecodeError:
@@ -284,7 +287,9 @@ def _diagnose_csv(lines: list[str], names: list[str], first: int) -> None:
 # --- .npy and .npz --------------------------------------------------------------------
 
 
-def _npy_layout(f: IO[bytes], what: str) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_layout(f: IO[bytes], what: str, size: int) -> tuple[tuple[int, ...], np.dtype]:
+    """The array's shape and dtype from its header, checked against the `size` bytes of
+    the whole .npy: a header may declare any shape, and nothing is sized from it first."""
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -301,6 +306,11 @@ def _npy_layout(f: IO[bytes], what: str) -> tuple[tuple[int, ...], np.dtype]:
         raise InvalidInput("file", f"{what} is Fortran-ordered; save it C-ordered (np.ascontiguousarray)")
     if len(shape) not in (1, 2):
         raise InvalidInput("file", f"{what} has shape {list(shape)}; a matrix (rows, columns) was expected")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - f.tell():
+        raise InvalidInput(
+            "file", f"{what} declares shape {list(shape)} ({declared} bytes) but holds {size - f.tell()} bytes"
+        )
     return shape, dtype
 
 
@@ -318,8 +328,8 @@ def _npy_chunks(f: IO[bytes], shape: tuple[int, ...], dtype: np.dtype, what: str
         done += n
 
 
-def _read_npy_matrix(f: IO[bytes], columns: Columns, x: ColumnsWriter, y: ColumnsWriter) -> None:
-    shape, dtype = _npy_layout(f, "the .npy array")
+def _read_npy_matrix(f: IO[bytes], columns: Columns, x: ColumnsWriter, y: ColumnsWriter, size: int) -> None:
+    shape, dtype = _npy_layout(f, "the .npy array", size)
     width = shape[1] if len(shape) == 2 else 1
     names = [str(j) for j in range(width)]
     xi, yi = _pick(names, columns)
@@ -340,13 +350,16 @@ def _read_npz(source: Path, x: ColumnsWriter, y: ColumnsWriter) -> None:
         for key, writer in (("x", x), ("y", y)):
             if key not in members:
                 raise InvalidInput("file", f"holds no array {key!r} (it holds: {', '.join(sorted(members)) or 'nothing'})")
-            with archive.open(members[key]) as f:
-                what = f"array {key!r}"
-                shape, dtype = _npy_layout(f, what)
-                width = shape[1] if len(shape) == 2 else 1
-                writer.set_names([f"{key}[{j}]" for j in range(width)])
-                for chunk in _npy_chunks(f, shape, dtype, what):
-                    writer.write(chunk, lambda i, key=key: f"{key}[{i}]")
+            what = f"array {key!r}"
+            try:
+                with archive.open(members[key]) as f:
+                    shape, dtype = _npy_layout(f, what, archive.getinfo(members[key]).file_size)
+                    width = shape[1] if len(shape) == 2 else 1
+                    writer.set_names([f"{key}[{j}]" for j in range(width)])
+                    for chunk in _npy_chunks(f, shape, dtype, what):
+                        writer.write(chunk, lambda i, key=key: f"{key}[{i}]")
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise InvalidInput("file", f"{what} is damaged in the archive ({error})") from None
 
 
 # --- JSON and Parquet -----------------------------------------------------------------
@@ -376,6 +389,8 @@ def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int)
             raise InvalidInput(f"file.{error.field}", error.message) from None
         except (TypeError, ValueError, OverflowError) as error:
             raise InvalidInput(f"file.{key}", f"must hold rows of numbers ({error})") from None
+        if array.ndim != 2:
+            raise InvalidInput(f"file.{key}", f"must be a list of rows of numbers, not of depth {array.ndim}")
         writer.set_names([f"{key}[{j}]" for j in range(array.shape[1])])
         for start in range(0, array.shape[0], CHUNK_ROWS):
             writer.write(array[start:start + CHUNK_ROWS], lambda i, key=key: f"{key}[{i}]")
@@ -398,7 +413,7 @@ def _read_parquet(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWr
     x.set_names([names[j] for j in xi])
     y.set_names([names[j] for j in yi])
     first = 0
-    for batch in parquet.iter_batches(batch_size=CHUNK_ROWS, columns=[names[j] for j in xi + yi]):
+    for batch in _parquet_batches(parquet, [names[j] for j in xi + yi]):
         arrays = []
         for j, column in zip(xi + yi, batch.columns):
             if column.null_count:
@@ -409,6 +424,20 @@ def _read_parquet(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWr
         x.write(block[:, : len(xi)])
         y.write(block[:, len(xi):])
         first += batch.num_rows
+
+
+def _parquet_batches(parquet: Any, names: list[str]) -> Iterator[Any]:
+    import pyarrow as pa
+
+    batches = parquet.iter_batches(batch_size=CHUNK_ROWS, columns=names)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:  # a damaged page, found as it is read
+            raise InvalidInput("file", f"is a damaged Parquet file ({error})") from None
+        yield batch
 
 
 def canonical_columns(columns: Columns) -> str:

@@ -113,6 +113,44 @@ async def test_a_non_numeric_cell_is_named_by_row_and_column(client: httpx.Async
     assert await error_of(response) == ("file", "row 1 (line 3), column 'b': 'five' is not a number")
 
 
+async def test_a_byte_order_mark_is_not_part_of_the_first_column_name(client: httpx.AsyncClient) -> None:
+    response = await upload(client, b"\xef\xbb\xbf" + as_csv(), content_type="text/csv", xColumns="a,b")
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("shape", [(1, 10**7), (10**18, 2)])
+async def test_an_npy_header_that_declares_more_than_the_file_holds_is_refused_at_once(
+    client: httpx.AsyncClient, shape: tuple[int, ...]
+) -> None:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    response = await upload(client, header.getvalue() + b"\0" * 16, content_type="application/x-npy")
+    field, message = await error_of(response)
+    assert field == "file" and f"declares shape {list(shape)}" in message and "holds 16 bytes" in message
+
+
+async def test_an_npz_member_damaged_in_the_archive_is_refused_naming_it(client: httpx.AsyncClient) -> None:
+    body = bytearray(as_npz())
+    middle = body.index(b"PK\x03\x04", 4) // 2  # inside the first member's compressed bytes
+    body[middle:middle + 8] = b"\xff" * 8
+    field, message = await error_of(await upload(client, bytes(body), content_type="application/x-npz"))
+    assert field == "file" and "damaged" in message
+
+
+async def test_a_parquet_file_with_a_damaged_page_is_refused(client: httpx.AsyncClient) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"a": np.arange(5000.0), "target": np.arange(5000.0)}), buffer, compression="snappy")
+    body = bytearray(buffer.getvalue())
+    body[100:4100] = b"\0" * 4000  # data pages; the footer at the end still reads
+    field, message = await error_of(await upload(client, bytes(body), content_type="application/vnd.apache.parquet"))
+    assert field == "file" and "Parquet" in message
+
+
+async def test_json_rows_that_are_not_rows_of_numbers_name_the_array(client: httpx.AsyncClient) -> None:
+    body = json.dumps({"x": [[[1.0]]], "y": [[1.0]]}).encode()
+    assert (await error_of(await upload(client, body, content_type="application/json")))[0] == "file.x"
+
+
 async def test_a_ragged_row_is_named(client: httpx.AsyncClient) -> None:
     response = await upload(client, b"a,b,t\n1,2,3\n4,5\n", content_type="text/csv")
     assert await error_of(response) == ("file", "row 1 (line 3): ragged row of 2 values; the header has 3 columns")
