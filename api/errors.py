@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from services.engine import EngineError
@@ -36,6 +37,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, _overflow_error)  # type: ignore[arg-type]
     app.add_exception_handler(RecursionError, _recursion_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -160,6 +162,15 @@ async def _overflow_error(request: Request, error: OverflowError) -> JSONRespons
 
 async def _recursion_error(request: Request, error: RecursionError) -> JSONResponse:
     return error_response(422, [("body", "is nested too deeply")])
+
+
+async def _data_error(request: Request, error: DataError) -> JSONResponse:
+    # PostgreSQL refuses what SQLite stores: a NUL character in a text, an integer beyond
+    # its column. The request's transaction is rolled back, so nothing of it was stored.
+    field = "path" if "\x00" in request.url.path else "query" if "\x00" in str(request.query_params) else "body"
+    reason = getattr(error.orig, "diag", None)
+    message = getattr(reason, "message_primary", None) or "a value the database cannot store"
+    return error_response(422, [(field, f"holds {message[:1].lower()}{message[1:]} (a NUL character, or an integer out of range)")])
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -37,6 +37,9 @@ Matrix = list[list[Number]] | list[Number]
 NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")  # type: ignore[misc]
 
 
+# the most epochs one job may train
+MAX_EPOCHS = 100_000
+
 class SpecModel(BaseModel):
     """camelCase on the wire (tf.js's names), snake_case in Python; unknown fields refused."""
 
@@ -119,7 +122,7 @@ class EarlyStopping(SpecModel):
 
 
 class Fit(SpecModel):
-    epochs: Annotated[int, Field(gt=0, le=100_000)] = Field(1, description="The epoch to train up to")
+    epochs: Annotated[int, Field(gt=0, le=MAX_EPOCHS)] = Field(1, description="The epoch to train up to")
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = Field(32, description="Samples per gradient step")
     shuffle: bool = Field(True, description="Permute the training rows before each epoch")
     validation_split: Annotated[float, Field(ge=0, lt=1)] = Field(

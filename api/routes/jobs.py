@@ -34,7 +34,7 @@ from services.errors import InvalidInput
 from services.jobs import service as jobs
 from services.jobs.states import JobStatus
 from services.placement import route
-from services.spec import SEED_EXAMPLE
+from services.spec import MAX_EPOCHS, SEED_EXAMPLE
 from services.workers.registry import online_kinds, waiting_reason
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def get_spec(job_id: JobId, session: SessionDep) -> dict[str, Any]:
 def get_history(
     job_id: JobId,
     session: SessionDep,
-    since: Annotated[int, Query(ge=0, description="The first epoch to return (0-based): poll with the last seen + 1")] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_EPOCHS, description="The first epoch to return (0-based): poll with the last seen + 1")] = 0,
 ) -> History:
     epochs = jobs.epochs_since(session, job_id, since)
     return History(job_id=job_id, epochs=[EpochRead.of(epoch) for epoch in epochs])

@@ -59,8 +59,6 @@ def ingest(factory: sessionmaker[Session], storage: Storage, upload: Upload, *, 
     x_path, y_path = staging / "x.npy", staging / "y.npy"
     parsed = formats.convert(upload.path, upload.format, upload.columns, x_path, y_path, max_json_bytes=max_json_bytes)
     x_key, y_key = f"datasets/{dataset_id}/x.npy", f"datasets/{dataset_id}/y.npy"
-    storage.put(x_path, x_key)
-    storage.put(y_path, y_key)
     dataset = Dataset(
         id=dataset_id,
         name=upload.name,
@@ -78,6 +76,8 @@ def ingest(factory: sessionmaker[Session], storage: Storage, upload: Upload, *, 
         created_at=utcnow(),
     )
     try:
+        storage.put(x_path, x_key)
+        storage.put(y_path, y_key)
         with session_scope(factory) as session:
             session.add(dataset)
     except IntegrityError:
@@ -88,6 +88,10 @@ def ingest(factory: sessionmaker[Session], storage: Storage, upload: Upload, *, 
         if existing is None:
             raise
         return existing, False
+    except BaseException:
+        # no row, no bytes: nothing half-written stays in storage
+        delete_bytes(storage, dataset)
+        raise
     return dataset, True
 
 

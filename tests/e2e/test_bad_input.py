@@ -177,6 +177,11 @@ CASES = [
     Bad("an unknown status", "GET", "/v1/jobs", 422, "query.status", params={"status": "sleeping"}),
     Bad("a non-numeric since", "GET", "/v1/jobs/{finished}/history", 422, "query.since", params={"since": "abc"}),
     Bad("a negative since", "GET", "/v1/jobs/{finished}/history", 422, "query.since", params={"since": "-1"}),
+    Bad("a since beyond any epoch", "GET", "/v1/jobs/{finished}/history", 422, "query.since",
+        params={"since": "9223372036854775808"}),
+    # what PostgreSQL refuses to store although SQLite would
+    Bad("a NUL character in a job id", "GET", "/v1/jobs/a%00b", 422, "path"),
+    Bad("a NUL character in a name", "POST", SUBMIT, 422, "body", json=spec(name="a\u0000b")),
 ]
 
 
