@@ -119,6 +119,8 @@ def _random_uniform(shape: Shape, rng: np.random.Generator, options: Mapping[str
                     field: str) -> np.ndarray:
     low = _number(options, "minval", -0.05, field, zero_means_default=True)
     high = _number(options, "maxval", 0.05, field, zero_means_default=True)
+    if low > high:
+        raise InvalidConfig(f"{field}.minval", f"must be at most maxval ({high:g}), got {low:g}")
     return rng.uniform(low, high, shape)
 
 
@@ -202,4 +204,8 @@ def initialize(config: InitializerConfig, shape: tuple[int, ...], rng: np.random
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InvalidConfig(f"{field}.seed", f"must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
-    return np.asarray(draw(tuple(shape), rng, config.options, field), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights = np.asarray(draw(tuple(shape), rng, config.options, field), dtype=np.float32)
+    if not np.isfinite(weights).all():
+        raise InvalidConfig(field, f"{config.name} with these options gives values beyond float32")
+    return weights

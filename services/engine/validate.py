@@ -23,6 +23,12 @@ from services.engine.metrics import get_metric
 from services.engine.optimizers import get_optimizer
 
 
+# the most weights a model may hold (400 MB of float32, before the optimizer's slots)
+MAX_WEIGHTS = 100_000_000
+# initializers are tried at submit on a layer's own shape up to this many weights
+PROBE_WEIGHTS = 65_536
+
+
 def validate_training(
     config: TrainingConfig,
     x: np.ndarray,
@@ -94,11 +100,17 @@ def check_model(model: ModelConfig) -> None:
         elif i == 0:
             raise InvalidConfig(f"{field}.inputShape", "the first layer needs inputShape: [number of features]")
         get_activation(layer.activation, f"{field}.activation")
-        # a draw of one value checks the initializer's name and options
+        # a draw checks the initializer's name, options and what they give; of the layer's
+        # own shape where that is small (identity needs a square kernel), else of one value
         probe = np.random.default_rng(0)
-        initialize(layer.kernel_initializer, (1, 1), probe, f"{field}.kernelInitializer")
-        initialize(layer.bias_initializer, (1,), probe, f"{field}.biasInitializer")
+        fan_in = width if width is not None else input_width(model)
+        kernel = (fan_in, layer.units) if fan_in * layer.units <= PROBE_WEIGHTS else (1, 1)
+        initialize(layer.kernel_initializer, kernel, probe, f"{field}.kernelInitializer")
+        initialize(layer.bias_initializer, (min(layer.units, PROBE_WEIGHTS),), probe, f"{field}.biasInitializer")
         width = layer.units
+    weights = sum(math.prod(shape) for shape in weight_shapes(model))
+    if weights > MAX_WEIGHTS:
+        raise InvalidConfig("model.layers", f"holds {weights:,} weights; trainq trains at most {MAX_WEIGHTS:,}")
 
 
 def weight_shapes(model: ModelConfig) -> list[tuple[int, ...]]:

@@ -70,6 +70,20 @@ CONFIG_ERRORS = [
         with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig("randomNormal", {"sd": 1}))),
         "model.layers[0].kernelInitializer.sd",
     ),
+    (
+        with_layers(DenseConfig(2, input_shape=(3,), kernel_initializer=InitializerConfig("identity")), DenseConfig(1)),
+        "model.layers[0].kernelInitializer",
+    ),
+    (
+        with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig("constant", {"value": 1e39}))),
+        "model.layers[0].kernelInitializer",
+    ),
+    (
+        with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig(
+            "randomUniform", {"minval": 1, "maxval": -1}))),
+        "model.layers[0].kernelInitializer.minval",
+    ),
+    (with_layers(DenseConfig(65_536, input_shape=(3,)), *[DenseConfig(65_536)] * 63), "model.layers"),
     (replace(GOOD, model=ModelConfig(layers=())), "model.layers"),
     (with_compile(loss="meanSquareError"), "compile.loss"),
     (with_compile(optimizer=OptimizerConfig("adamw")), "compile.optimizer"),
