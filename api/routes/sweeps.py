@@ -34,6 +34,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, 
     sweep, jobs = sweeps.create_sweep(
         session, base=body.base, space=space, points=points, device=body.device, name=body.name,
         metric=body.metric, goal=body.goal, max_points=settings.max_sweep_points,
+        max_inline_bytes=settings.max_request_bytes,
     )
     # the jobs must be in the database before a worker can take their messages
     session.commit()

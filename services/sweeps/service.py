@@ -10,6 +10,7 @@ listed after the ranked ones, in point order.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, defer
 from services.datasets import jobs as dataset_jobs
 from services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
 from services.engine import EngineError
-from services.errors import InvalidInput, SweepNotFound
+from services.errors import InvalidInput, PayloadTooLarge, SweepNotFound
 from services.jobs import cursor as cursors
 from services.jobs import service as jobs
 from services.jobs.states import Device, JobStatus
@@ -71,10 +72,13 @@ def create_sweep(
     metric: str,
     goal: str,
     max_points: int,
+    max_inline_bytes: int,
 ) -> tuple[Sweep, list[Job]]:
     """Store the sweep and its jobs, queued, in point order. Every point is checked as a
     submitted job would be before anything is stored: one invalid point refuses the sweep,
-    naming the point (`points[i]`) and the field at fault."""
+    naming the point (`points[i]`) and the field at fault. Each job holds its own copy of
+    inline data, so all the copies together must fit in `max_inline_bytes` (one request's
+    worth); more is refused with 413 and a pointer to uploading a dataset."""
     if not points:
         raise InvalidInput("body", "the sweep has no points")
     if len(points) > max_points:
@@ -82,6 +86,14 @@ def create_sweep(
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     document = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    inline = sum(len(json.dumps(document["data"].get(key, []))) for key in ("x", "y", "validationData"))
+    if inline * len(points) > max_inline_bytes:
+        raise PayloadTooLarge(
+            "base.data",
+            f"{len(points)} jobs of {inline:,} bytes of inline data each would store {inline * len(points):,} bytes, "
+            f"over the limit of {max_inline_bytes:,}; upload the data (POST /v1/datasets) and name it in "
+            "data.datasetId",
+        )
     specs = [_point_spec(session, document, index, point) for index, point in enumerate(points)]
     sweep = Sweep(
         id=str(uuid.uuid4()), name=name, base_spec=document, device=Device(device).value, space=space,

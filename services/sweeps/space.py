@@ -35,6 +35,10 @@ class Range:
     integer: bool = False
 
 
+# integer draws stay well inside int64 (numpy draws them as such)
+INTEGER_BOUND = 1e15
+
+
 def grid_points(grid: dict[str, list[Any]]) -> list[Point]:
     """Every combination, the first path varying slowest (as nested loops in key order)."""
     for path, values in grid.items():
@@ -55,6 +59,12 @@ def random_points(ranges: dict[str, Range], *, draws: int, seed: int) -> list[Po
                 raise InvalidInput(where, "values needs at least one value")
         elif spread.low is None or spread.high is None or not spread.low <= spread.high:
             raise InvalidInput(where, "give values, or low and high with low <= high")
+        elif not (math.isfinite(spread.low) and math.isfinite(spread.high)):
+            raise InvalidInput(where, "low and high must be finite numbers")
+        elif spread.integer and not (
+            -INTEGER_BOUND <= spread.low and spread.high <= INTEGER_BOUND and math.ceil(spread.low) <= math.floor(spread.high)
+        ):
+            raise InvalidInput(where, f"integer draws need a whole number between low and high, within ±{INTEGER_BOUND:.0e}")
         elif spread.log and spread.low <= 0:
             raise InvalidInput(where, "a log range needs low > 0")
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models import Job, Sweep
 from services.db.session import session_scope
+from services.settings import Settings
 from services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
 
@@ -86,6 +87,10 @@ async def test_a_sweep_with_one_invalid_point_is_refused_whole_naming_the_point_
         ({"random": {"draws": 2, "ranges": {"fit.epochs": {"low": 5, "high": 1}}}}, "random.ranges.fit.epochs"),
         ({"random": {"draws": 2, "ranges": {"compile.optimizer.learningRate": {"low": 0, "high": 1, "log": True}}}},
          "random.ranges.compile.optimizer.learningRate"),
+        ({"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1.2, "high": 1.8, "integer": True}}}},
+         "random.ranges.fit.batchSize"),
+        ({"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1, "high": 1e300, "integer": True}}}},
+         "random.ranges.fit.batchSize"),
     ],
 )
 async def test_a_malformed_sweep_is_refused_naming_its_field(
@@ -96,6 +101,20 @@ async def test_a_malformed_sweep_is_refused_naming_its_field(
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field
     assert count(factory, Job) == 0
+
+
+async def test_a_sweep_whose_jobs_would_copy_too_much_inline_data_is_413_pointing_to_datasets(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings
+) -> None:
+    base = copy.deepcopy(SEED_EXAMPLE)
+    rows = settings.max_request_bytes // 2 // 40  # about half the request limit of inline data
+    base["data"] = {"x": [[0.123456789]] * rows, "y": [[1.23456789]] * rows}
+    response = await client.post("/v1/sweeps", json={"base": base, "grid": {"fit.seed": [1, 2, 3]}})
+
+    assert response.status_code == 413, response.text[:500]
+    (error,) = response.json()["errors"]
+    assert error["field"] == "base.data" and "datasetId" in error["message"]
+    assert count(factory, Job) == count(factory, Sweep) == 0
 
 
 async def test_random_draws_are_seeded_and_stay_in_their_ranges(client: httpx.AsyncClient) -> None:
