@@ -87,6 +87,7 @@ class Receiver:
                 raise InvalidInput("header.Content-Type", "multipart/form-data needs a boundary")
             self._parser = MultipartParser(boundary, self._callbacks())
             self._files_seen = 0
+            self._complete = False  # the closing boundary came
 
     def feed(self, chunk: bytes) -> None:
         if self._parser is None:
@@ -105,6 +106,9 @@ class Receiver:
                 raise InvalidInput("body", f"is not a valid multipart form ({error})") from None
             if self._files_seen == 0:
                 raise InvalidInput("body", "the multipart form holds no file part")
+            if not self._complete:
+                # a body cut short would otherwise be stored as a shorter dataset
+                raise InvalidInput("body", "the multipart form ends before its closing boundary (the upload was cut short)")
         self.file.close()
 
     def close(self) -> None:
@@ -172,7 +176,11 @@ class Receiver:
                 assert isinstance(value, bytearray)
                 self.fields[str(part["name"])] = value.decode("utf-8", "replace")
 
+        def on_end() -> None:
+            self._complete = True
+
         return {
+            "on_end": on_end,
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,

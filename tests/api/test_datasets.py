@@ -146,6 +146,16 @@ async def test_a_parquet_file_with_a_damaged_page_is_refused(client: httpx.Async
     assert field == "file" and "Parquet" in message
 
 
+async def test_a_multipart_upload_cut_short_before_its_closing_boundary_is_refused(client: httpx.AsyncClient) -> None:
+    body = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="d.csv"\r\n'
+            b"Content-Type: text/csv\r\n\r\n" + as_csv())
+    complete = body + b"\r\n--XyZ--\r\n"
+    content_type = "multipart/form-data; boundary=XyZ"
+    field, message = await error_of(await upload(client, body, content_type=content_type, xColumns="a,b"))
+    assert field == "body" and "cut short" in message
+    assert (await upload(client, complete, content_type=content_type, xColumns="a,b")).json()["rows"] == len(X)
+
+
 async def test_json_rows_that_are_not_rows_of_numbers_name_the_array(client: httpx.AsyncClient) -> None:
     body = json.dumps({"x": [[[1.0]]], "y": [[1.0]]}).encode()
     assert (await error_of(await upload(client, body, content_type="application/json")))[0] == "file.x"
