@@ -38,11 +38,14 @@ def _trained_models(request: Request) -> TrainedModels:
 
 
 def require_json(request: Request) -> None:
-    """A body must be JSON: say so (415) rather than fail to find fields in something else.
-    A body without a Content-Type is read as JSON, as curl -d sends it."""
+    """A body must be JSON, and say so: answer 415 rather than fail to find fields in
+    something else (FastAPI parses a body as JSON only under a JSON Content-Type, so one
+    sent without it would be reported as a body with no fields)."""
     content_type = request.headers.get("content-type")
     if content_type is None:
-        return
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "the request has no Content-Type; send application/json"
+        )
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
         raise HTTPException(

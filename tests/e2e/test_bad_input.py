@@ -142,6 +142,7 @@ CASES = [
     Bad("a 50 MB body", "POST", SUBMIT, 413, "body", content=BIG, headers={"Content-Type": "application/json"}),
     Bad("a wrong content type", "POST", SUBMIT, 415, "header.Content-Type", content=json.dumps(spec()).encode(),
         headers={"Content-Type": "text/plain"}),
+    Bad("no content type", "POST", SUBMIT, 415, "header.Content-Type", content=json.dumps(spec()).encode()),
     Bad("an Idempotency-Key reused with another body", "POST", SUBMIT, 409, "header.Idempotency-Key",
         json=spec(**{"fit.epochs": 6}), headers={"Idempotency-Key": "reused-key"}, before=_first_use_of_key),
     # unknown jobs
