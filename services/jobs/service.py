@@ -287,10 +287,17 @@ def workers_lost(max_attempts: int) -> str:
 def renew_lease(session: Session, job_id: str, *, attempt: int, lease_seconds: float) -> Lease:
     """The heartbeat: extend the lease while the job is still this attempt's."""
     now = utcnow()
+    return _update_owned(
+        session, job_id, attempt, lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now
+    )
+
+
+def _update_owned(session: Session, job_id: str, attempt: int, **values: Any) -> Lease:
+    """Set `values` on the job while it is still this attempt's; what the row says then."""
     cancel_requested = session.execute(
         update(Job)
         .where(*_owned_by(job_id, attempt))
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+        .values(**values)
         .returning(Job.cancel_requested)
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
@@ -319,16 +326,9 @@ def record_epoch(
     `epoch` is 0-based; afterwards `epochs_done` is epoch + 1. A log value that is NaN or
     infinite (a metric such as MAPE on zero targets) is stored as null."""
     logs = _json_logs(logs)
-    cancel_requested = session.execute(
-        update(Job)
-        .where(*_owned_by(job_id, attempt))
-        .values(epochs_done=epoch + 1, latest_logs=logs)
-        .returning(Job.cancel_requested)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    _expire(session, job_id)
-    if cancel_requested is None:
-        return Lease(owned=False, cancel_requested=False)
+    lease = _update_owned(session, job_id, attempt, epochs_done=epoch + 1, latest_logs=logs)
+    if not lease.owned:
+        return lease
     now = utcnow()
     insert = _insert(session)
     epoch_row = insert(Epoch).values(job_id=job_id, epoch=epoch, logs=logs, wall_time=wall_time, recorded_at=now)
@@ -347,7 +347,7 @@ def record_epoch(
             set_=dict(epoch=epoch + 1, attempt=attempt, data=checkpoint_row.excluded.data, saved_at=now),
         )
     )
-    return Lease(owned=True, cancel_requested=cancel_requested)
+    return lease
 
 
 def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:
