@@ -87,7 +87,6 @@ def run_job(
     except DATABASE_UNAVAILABLE as error:
         # Nothing is wrong with the job: leave it to its lease. Once the lease runs out the
         # requeue sweep sends it again and a worker resumes it from its last checkpoint.
-        lease.stop()
         log.warning("job %s: the database failed (%s); the job resumes once its lease expires", job_id, error)
         return Outcome(job_id, None, error=f"database unavailable: {error}")
     except Exception as error:
