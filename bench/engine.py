@@ -15,7 +15,8 @@ of each contender's final weights over the training set (same work done, same an
 then the ratios the issue sets as targets: engine / numpy <= 1.5, torch / engine >= 4,
 tfjs / engine >= 10. The engine and the numpy loop take turns for --repeat rounds (20)
 and each keeps its best run: this machine's speed comes and goes in bursts, and with 5
-rounds the same code measured engine/numpy anywhere from 1.3 to 1.75 on W1. Torch keeps
+rounds the same code measured engine/numpy anywhere from 1.3 to 1.75 on W1; the median of
+the round-by-round ratios is printed beside the ratio of the bests. Torch keeps
 its best of --torch-repeat runs (3; seconds each); tf.js, tens of seconds a run, runs once.
 
 A benchmark, not a test: CI does not run it.
@@ -28,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -276,17 +278,21 @@ def training_loss(workload: Workload, data: Data, weights: Weights) -> float:
     return float(np.mean(np.abs(residual)) if workload.loss == "meanAbsoluteError" else np.mean(residual**2))
 
 
-def best_of(repeat: int, runs: dict[str, Callable[[], Result]]) -> dict[str, Result]:
+def best_of(repeat: int, runs: dict[str, Callable[[], Result]]) -> tuple[dict[str, Result], list[dict[str, float]]]:
     """Each contender's fastest of `repeat` runs, the contenders taking turns: this
     machine's speed drifts by tens of percent over seconds, and turns spread the drift
-    over all of them instead of favouring whichever ran in a fast spell."""
+    over all of them instead of favouring whichever ran in a fast spell. Also every
+    round's seconds, for ratios taken round by round."""
     best: dict[str, Result] = {}
+    rounds: list[dict[str, float]] = []
     for _ in range(repeat):
+        rounds.append({})
         for name, run in runs.items():
             result = run()
+            rounds[-1][name] = result[0]
             if name not in best or result[0] < best[name][0]:
                 best[name] = result
-    return best
+    return best, rounds
 
 
 def bench(workload: Workload, contenders: list[str], repeat: int, torch_repeat: int, threads: int) -> dict[str, float]:
@@ -298,9 +304,9 @@ def bench(workload: Workload, contenders: list[str], repeat: int, torch_repeat: 
         "torch": lambda: run_torch(workload, data, threads),
         "tfjs": lambda: run_tfjs(workload, data),
     }
-    results = best_of(repeat, {name: runs[name] for name in ("engine", "numpy")})
+    results, rounds = best_of(repeat, {name: runs[name] for name in ("engine", "numpy")})
     if "torch" in contenders:
-        results.update(best_of(torch_repeat, {"torch": runs["torch"]}))
+        results.update(best_of(torch_repeat, {"torch": runs["torch"]})[0])
     if "tfjs" in contenders:
         results["tfjs"] = runs["tfjs"]()
     seconds: dict[str, float] = {}
@@ -326,6 +332,10 @@ def bench(workload: Workload, contenders: list[str], repeat: int, torch_repeat: 
             sign, target = TARGETS[label]
             met = ratio <= target if sign == "<=" else ratio >= target
             print(f"  {label:13} {ratio:7.2f}x   target {sign} {target:g}   {'ok' if met else 'MISSED'}")
+    # the same ratio round by round (engine and numpy ran back to back): its spread is this machine's noise
+    paired = sorted(r["engine"] / r["numpy"] for r in rounds)
+    print(f"  {'engine/numpy':13} {statistics.median(paired):7.2f}x   median of {len(paired)} rounds "
+          f"(quartiles {paired[len(paired) // 4]:.2f}-{paired[3 * len(paired) // 4]:.2f})")
     if "torch" in seconds:
         # the most torch/engine can be with the engine at the speed of light
         print(f"  {'torch/numpy':13} {seconds['torch'] / seconds['numpy']:7.2f}x   (bound on torch/engine)")
