@@ -167,7 +167,8 @@ async def _recursion_error(request: Request, error: RecursionError) -> JSONRespo
 async def _data_error(request: Request, error: DataError) -> JSONResponse:
     # PostgreSQL refuses what SQLite stores: a NUL character in a text, an integer beyond
     # its column. The request's transaction is rolled back, so nothing of it was stored.
-    field = "path" if "\x00" in request.url.path else "query" if "\x00" in str(request.query_params) else "body"
+    query = [f"query.{name}" for name, value in request.query_params.multi_items() if "\x00" in name + value]
+    field = "path" if "\x00" in request.url.path else query[0] if query else "body"
     reason = getattr(error.orig, "diag", None)
     message = getattr(reason, "message_primary", None) or "a value the database cannot store"
     return error_response(422, [(field, f"holds {message[:1].lower()}{message[1:]} (a NUL character, or an integer out of range)")])

@@ -183,6 +183,9 @@ CASES = [
     # what PostgreSQL refuses to store although SQLite would
     Bad("a NUL character in a job id", "GET", "/v1/jobs/a%00b", 422, "path"),
     Bad("a NUL character in a name", "POST", SUBMIT, 422, "body", json=spec(name="a\u0000b")),
+    Bad("a NUL character in a cursor", "GET", "/v1/jobs", 422, "query.cursor", params={"cursor": "a\x00b"}),
+    Bad("a NUL character in a dataset's name", "POST", "/v1/datasets", 422, "query.name",
+        content=b"a,target\n1,2\n3,4\n", headers={"Content-Type": "text/csv"}, params={"name": "a\x00b"}),
 ]
 
 
