@@ -33,6 +33,11 @@ from services.engine.validate import training_rows, validate_training, weight_sh
 StopReason = Literal["completed", "early_stopping", "cancelled"]
 
 GATHER_ABOVE_BYTES = 8 * 1024 * 1024
+# an epoch's batches are taken in runs of this many: a run's batch views and per-sample
+# values are held until it ends, not for the whole epoch
+BATCHES_PER_RUN = 1024
+# unshuffled batches keep their views across epochs up to this many (300 bytes each)
+VIEWS_KEPT = 65_536
 
 
 @dataclass
@@ -164,45 +169,23 @@ def _fit(
     batch_size = fit_config.batch_size
     bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
     keys = model.log_keys
-    # each batch's per-sample values land in one epoch-long buffer per key, summed once
-    # per epoch: cheaper than a reduction and an addition per batch, and as exact
-    buffers = [xp.empty((n,), dtype=xp.float32, device=on_device) for _ in keys]
-    loss_buffer, metric_buffers = buffers[0], buffers[1:]
-    weights, batch_gradients, apply = model.weights, model.batch_gradients, optimizer.apply
+    # unshuffled epochs take the same batches: their views are made once
+    fixed = _views(xs, ys, bounds) if not fit_config.shuffle and len(bounds) <= VIEWS_KEPT else None
 
     stop_reason: StopReason = "completed"
     for epoch in range(first_epoch, fit_config.epochs):
-        rows = None
+        xe, ye, rows = xs, ys, None
         if fit_config.shuffle:
             order = xp.asarray(rng.permutation(n), device=on_device)
             if gather:
-                rows, xe, ye = order, xs, ys
+                rows = order
             else:
                 xe, ye = xp.take(xs, order, axis=0), xp.take(ys, order, axis=0)
-        else:
-            xe, ye = xs, ys
-        if rows is None:
-            batches = [(xe[start:stop, ...], ye[start:stop, ...]) for start, stop in bounds]
-        cancelled = False
-        for i, (start, stop) in enumerate(bounds):
-            if rows is None:
-                xb, yb = batches[i]
-            else:
-                batch_rows = rows[start:stop]
-                xb, yb = xp.take(xs, batch_rows, axis=0), xp.take(ys, batch_rows, axis=0)
-            losses, metrics, gradients = batch_gradients(xb, yb)
-            apply(weights, gradients)
-            loss_buffer[start:stop] = losses
-            if metrics:
-                for buffer, values in zip(metric_buffers, metrics):
-                    buffer[start:stop] = values
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-        if cancelled and stop != n:
+        totals, cancelled = _train_epoch(model, optimizer, xe, ye, rows, bounds, fixed, should_stop)
+        if totals is None:
             stop_reason = "cancelled"
             break
-        logs = {key: _epoch_mean(xp.sum(buffer), n) for key, buffer in zip(keys, buffers)}
+        logs = {key: _epoch_mean(total, n) for key, total in zip(keys, totals)}
         if validating:
             logs.update(model.logs(vxs, vys, batch_size, "val_"))
         _check_finite(xp, model, logs, epoch)
@@ -227,6 +210,64 @@ def _fit(
             stop_reason = "cancelled"
             break
     return FitResult(history, epochs, model.get_weights(), stop_reason)
+
+
+def _views(xs: Any, ys: Any, bounds: list[tuple[int, int]]) -> list[tuple[Any, Any]]:
+    return [(xs[start:stop, ...], ys[start:stop, ...]) for start, stop in bounds]
+
+
+def _train_epoch(
+    model: Model,
+    optimizer: Optimizer,
+    xs: Any,
+    ys: Any,
+    rows: Any,
+    bounds: list[tuple[int, int]],
+    fixed: list[tuple[Any, Any]] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[list[Any] | None, bool]:
+    """One epoch of updates over the batches `bounds` of xs, ys (of their `rows`, when
+    given: each batch gathers its own; of the views `fixed` when given). Answers each
+    log key's total over the epoch's samples, and whether `should_stop` asked to stop;
+    the totals are None when it stopped the epoch before its last batch."""
+    xp = model.xp
+    batch_gradients, apply, weights = model.batch_gradients, optimizer.apply, model.weights
+    parts: list[list[Any]] = [[] for _ in model.log_keys]
+    last = len(bounds) - 1
+    asked_to_stop = False
+    for first in range(0, len(bounds), BATCHES_PER_RUN):
+        run = bounds[first : first + BATCHES_PER_RUN]
+        if rows is not None:
+            batches = []  # each batch gathers its rows below
+        elif fixed is not None:
+            batches = fixed[first : first + BATCHES_PER_RUN]
+        else:
+            batches = _views(xs, ys, run)
+        # each batch's per-sample values, joined and summed once a run: a fraction of
+        # the cost of a reduction, or even of a slice assignment, per batch
+        run_losses: list[Any] = []
+        run_metrics: list[list[Any]] = [[] for _ in model.metrics]
+        for i, (start, stop) in enumerate(run):
+            if rows is None:
+                xb, yb = batches[i]
+            else:
+                batch_rows = rows[start:stop]
+                xb, yb = xp.take(xs, batch_rows, axis=0), xp.take(ys, batch_rows, axis=0)
+            losses, metrics, gradients = batch_gradients(xb, yb)
+            apply(weights, gradients)
+            run_losses.append(losses)
+            if metrics:
+                for values, batch_values in zip(run_metrics, metrics):
+                    values.append(batch_values)
+            if should_stop is not None and should_stop():
+                if first + i != last:
+                    return None, True
+                asked_to_stop = True
+        parts[0].append(xp.sum(model.loss.per_sample_of(xp, xp.concat(run_losses))))
+        for part, values in zip(parts[1:], run_metrics):
+            part.append(xp.sum(xp.concat(values)))
+    totals = [part[0] if len(part) == 1 else xp.sum(xp.stack(part)) for part in parts]
+    return totals, asked_to_stop
 
 
 def _epoch_mean(total: Any, seen: int) -> float:

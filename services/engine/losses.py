@@ -51,7 +51,13 @@ class Loss(Protocol):
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array: ...
 
-    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]: ...
+    def batch_seed(self, xp: Namespace, y_pred: Array) -> Array | None: ...
+
+    def value_and_gradient(
+        self, xp: Namespace, y_true: Array, y_pred: Array, seed: Array | None = None
+    ) -> tuple[Array, Array]: ...
+
+    def per_sample_of(self, xp: Namespace, values: Array) -> Array: ...
 
     def check_target(self, y_shape: tuple[int, ...], output_units: int, field: str) -> None: ...
 
@@ -72,11 +78,10 @@ def mean_seed(n: int, units: int = 1, factor: float = 1.0) -> float:
     return g
 
 
-@lru_cache(maxsize=256)
-def _seed_array(xp: Namespace, shape: tuple[int, ...], dtype: Any, device: Any) -> Array:
-    """mean_seed for a batch of this (rows, units) shape, as a 0-d array of its dtype,
-    made once per shape."""
-    return xp.asarray(mean_seed(shape[0], shape[-1]), dtype=dtype, device=device)
+def _seed_array(xp: Namespace, shape: tuple[int, ...], dtype: Any, device: Any, factor: float = 1.0) -> Array:
+    """mean_seed for a batch of this (rows, units) shape, times `factor`, as a 0-d array
+    of its dtype."""
+    return xp.asarray(factor * mean_seed(shape[0], shape[-1]), dtype=dtype, device=device)
 
 
 def row_mean(xp: Namespace, v: Array) -> Array:
@@ -100,9 +105,25 @@ def _target_columns(y_shape: tuple[int, ...], field: str) -> int:
 class _Loss:
     name = ""
 
-    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
-        """`per_sample` and `gradient` at once; the fit loop's hot losses share their work."""
+    def batch_seed(self, xp: Namespace, y_pred: Array) -> Array | None:
+        """What `value_and_gradient` needs of a batch's shape alone, made once per shape
+        by the model: the hot losses' gradient seed as a 0-d array (an op with a 0-d
+        array costs half what one with a Python float does); None for the others."""
+        return None
+
+    def value_and_gradient(
+        self, xp: Namespace, y_true: Array, y_pred: Array, seed: Array | None = None
+    ) -> tuple[Array, Array]:
+        """The batch's loss values, in the form `per_sample_of` takes, and `gradient`, at
+        once, given `batch_seed` of y_pred's shape; the fit loop's hot losses share their
+        work."""
         return self.per_sample(xp, y_true, y_pred), self.gradient(xp, y_true, y_pred)
+
+    def per_sample_of(self, xp: Namespace, values: Array) -> Array:
+        """`per_sample` from `value_and_gradient`'s values, of one batch or of several
+        joined: the hot losses leave their last elementwise steps to one call per run of
+        batches, which gives the same bits for a fraction of the per-batch cost."""
+        return values
 
 
 class _RowLoss(_Loss):
@@ -126,11 +147,20 @@ class MeanSquaredError(_RowLoss):
         return row_mean(xp, d * d)
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        return (y_pred - y_true) * (2.0 * mean_seed(y_pred.shape[0], y_pred.shape[-1]))
+        return (y_pred - y_true) * self.batch_seed(xp, y_pred)
 
-    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+    def batch_seed(self, xp: Namespace, y_pred: Array) -> Array:
+        # 2 · seed, exact in float32
+        return _seed_array(xp, y_pred.shape, y_pred.dtype, y_pred.device, 2.0)
+
+    def value_and_gradient(
+        self, xp: Namespace, y_true: Array, y_pred: Array, seed: Array | None = None
+    ) -> tuple[Array, Array]:
         d = y_pred - y_true
-        return row_mean(xp, d * d), d * (2.0 * mean_seed(y_pred.shape[0], y_pred.shape[-1]))
+        return d, d * (self.batch_seed(xp, y_pred) if seed is None else seed)
+
+    def per_sample_of(self, xp: Namespace, values: Array) -> Array:
+        return row_mean(xp, values * values)
 
 
 class MeanAbsoluteError(_RowLoss):
@@ -140,18 +170,25 @@ class MeanAbsoluteError(_RowLoss):
         return row_mean(xp, xp.abs(y_pred - y_true))
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        return self._gradient(xp, y_pred - y_true)
+        return self._gradient(xp, y_pred - y_true, self.batch_seed(xp, y_pred))
 
-    def value_and_gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
+    def batch_seed(self, xp: Namespace, y_pred: Array) -> Array:
+        return _seed_array(xp, y_pred.shape, y_pred.dtype, y_pred.device)
+
+    def value_and_gradient(
+        self, xp: Namespace, y_true: Array, y_pred: Array, seed: Array | None = None
+    ) -> tuple[Array, Array]:
         r = y_pred - y_true
-        return row_mean(xp, xp.abs(r)), self._gradient(xp, r)
+        return r, self._gradient(xp, r, self.batch_seed(xp, y_pred) if seed is None else seed)
+
+    def per_sample_of(self, xp: Namespace, values: Array) -> Array:
+        return row_mean(xp, xp.abs(values))
 
     @staticmethod
-    def _gradient(xp: Namespace, r: Array) -> Array:
+    def _gradient(xp: Namespace, r: Array, g: Array) -> Array:
         # +g where r > 0, else -g: tf.js's abs gradient is step(r, -1), -1 at r = 0 too.
         # Stepping r one ulp towards -inf keeps the sign of every r != 0 and makes both
         # zeros negative, so copysign gives exactly that, in half the time of where(r > 0)
-        g = _seed_array(xp, r.shape, r.dtype, r.device)
         return xp.copysign(g, xp.nextafter(r, -math.inf))
 
 

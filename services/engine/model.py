@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from services.engine.activations import Activation, get_activation
+from services.engine.activations import Activation, Linear, get_activation
 from services.engine.arrays import namespace, to_numpy
 from services.engine.config import CompileConfig, ModelConfig
 from services.engine.initializers import initialize
@@ -44,10 +44,18 @@ class Model:
             get_metric(name, compile.loss, units, f"compile.metrics[{i}]")
             for i, name in enumerate(compile.metrics)
         ]
-        self._ones_by_rows: dict[int, Any] = {}
         self.weights: list[Any] = [
             w for layer in layers for w in ((layer.kernel,) if layer.bias is None else (layer.kernel, layer.bias))
         ]
+        # batch_gradients' view of the layers: (kernel, bias, activation or None for
+        # linear, whether the kernel has one row); the optimizer updates the weights in
+        # place, so the plan stays true
+        self._plan = [
+            (layer.kernel, layer.bias, None if isinstance(layer.activation, Linear) else layer.activation,
+             layer.kernel.shape[0] == 1)
+            for layer in layers
+        ]
+        self._by_rows: dict[int, tuple[Any, Any]] = {}  # rows -> _batch_constants
 
     @property
     def log_keys(self) -> list[str]:
@@ -117,39 +125,48 @@ class Model:
         return x
 
     def batch_gradients(self, x: Any, y: Any) -> tuple[Any, list[Any], list[Any]]:
-        """For one batch (in `xp`): the per-sample loss and metrics, (rows,) each, taken
-        before any update, and the gradient of the batch-mean loss with respect to
-        each weight, in getWeights() order."""
+        """For one batch (in `xp`): its loss values (`loss.per_sample_of` makes them
+        the per-sample losses) and per-sample metrics, taken before any update, and
+        the gradient of the batch-mean loss with respect to each weight, in
+        getWeights() order."""
         # a tiny model's step is a few microseconds of array work, so the Python around
-        # it is kept to the bone: no helper calls, no work for absent metrics
+        # it is kept to the bone: no lookups a plan made once can answer, no calls to
+        # the identity (linear), no work for absent metrics
         xp = self.xp
-        steps = []  # (layer, its input, z, its output)
+        constants = self._by_rows.get(x.shape[0])
+        if constants is None:
+            constants = self._by_rows[x.shape[0]] = self._batch_constants(x)
+        ones, seed = constants
+        trace = []  # each layer's (input, z, output)
         a = x
-        for layer in self.layers:
-            kernel = layer.kernel
-            z = a * kernel if kernel.shape[0] == 1 else a @ kernel  # see product()
-            if layer.bias is not None:
-                z += layer.bias
-            out = layer.activation.forward(xp, z)
-            steps.append((layer, a, z, out))
+        for kernel, bias, activation, one_column in self._plan:
+            z = a * kernel if one_column else a @ kernel  # see product()
+            if bias is not None:
+                z += bias
+            out = z if activation is None else activation.forward(xp, z)
+            trace.append((a, z, out))
             a = out
-        losses, grad = self.loss.value_and_gradient(xp, y, a)
+        losses, grad = self.loss.value_and_gradient(xp, y, a, seed)
         metrics = [metric.per_sample(xp, y, a) for metric in self.metrics] if self.metrics else []
-        rows = x.shape[0]
-        ones = self._ones_by_rows.get(rows)
-        if ones is None:
-            ones = self._ones_by_rows[rows] = xp.ones((rows,), dtype=x.dtype, device=x.device)
         gradients: list[Any] = []
-        for layer, inputs, z, out in reversed(steps):
-            grad_z = layer.activation.backward(xp, z, out, grad)
-            if layer.bias is not None:
+        for (kernel, bias, activation, _), (inputs, z, out) in zip(reversed(self._plan), reversed(trace)):
+            grad_z = grad if activation is None else activation.backward(xp, z, out, grad)
+            if bias is not None:
                 # the column sums, as a vector-matrix product: a fraction of xp.sum's overhead
                 gradients.append(ones @ grad_z)
             gradients.append(inputs.T @ grad_z)
             if inputs is not x:
-                grad = product(grad_z, layer.kernel.T)
+                grad = product(grad_z, kernel.T)
         gradients.reverse()
         return losses, metrics, gradients
+
+    def _batch_constants(self, x: Any) -> tuple[Any, Any]:
+        """What a batch of x's rows needs beside its data: a vector of ones for the bias
+        gradients' column sums, and the loss's seed."""
+        rows = x.shape[0]
+        ones = self.xp.ones((rows,), dtype=x.dtype, device=x.device)
+        like = self.xp.empty((rows, self.config.layers[-1].units), dtype=x.dtype, device=x.device)
+        return ones, self.loss.batch_seed(self.xp, like)
 
     def logs(self, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:
         """Loss and metrics over `x`, `y` (in `xp`), batch by batch as tf.js's testLoop

@@ -3,6 +3,8 @@ early stopping, seeding, initial weights, hooks, cancellation, divergence."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,35 @@ def test_epoch_loss_is_the_batch_size_weighted_mean_with_a_short_last_batch(xp):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         assert got.dtype == np.float32
     assert result.epochs == [0, 1, 2] and result.stop_reason == "completed"
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_taken_in_several_runs_give_the_numbers_of_one_run(xp, shuffle, monkeypatch):
+    # an epoch's batches are taken BATCHES_PER_RUN at a time (their views and loss values
+    # held per run); force runs of 3 and 2 batches, unshuffled views made per run too,
+    # against one run of the epoch's 4 batches
+    cfg = config(epochs=3, batch_size=16, metrics=("mae",), shuffle=shuffle, seed=1)
+    one_run = fit(cfg, X, Y, xp=xp)
+    module = sys.modules["services.engine.fit"]  # services.engine.fit is the function the package exports
+    for per_run, views_kept in ((3, 65_536), (2, 0)):
+        monkeypatch.setattr(module, "BATCHES_PER_RUN", per_run)
+        monkeypatch.setattr(module, "VIEWS_KEPT", views_kept)
+        runs = fit(cfg, X, Y, xp=xp)
+        for got, want in zip(runs.weights, one_run.weights):
+            np.testing.assert_array_equal(got, want)
+        for key in ("loss", "mae"):  # the totals are summed per run, then added up
+            np.testing.assert_allclose(runs.history[key], one_run.history[key], rtol=1e-6)
+
+
+@pytest.mark.parametrize("stop_at, finished", [(7, [0]), (8, [0, 1])])
+def test_should_stop_in_a_run_of_batches_keeps_only_finished_epochs(monkeypatch, stop_at, finished):
+    # 4 batches an epoch in runs of 3: the 7th batch ends epoch 1's first run, the 8th
+    # is epoch 1's last batch, alone in its run, and that epoch is kept
+    monkeypatch.setattr(sys.modules["services.engine.fit"], "BATCHES_PER_RUN", 3)
+    calls = []
+    result = fit(config(epochs=5, batch_size=16), X, Y, should_stop=lambda: calls.append(1) or len(calls) == stop_at)
+    assert result.epochs == finished and result.stop_reason == "cancelled" and len(calls) == stop_at
+    assert result.history == fit(config(epochs=len(finished), batch_size=16), X, Y).history
 
 
 def test_validation_split_holds_out_the_last_rows_even_when_shuffling(xp):

@@ -295,10 +295,24 @@ def test_sparse_targets_are_one_index_per_sample_for_at_least_two_classes():
 
 @pytest.mark.parametrize("case, name", [(c, n) for c, (_, _, values) in TFJS_CASES.items() for n in values])
 def test_value_and_gradient_at_once_equals_the_separate_calls(xp, case, name):
-    # the fit loop uses the combined call; MSE and MAE compute it their own faster way
+    # the fit loop uses the combined call, with the seed made once per batch shape;
+    # MSE and MAE compute it their own faster way
     t, p, _ = TFJS_CASES[case]
     loss = get_loss(name)
     t_xp, p_xp = xp.asarray(as32(t)), xp.asarray(as32(p))
-    value, grad = loss.value_and_gradient(xp, t_xp, p_xp)
-    np.testing.assert_array_equal(to_numpy(value), to_numpy(loss.per_sample(xp, t_xp, p_xp)))
-    np.testing.assert_array_equal(to_numpy(grad), to_numpy(loss.gradient(xp, t_xp, p_xp)))
+    for seed in (None, loss.batch_seed(xp, p_xp)):
+        values, grad = loss.value_and_gradient(xp, t_xp, p_xp, seed)
+        per_sample = loss.per_sample_of(xp, values)
+        np.testing.assert_array_equal(to_numpy(per_sample), to_numpy(loss.per_sample(xp, t_xp, p_xp)))
+        np.testing.assert_array_equal(to_numpy(grad), to_numpy(loss.gradient(xp, t_xp, p_xp)))
+
+
+@pytest.mark.parametrize("case, name", [(c, n) for c, (_, _, values) in TFJS_CASES.items() for n in values])
+def test_values_of_batches_joined_give_each_batchs_per_sample_losses(xp, case, name):
+    # fit joins a run of batches' values and takes their per-sample losses in one call
+    t, p, _ = TFJS_CASES[case]
+    loss = get_loss(name)
+    t_xp, p_xp = xp.asarray(as32(t)), xp.asarray(as32(p))
+    halves = [slice(0, 2), slice(2, None)]
+    joined = xp.concat([loss.value_and_gradient(xp, t_xp[h, ...], p_xp[h, ...])[0] for h in halves])
+    np.testing.assert_array_equal(to_numpy(loss.per_sample_of(xp, joined)), to_numpy(loss.per_sample(xp, t_xp, p_xp)))
