@@ -253,9 +253,9 @@ def _train_epoch(
             else:
                 batch_rows = rows[start:stop]
                 xb, yb = xp.take(xs, batch_rows, axis=0), xp.take(ys, batch_rows, axis=0)
-            losses, metrics, gradients = batch_gradients(xb, yb)
+            loss_values, metrics, gradients = batch_gradients(xb, yb)
             apply(weights, gradients)
-            run_losses.append(losses)
+            run_losses.append(loss_values)
             if metrics:
                 for values, batch_values in zip(run_metrics, metrics):
                     values.append(batch_values)

@@ -146,7 +146,7 @@ class Model:
             out = z if activation is None else activation.forward(xp, z)
             trace.append((a, z, out))
             a = out
-        losses, grad = self.loss.value_and_gradient(xp, y, a, seed)
+        loss_values, grad = self.loss.value_and_gradient(xp, y, a, seed)
         metrics = [metric.per_sample(xp, y, a) for metric in self.metrics] if self.metrics else []
         gradients: list[Any] = []
         for (kernel, bias, activation, _), (inputs, z, out) in zip(reversed(self._plan), reversed(trace)):
@@ -158,7 +158,7 @@ class Model:
             if inputs is not x:
                 grad = product(grad_z, kernel.T)
         gradients.reverse()
-        return losses, metrics, gradients
+        return loss_values, metrics, gradients
 
     def _batch_constants(self, x: Any) -> tuple[Any, Any]:
         """What a batch of x's rows needs beside its data: a vector of ones for the bias
