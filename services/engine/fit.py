@@ -266,8 +266,7 @@ def _train_epoch(
         parts[0].append(xp.sum(model.loss.per_sample_of(xp, xp.concat(run_losses))))
         for part, values in zip(parts[1:], run_metrics):
             part.append(xp.sum(xp.concat(values)))
-    totals = [part[0] if len(part) == 1 else xp.sum(xp.stack(part)) for part in parts]
-    return totals, asked_to_stop
+    return [xp.sum(xp.stack(part)) for part in parts], asked_to_stop
 
 
 def _epoch_mean(total: Any, seen: int) -> float:

@@ -143,8 +143,7 @@ class MeanSquaredError(_RowLoss):
     name = "meanSquaredError"
 
     def per_sample(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        d = y_pred - y_true
-        return row_mean(xp, d * d)
+        return self.per_sample_of(xp, y_pred - y_true)
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
         return (y_pred - y_true) * self.batch_seed(xp, y_pred)
@@ -167,7 +166,7 @@ class MeanAbsoluteError(_RowLoss):
     name = "meanAbsoluteError"
 
     def per_sample(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
-        return row_mean(xp, xp.abs(y_pred - y_true))
+        return self.per_sample_of(xp, y_pred - y_true)
 
     def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array:
         return self._gradient(xp, y_pred - y_true, self.batch_seed(xp, y_pred))

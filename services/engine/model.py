@@ -133,10 +133,6 @@ class Model:
         # it is kept to the bone: no lookups a plan made once can answer, no calls to
         # the identity (linear), no work for absent metrics
         xp = self.xp
-        constants = self._by_rows.get(x.shape[0])
-        if constants is None:
-            constants = self._by_rows[x.shape[0]] = self._batch_constants(x)
-        ones, seed = constants
         trace = []  # each layer's (input, z, output)
         a = x
         for kernel, bias, activation, one_column in self._plan:
@@ -146,6 +142,10 @@ class Model:
             out = z if activation is None else activation.forward(xp, z)
             trace.append((a, z, out))
             a = out
+        constants = self._by_rows.get(x.shape[0])
+        if constants is None:
+            constants = self._by_rows[x.shape[0]] = self._batch_constants(a)
+        ones, seed = constants
         loss_values, grad = self.loss.value_and_gradient(xp, y, a, seed)
         metrics = [metric.per_sample(xp, y, a) for metric in self.metrics] if self.metrics else []
         gradients: list[Any] = []
@@ -160,13 +160,11 @@ class Model:
         gradients.reverse()
         return loss_values, metrics, gradients
 
-    def _batch_constants(self, x: Any) -> tuple[Any, Any]:
-        """What a batch of x's rows needs beside its data: a vector of ones for the bias
-        gradients' column sums, and the loss's seed."""
-        rows = x.shape[0]
-        ones = self.xp.ones((rows,), dtype=x.dtype, device=x.device)
-        like = self.xp.empty((rows, self.config.layers[-1].units), dtype=x.dtype, device=x.device)
-        return ones, self.loss.batch_seed(self.xp, like)
+    def _batch_constants(self, output: Any) -> tuple[Any, Any]:
+        """What a batch needs beside its data, from its output's shape: a vector of ones
+        for the bias gradients' column sums, and the loss's seed."""
+        ones = self.xp.ones((output.shape[0],), dtype=output.dtype, device=output.device)
+        return ones, self.loss.batch_seed(self.xp, output)
 
     def logs(self, x: Any, y: Any, batch_size: int, prefix: str = "") -> dict[str, float]:
         """Loss and metrics over `x`, `y` (in `xp`), batch by batch as tf.js's testLoop
