@@ -18,8 +18,8 @@ COPY api api
 COPY worker worker
 COPY cli cli
 COPY migrations migrations
-# editable: `trainq db upgrade` finds alembic.ini and migrations/ beside the code
-RUN pip install -e '.[monitoring]' \
+# a regular install: the migrations travel inside the package (trainq.migrations)
+RUN pip install '.[monitoring]' \
     && if [ -n "$GPU_PACKAGES" ]; then pip install $GPU_PACKAGES; fi
 
 USER trainq

@@ -1,4 +1,4 @@
-"""The FastAPI app: `create_app()` (uvicorn's `--factory api.app:create_app`).
+"""The FastAPI app: `create_app()` (uvicorn's `--factory trainq.api.app:create_app`).
 
 Everything a route needs is put on `app.state` here, from one Settings: the database's
 session factory, the Celery app that enqueues job ids, the trained-model cache.
@@ -13,15 +13,15 @@ from functools import partial
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
-from api.routes import datasets, evaluations
-from api.routes import dashboard, health, jobs
-from api.routes import sweeps, workers
-from services.db.session import session_factory
-from services.settings import Settings, get_settings
-from services.trained_models import TrainedModels
-from worker.app import broker_reachable, create_celery, send_job
-from worker.evaluations import send_evaluation
+from trainq.api import errors
+from trainq.api.routes import datasets, evaluations
+from trainq.api.routes import dashboard, health, jobs
+from trainq.api.routes import sweeps, workers
+from trainq.services.db.session import session_factory
+from trainq.services.settings import Settings, get_settings
+from trainq.services.trained_models import TrainedModels
+from trainq.worker.app import broker_reachable, create_celery, send_job
+from trainq.worker.evaluations import send_evaluation
 
 DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
 them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from services.db.session import session_scope
-from services.placement import Route
-from services.settings import Settings
-from services.trained_models import TrainedModels
+from trainq.services.db.session import session_scope
+from trainq.services.placement import Route
+from trainq.services.settings import Settings
+from trainq.services.trained_models import TrainedModels
 
 # (job id, its queue and priority): put the job's message on the broker
 Enqueue = Callable[[str, Route], None]

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
-from services.engine import EngineError
-from services.errors import IdempotencyKeyReused, InvalidInput, NotFound, TrainqError
+from trainq.services.engine import EngineError
+from trainq.services.errors import IdempotencyKeyReused, InvalidInput, NotFound, TrainqError
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from services.db.models import Dataset, Epoch, Evaluation, Job
-from services.jobs.states import Device, JobStatus
-from services.spec import SEED_EXAMPLE, JobSpec, Matrix
-from services.sweeps.service import Ranking, SweepSummary
-from services.workers.registry import WorkerState, WorkerStatus
+from trainq.services.db.models import Dataset, Epoch, Evaluation, Job
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.spec import SEED_EXAMPLE, JobSpec, Matrix
+from trainq.services.sweeps.service import Ranking, SweepSummary
+from trainq.services.workers.registry import WorkerState, WorkerStatus
 
 BatchSize = Annotated[
     int, Field(gt=0, le=1_000_000, description="Rows per batch of the computation (as tf.js's batchSize)")

@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from services.engine import fit
-from services.spec import JobSpec
+from trainq.services.engine import fit
+from trainq.services.spec import JobSpec
 
 BIN = Path(sys.executable).parent
 CHUNK_BYTES = 1024 * 1024

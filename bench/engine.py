@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine import (
+from trainq.services.engine import (
     CompileConfig,
     DenseConfig,
     FitConfig,

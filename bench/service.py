@@ -37,7 +37,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from services.spec import SEED_EXAMPLE
+from trainq.services.spec import SEED_EXAMPLE
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Processes, process_env, wait_for
 from tests.support.redis import RedisServer

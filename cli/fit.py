@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.engine import EpochEnd, fit
-from services.spec import JobSpec
+from trainq.services.engine import EpochEnd, fit
+from trainq.services.spec import JobSpec
 
 
 def run_fit(spec_path: Path, progress: bool) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.watch import summary, watch_job
-from services.client import DEFAULT_URL, ApiError, ClientError, Job, TrainqClient
+from trainq.cli.watch import summary, watch_job
+from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, TrainqClient
 
 Url = Annotated[str, typer.Option("--url", envvar="TRAINQ_URL", help="The trainq API to talk to")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table")]

@@ -16,9 +16,9 @@ from typing import Annotated
 
 import typer
 
-from cli import jobs as job_commands
-from cli.datasets import app as datasets_app
-from services.settings import get_settings
+from trainq.cli import jobs as job_commands
+from trainq.cli.datasets import app as datasets_app
+from trainq.services.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="trainq: train TensorFlow.js-style Dense models as jobs on Celery workers.")
@@ -48,8 +48,8 @@ def fit(
     """Train the job in SPEC here, without the service; print the history and weights as JSON."""
     from pydantic import ValidationError
 
-    from cli.fit import run_fit
-    from services.engine import EngineError
+    from trainq.cli.fit import run_fit
+    from trainq.services.engine import EngineError
 
     try:
         result = run_fit(spec, progress)
@@ -67,7 +67,7 @@ def fit(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Migrate the database up to REVISION (default: the latest)."""
-    from services.db import migrate
+    from trainq.services.db import migrate
 
     settings = get_settings()
     migrate.upgrade(settings, revision)
@@ -77,7 +77,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1")]) -> None:
     """Migrate the database down to REVISION."""
-    from services.db import migrate
+    from trainq.services.db import migrate
 
     settings = get_settings()
     migrate.downgrade(settings, revision)
@@ -92,7 +92,7 @@ def api(
     """Run the HTTP API alone."""
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+    uvicorn.run("trainq.api.app:create_app", factory=True, host=host, port=port)
 
 
 class DeviceKind(StrEnum):
@@ -121,9 +121,9 @@ def worker(
 ) -> None:
     """Run a Celery worker alone: it finds its device, records itself in the workers registry
     and takes jobs from its device kind's queue and the shared one (unless --queues says otherwise)."""
-    from services.errors import InvalidInput
-    from services.placement import queues_served
-    from worker.app import app as celery
+    from trainq.services.errors import InvalidInput
+    from trainq.services.placement import queues_served
+    from trainq.worker.app import app as celery
 
     overrides = {"worker_device": device, "array_library": array_library}
     celery.settings = celery.settings.model_copy(
@@ -152,8 +152,8 @@ def up(
 
     With nothing configured: a SQLite database and a SQLite broker under TRAINQ_HOME
     (./.trainq). With DATABASE_URL and REDIS_URL set: PostgreSQL and Redis."""
-    from services.db import migrate
-    from worker.app import broker_reachable, create_celery
+    from trainq.services.db import migrate
+    from trainq.worker.app import broker_reachable, create_celery
 
     settings = get_settings()
     migrate.upgrade(settings)
@@ -169,7 +169,7 @@ def up(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    me = [sys.executable, "-m", "cli.main"]
+    me = [sys.executable, "-m", "trainq.cli.main"]
     commands = [[*me, "api", "--host", host, "--port", str(port)]] + [
         [*me, "worker", "--concurrency", "1", "--hostname", f"trainq-{i}@%h"] for i in range(1, workers + 1)
     ]

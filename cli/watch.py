@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.client import Job, TrainqClient
+from trainq.services.client import Job, TrainqClient
 
 POLL_SECONDS = 0.5
 # the logs shown beside the bar, when the job has them; the final summary shows them all

@@ -11,9 +11,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from services.db.models import Base
-from services.db.session import make_sqlite_folder
-from services.settings import Settings, get_settings
+from trainq.services.db.models import Base
+from trainq.services.db.session import make_sqlite_folder
+from trainq.services.settings import Settings, get_settings
 
 config = context.config
 

@@ -1,7 +1,7 @@
 """A Python client for trainq's HTTP API, over httpx: what the `trainq` command uses, and
 what a user imports to script it.
 
-    from services.client import TrainqClient
+    from trainq.services.client import TrainqClient
 
     with TrainqClient("http://127.0.0.1:8000") as trainq:
         job = trainq.submit(spec)

@@ -18,11 +18,11 @@ from collections.abc import Callable, Collection, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Evaluation, Job
-from services.db.session import session_scope
-from services.jobs.service import Lease
-from services.jobs.states import Device, JobStatus
-from services.placement import QUEUES, SHARED_QUEUE
+from trainq.services.db.models import Evaluation, Job
+from trainq.services.db.session import session_scope
+from trainq.services.jobs.service import Lease
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.placement import QUEUES, SHARED_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.jobs.states import Device
+from trainq.services.jobs.states import Device
 
 SHARED_QUEUE = "trainq"
 QUEUES = {Device.cpu: "trainq.cpu", Device.gpu: "trainq.gpu", Device.auto: SHARED_QUEUE}

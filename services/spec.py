@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
 
-from services.engine import (
+from trainq.services.engine import (
     CompileConfig,
     DenseConfig,
     EarlyStoppingConfig,

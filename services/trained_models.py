@@ -12,9 +12,9 @@ from collections import OrderedDict
 import numpy as np
 from sqlalchemy.orm import Session
 
-from services.engine import Model
-from services.jobs import service as jobs
-from services.spec import JobSpec, Matrix, samples
+from trainq.services.engine import Model
+from trainq.services.jobs import service as jobs
+from trainq.services.spec import JobSpec, Matrix, samples
 
 
 class TrainedModels:

@@ -20,19 +20,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job, utcnow
-from services.datasets import jobs as dataset_jobs
-from services.datasets.storage import storage_for
-from services.db.session import DATABASE_UNAVAILABLE, session_scope
-from services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
-from services.jobs import service as jobs
-from services.jobs.service import Claim
-from services.jobs.states import Device, JobStatus
-from services.leases import LeaseKeeper, messages_lacking, resend, take_one
-from services.placement import Route, devices_served, route
-from services.settings import Settings
-from services.spec import JobSpec
-from services.workers.device import CPU_NUMPY, WorkerDevice
+from trainq.services.db.models import Job, utcnow
+from trainq.services.datasets import jobs as dataset_jobs
+from trainq.services.datasets.storage import storage_for
+from trainq.services.db.session import DATABASE_UNAVAILABLE, session_scope
+from trainq.services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.service import Claim
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
+from trainq.services.placement import Route, devices_served, route
+from trainq.services.settings import Settings
+from trainq.services.spec import JobSpec
+from trainq.services.workers.device import CPU_NUMPY, WorkerDevice
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from services.db.migrate import upgrade
-from services.settings import Settings
+from trainq.services.db.migrate import upgrade
+from trainq.services.settings import Settings
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Processes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.settings import Settings
+from trainq.services.settings import Settings
 
 
 def test_the_defaults_hold() -> None:

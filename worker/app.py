@@ -3,7 +3,7 @@
 Results live in trainq's database, so Celery stores none. Messages are acknowledged
 after the task ran (acks_late), one at a time per process (prefetch 1): a worker that
 dies mid-job leaves its message to the broker, and the job's lease in the database
-decides who runs it. `celery -A worker.app worker` finds `app` here.
+decides who runs it. `celery -A trainq.worker.app worker` finds `app` here.
 
 With `REDIS_URL` unset, the broker is Celery's SQLAlchemy transport on a SQLite file.
 Its consumers take a message inside `BEGIN IMMEDIATE` (a write lock on the file), so
@@ -30,14 +30,14 @@ from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 from kombu.utils.encoding import bytes_to_str
 from sqlalchemy import text
 
-from services.datasets import evaluations
-from services.db.session import session_factory
-from services.placement import SHARED_QUEUE, Route
-from services.settings import Settings, get_settings
-from services.training import requeue_stranded
-from services.workers.device import WorkerDevice, detect
-from worker.presence import Presence
-from worker.evaluations import send_evaluation
+from trainq.services.datasets import evaluations
+from trainq.services.db.session import session_factory
+from trainq.services.placement import SHARED_QUEUE, Route
+from trainq.services.settings import Settings, get_settings
+from trainq.services.training import requeue_stranded
+from trainq.services.workers.device import WorkerDevice, detect
+from trainq.worker.presence import Presence
+from trainq.worker.evaluations import send_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class SQLiteBroker(SQLAlchemyTransport):
 
 
 # the transport has no option for its polling interval (its options go to create_engine)
-TRANSPORT_ALIASES["trainq-sqlite"] = "worker.app:SQLiteBroker"
+TRANSPORT_ALIASES["trainq-sqlite"] = "trainq.worker.app:SQLiteBroker"
 
 
 class TrainqCelery(Celery):
@@ -99,7 +99,7 @@ class TrainqCelery(Celery):
 
 
 def create_celery(settings: Settings) -> TrainqCelery:
-    app = TrainqCelery("trainq", broker=broker_url(settings), include=["worker.tasks", "worker.evaluations"], set_as_current=False)
+    app = TrainqCelery("trainq", broker=broker_url(settings), include=["trainq.worker.tasks", "trainq.worker.evaluations"], set_as_current=False)
     app.settings = settings
     app.conf.update(
         task_serializer="json",

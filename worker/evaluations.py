@@ -7,9 +7,9 @@ import os
 
 from celery import Celery, Task, shared_task
 
-from services.datasets import evaluations
-from services.datasets.storage import storage_for
-from services.db.session import session_factory
+from trainq.services.datasets import evaluations
+from trainq.services.datasets.storage import storage_for
+from trainq.services.db.session import session_factory
 
 RUN_EVALUATION = "trainq.run_evaluation"
 
@@ -24,6 +24,6 @@ def run_evaluation(self: Task, evaluation_id: str) -> None:
 def send_evaluation(app: Celery, evaluation_id: str) -> None:
     """Put the evaluation's id on the queue every worker takes from (any worker can run
     one); the requeue sweep re-sends a lost one the same way."""
-    from worker.app import QUEUE
+    from trainq.worker.app import QUEUE
 
     app.send_task(RUN_EVALUATION, args=[evaluation_id], queue=QUEUE)

@@ -10,10 +10,10 @@ import os
 import socket
 import threading
 
-from services.db.session import session_factory, session_scope
-from services.settings import Settings
-from services.workers import registry
-from services.workers.device import WorkerDevice
+from trainq.services.db.session import session_factory, session_scope
+from trainq.services.settings import Settings
+from trainq.services.workers import registry
+from trainq.services.workers.device import WorkerDevice
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import os
 
 from celery import Task, shared_task
 
-from services.db.session import session_factory
-from services.training import run_job as run_training_job
+from trainq.services.db.session import session_factory
+from trainq.services.training import run_job as run_training_job
 
 
 @shared_task(name="trainq.run_job", bind=True, ignore_result=True)

@@ -13,13 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import DatasetPage, DatasetRead, ErrorBody
-from services.datasets import service as datasets
-from services.datasets.formats import FORMATS, Columns, sniff
-from services.datasets.storage import storage_for
-from services.datasets.upload import Receiver, format_of
-from services.errors import InvalidInput, PayloadTooLarge
+from trainq.api.deps import SessionDep, SettingsDep
+from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
+from trainq.services.datasets import service as datasets
+from trainq.services.datasets.formats import FORMATS, Columns, sniff
+from trainq.services.datasets.storage import storage_for
+from trainq.services.datasets.upload import Receiver, format_of
+from trainq.services.errors import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

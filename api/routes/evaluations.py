@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
-from api.deps import SessionDep, require_json
-from api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
-from services.datasets import evaluations
+from trainq.api.deps import SessionDep, require_json
+from trainq.api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
+from trainq.services.datasets import evaluations
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.schemas import Health, Readiness
+from trainq.api.schemas import Health, Readiness
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
-from api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
-from api.schemas import (
+from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
+from trainq.api.schemas import (
     ErrorBody,
     EpochRead,
     EvaluateRequest,
@@ -27,15 +27,15 @@ from api.schemas import (
     WeightArray,
     WeightsRead,
 )
-from services.datasets import evaluations
-from services.datasets import jobs as dataset_jobs
-from services.datasets.storage import storage_for
-from services.errors import InvalidInput
-from services.jobs import service as jobs
-from services.jobs.states import JobStatus
-from services.placement import route
-from services.spec import MAX_EPOCHS, SEED_EXAMPLE
-from services.workers.registry import online_kinds, waiting_reason
+from trainq.services.datasets import evaluations
+from trainq.services.datasets import jobs as dataset_jobs
+from trainq.services.datasets.storage import storage_for
+from trainq.services.errors import InvalidInput
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import JobStatus
+from trainq.services.placement import route
+from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
+from trainq.services.workers.registry import online_kinds, waiting_reason
 
 log = logging.getLogger(__name__)
 

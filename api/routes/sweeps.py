@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
-from api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
-from services.placement import route
-from services.sweeps import service as sweeps
-from services.sweeps.space import Range, grid_points, random_points
+from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
+from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
+from trainq.services.placement import route
+from trainq.services.sweeps import service as sweeps
+from trainq.services.sweeps.space import Range, grid_points, random_points
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import WorkerList, WorkerRead
-from services.workers import registry
+from trainq.api.deps import SessionDep, SettingsDep
+from trainq.api.schemas import WorkerList, WorkerRead
+from trainq.services.workers import registry
 
 router = APIRouter(prefix="/v1/workers", tags=["workers"])
 

@@ -28,20 +28,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
-from services.datasets.jobs import dataset_named, held_dataset, mapped, stand_ins
-from services.datasets.storage import Storage
-from services.db.models import Evaluation, UTCDateTime, utcnow
-from services.db.session import DATABASE_UNAVAILABLE, session_scope
-from services.engine import EngineError, InvalidData, Model
-from services.engine.validate import check_samples
-from services.errors import DatasetDeleted, EvaluationNotFound, InvalidInput
-from services.jobs import service as jobs
-from services.jobs.service import Lease
-from services.jobs.states import Device
-from services.leases import LeaseKeeper, messages_lacking, resend, take_one
-from services.placement import SHARED_QUEUE
-from services.settings import Settings
-from services.spec import JobSpec
+from trainq.services.datasets.jobs import dataset_named, held_dataset, mapped, stand_ins
+from trainq.services.datasets.storage import Storage
+from trainq.services.db.models import Evaluation, UTCDateTime, utcnow
+from trainq.services.db.session import DATABASE_UNAVAILABLE, session_scope
+from trainq.services.engine import EngineError, InvalidData, Model
+from trainq.services.engine.validate import check_samples
+from trainq.services.errors import DatasetDeleted, EvaluationNotFound, InvalidInput
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.service import Lease
+from trainq.services.jobs.states import Device
+from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
+from trainq.services.placement import SHARED_QUEUE
+from trainq.services.settings import Settings
+from trainq.services.spec import JobSpec
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from services.engine import InvalidData
-from services.errors import InvalidInput
+from trainq.services.engine import InvalidData
+from trainq.services.errors import InvalidInput
 
 FORMATS = ("csv", "npy", "npz", "json", "parquet")
 CHUNK_ROWS = 16_384
@@ -366,7 +366,7 @@ def _read_npz(source: Path, x: ColumnsWriter, y: ColumnsWriter) -> None:
 
 
 def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int) -> None:
-    from services.spec import samples
+    from trainq.services.spec import samples
 
     size = source.stat().st_size
     if size > max_bytes:

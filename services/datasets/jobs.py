@@ -15,14 +15,14 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.datasets import service as datasets
-from services.datasets.storage import Storage
-from services.db.models import Dataset, JobDataset
-from services.engine import InvalidData, validate_training
-from services.errors import DatasetDeleted, InvalidInput, NotFound
+from trainq.services.datasets import service as datasets
+from trainq.services.datasets.storage import Storage
+from trainq.services.db.models import Dataset, JobDataset
+from trainq.services.engine import InvalidData, validate_training
+from trainq.services.errors import DatasetDeleted, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from services.spec import JobSpec
+    from trainq.services.spec import JobSpec
 
 Arrays = tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]
 TRAINING, VALIDATION = "training", "validation"

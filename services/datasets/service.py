@@ -17,13 +17,13 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.datasets import formats
-from services.datasets.storage import Storage
-from services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job, JobDataset, utcnow
-from services.db.session import session_scope
-from services.errors import DatasetInUse, DatasetNotFound, InvalidInput
-from services.jobs import cursor as cursors
-from services.jobs.states import JobStatus
+from trainq.services.datasets import formats
+from trainq.services.datasets.storage import Storage
+from trainq.services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job, JobDataset, utcnow
+from trainq.services.db.session import session_scope
+from trainq.services.errors import DatasetInUse, DatasetNotFound, InvalidInput
+from trainq.services.jobs import cursor as cursors
+from trainq.services.jobs.states import JobStatus
 
 MAX_PAGE = 1000
 

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
-from services.settings import Settings
+from trainq.services.settings import Settings
 
 
 class Storage(Protocol):

@@ -16,8 +16,8 @@ from typing import IO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from services.datasets.formats import FORMATS
-from services.errors import InvalidInput, PayloadTooLarge
+from trainq.services.datasets.formats import FORMATS
+from trainq.services.errors import InvalidInput, PayloadTooLarge
 
 FIELD_LIMIT_BYTES = 64 * 1024
 FORM_FIELDS = ("format", "xColumns", "yColumns", "name")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 
-from services.settings import Settings, get_settings
+from trainq.services.settings import Settings, get_settings
 
-# the repository's top level, where alembic.ini and migrations/ live
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(settings: Settings | None = None) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    # the migrations are installed with trainq (trainq.migrations), so an installed wheel
+    # migrates as a checkout does; alembic.ini serves only the `alembic` command
+    config = Config()
+    config.set_main_option("script_location", str(files("trainq.migrations")))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     config.attributes["settings"] = settings or get_settings()
     return config
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.jobs.states import Device, JobStatus
+from trainq.services.jobs.states import Device, JobStatus
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")

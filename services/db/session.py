@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.settings import Settings, get_settings
+from trainq.services.settings import Settings, get_settings
 
 # what a dropped connection or a locked SQLite file raise: the database failed, not the work
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)

@@ -15,8 +15,8 @@ arrays (possibly memory-mapped) and results leave as host numpy float32 arrays.
     model.predict(x_new)                            # numpy float32 (n, units)
 """
 
-from services.engine.checkpoint import Checkpoint
-from services.engine.config import (
+from trainq.services.engine.checkpoint import Checkpoint
+from trainq.services.engine.config import (
     CompileConfig,
     DenseConfig,
     EarlyStoppingConfig,
@@ -26,10 +26,10 @@ from services.engine.config import (
     OptimizerConfig,
     TrainingConfig,
 )
-from services.engine.errors import Diverged, EngineError, InvalidConfig, InvalidData
-from services.engine.fit import EpochEnd, FitResult, StopReason, fit
-from services.engine.model import Model
-from services.engine.validate import validate_training
+from trainq.services.engine.errors import Diverged, EngineError, InvalidConfig, InvalidData
+from trainq.services.engine.fit import EpochEnd, FitResult, StopReason, fit
+from trainq.services.engine.model import Model
+from trainq.services.engine.validate import validate_training
 
 __all__ = [
     "Checkpoint",

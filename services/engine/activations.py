@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from services.engine.errors import InvalidConfig
+from trainq.services.engine.errors import InvalidConfig
 
 Array = Any
 Namespace = Any

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from services.engine.errors import InvalidConfig
+from trainq.services.engine.errors import InvalidConfig
 
 FORMAT = "trainq.checkpoint/2"
 

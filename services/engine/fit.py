@@ -22,13 +22,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from services.engine.arrays import namespace
-from services.engine.checkpoint import Checkpoint
-from services.engine.config import EarlyStoppingConfig, TrainingConfig
-from services.engine.errors import Diverged, InvalidConfig
-from services.engine.model import Model
-from services.engine.optimizers import Optimizer, get_optimizer
-from services.engine.validate import training_rows, validate_training, weight_shapes
+from trainq.services.engine.arrays import namespace
+from trainq.services.engine.checkpoint import Checkpoint
+from trainq.services.engine.config import EarlyStoppingConfig, TrainingConfig
+from trainq.services.engine.errors import Diverged, InvalidConfig
+from trainq.services.engine.model import Model
+from trainq.services.engine.optimizers import Optimizer, get_optimizer
+from trainq.services.engine.validate import training_rows, validate_training, weight_shapes
 
 StopReason = Literal["completed", "early_stopping", "cancelled"]
 

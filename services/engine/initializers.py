@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from services.engine.config import InitializerConfig
-from services.engine.errors import InvalidConfig
+from trainq.services.engine.config import InitializerConfig
+from trainq.services.engine.errors import InvalidConfig
 
 Shape = tuple[int, ...]
 Draw = Callable[[Shape, np.random.Generator, Mapping[str, Any], str], np.ndarray]

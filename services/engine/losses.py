@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from services.engine.activations import exp, log, log1p, row_sum, sigmoid, softplus
-from services.engine.errors import InvalidConfig, InvalidData
+from trainq.services.engine.activations import exp, log, log1p, row_sum, sigmoid, softplus
+from trainq.services.engine.errors import InvalidConfig, InvalidData
 
 Array = Any
 Namespace = Any

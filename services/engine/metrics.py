@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from services.engine.errors import InvalidConfig
-from services.engine.losses import canonical_loss_name, get_loss, row_mean
+from trainq.services.engine.errors import InvalidConfig
+from trainq.services.engine.losses import canonical_loss_name, get_loss, row_mean
 
 Array = Any
 Namespace = Any

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from services.engine.activations import Activation, Linear, get_activation
-from services.engine.arrays import namespace, to_numpy
-from services.engine.config import CompileConfig, ModelConfig
-from services.engine.initializers import initialize
-from services.engine.losses import Loss, get_loss
-from services.engine.metrics import Metric, get_metric
-from services.engine.validate import check_samples, check_weights, input_width
+from trainq.services.engine.activations import Activation, Linear, get_activation
+from trainq.services.engine.arrays import namespace, to_numpy
+from trainq.services.engine.config import CompileConfig, ModelConfig
+from trainq.services.engine.initializers import initialize
+from trainq.services.engine.losses import Loss, get_loss
+from trainq.services.engine.metrics import Metric, get_metric
+from trainq.services.engine.validate import check_samples, check_weights, input_width
 
 
 @dataclass

@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from services.engine.arrays import to_numpy
-from services.engine.config import OptimizerConfig
-from services.engine.errors import InvalidConfig
+from trainq.services.engine.arrays import to_numpy
+from trainq.services.engine.config import OptimizerConfig
+from trainq.services.engine.errors import InvalidConfig
 
 EPSILON = 1e-7  # tf.js's backend epsilon
 

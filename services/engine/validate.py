@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.engine.activations import get_activation
-from services.engine.config import EarlyStoppingConfig, FitConfig, ModelConfig, TrainingConfig
-from services.engine.errors import InvalidConfig, InvalidData
-from services.engine.initializers import initialize
-from services.engine.losses import get_loss
-from services.engine.metrics import get_metric
-from services.engine.optimizers import get_optimizer
+from trainq.services.engine.activations import get_activation
+from trainq.services.engine.config import EarlyStoppingConfig, FitConfig, ModelConfig, TrainingConfig
+from trainq.services.engine.errors import InvalidConfig, InvalidData
+from trainq.services.engine.initializers import initialize
+from trainq.services.engine.losses import get_loss
+from trainq.services.engine.metrics import get_metric
+from trainq.services.engine.optimizers import get_optimizer
 
 
 # the most weights a model may hold (400 MB of float32, before the optimizer's slots)

@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import datetime
 
-from services.errors import InvalidInput
+from trainq.services.errors import InvalidInput
 
 
 def encode(created_at: datetime, job_id: str) -> str:

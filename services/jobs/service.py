@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
-from services.db.models import (
+from trainq.services.db.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     NAME_MAX_LENGTH,
     Checkpoint,
@@ -42,12 +42,12 @@ from services.db.models import (
     Weights,
     utcnow,
 )
-from services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
-from services.jobs import cursor as cursors
-from services.jobs.states import Device, JobStatus
+from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
+from trainq.services.jobs import cursor as cursors
+from trainq.services.jobs.states import Device, JobStatus
 
 if TYPE_CHECKING:
-    from services.spec import JobSpec
+    from trainq.services.spec import JobSpec
 
 MAX_PAGE = 1000
 

@@ -20,15 +20,15 @@ from pydantic import ValidationError
 from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.orm import Session, defer
 
-from services.datasets import jobs as dataset_jobs
-from services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
-from services.engine import EngineError
-from services.errors import InvalidInput, PayloadTooLarge, SweepNotFound
-from services.jobs import cursor as cursors
-from services.jobs import service as jobs
-from services.jobs.states import Device, JobStatus
-from services.spec import JobSpec
-from services.sweeps.space import Point, apply
+from trainq.services.datasets import jobs as dataset_jobs
+from trainq.services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
+from trainq.services.engine import EngineError
+from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotFound
+from trainq.services.jobs import cursor as cursors
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.spec import JobSpec
+from trainq.services.sweeps.space import Point, apply
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from services.errors import InvalidInput
+from trainq.services.errors import InvalidInput
 
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from services.errors import InvalidInput
-from services.jobs.states import Device
-from services.settings import Settings
+from trainq.services.errors import InvalidInput
+from trainq.services.jobs.states import Device
+from trainq.services.settings import Settings
 
 GPU_LIBRARIES = ("cupy", "torch")
 NVIDIA_SMI_TIMEOUT_SECONDS = 10

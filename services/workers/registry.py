@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.db.models import Job, Worker, utcnow
-from services.jobs.states import Device, JobStatus
-from services.workers.device import WorkerDevice
+from trainq.services.db.models import Job, Worker, utcnow
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.workers.device import WorkerDevice
 
 
 class WorkerStatus(StrEnum):

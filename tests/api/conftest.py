@@ -12,10 +12,10 @@ import pytest
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from services.db.session import create_engine_for
-from services.settings import Settings
-from services.placement import QUEUES
+from trainq.api.app import create_app
+from trainq.services.db.session import create_engine_for
+from trainq.services.settings import Settings
+from trainq.services.placement import QUEUES
 from tests.conftest import sqlite_settings
 
 

@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from services.spec import SEED_EXAMPLE
+from trainq.services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from api.app import create_app
-from services.settings import Settings
+from trainq.api.app import create_app
+from trainq.services.settings import Settings
 from tests.support.s3 import S3Server
 
 pytestmark = pytest.mark.anyio
@@ -43,10 +43,10 @@ async def test_a_dataset_goes_to_s3_is_read_back_mapped_and_deleted_from_it(s3: 
         with s3fs.open(keys[0], "rb") as f:
             np.testing.assert_array_equal(np.load(f), x)
 
-        from services.datasets.jobs import mapped
-        from services.datasets.storage import storage_for
-        from services.db.models import Dataset
-        from services.db.session import session_factory
+        from trainq.services.datasets.jobs import mapped
+        from trainq.services.datasets.storage import storage_for
+        from trainq.services.db.models import Dataset
+        from trainq.services.db.session import session_factory
 
         with session_factory(on_s3)() as session:
             stored = session.get(Dataset, dataset_id)

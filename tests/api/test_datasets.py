@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.settings import Settings
+from trainq.services.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -198,7 +198,7 @@ async def test_an_empty_file_is_refused(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_file_over_the_size_limit_is_413(settings: Settings) -> None:
-    from api.app import create_app
+    from trainq.api.app import create_app
 
     small = settings.model_copy(update={"max_dataset_bytes": 100})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(small)), base_url="http://t") as client:

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
-from services.settings import Settings
-from services.spec import SEED_EXAMPLE
+from trainq.api.app import create_app
+from trainq.services.settings import Settings
+from trainq.services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
 from tests.conftest import sqlite_settings
 from tests.support.redis import RedisServer

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job
-from services.engine import Model
-from services.settings import Settings
-from services.spec import SEED_EXAMPLE, JobSpec
-from services.training import run_job
+from trainq.services.db.models import Job
+from trainq.services.engine import Model
+from trainq.services.settings import Settings
+from trainq.services.spec import SEED_EXAMPLE, JobSpec
+from trainq.services.training import run_job
 from tests.api.conftest import Broker
 
 pytestmark = pytest.mark.anyio

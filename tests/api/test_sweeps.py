@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job, Sweep
-from services.db.session import session_scope
-from services.settings import Settings
-from services.spec import SEED_EXAMPLE
+from trainq.services.db.models import Job, Sweep
+from trainq.services.db.session import session_scope
+from trainq.services.settings import Settings
+from trainq.services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
 
 pytestmark = pytest.mark.anyio

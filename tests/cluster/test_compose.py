@@ -12,7 +12,7 @@ from typing import Any
 import typer
 import yaml
 
-from cli.main import app as trainq_cli
+from trainq.cli.main import app as trainq_cli
 from tests.support.processes import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -63,7 +63,7 @@ def test_every_service_command_exists_in_the_image() -> None:
         if command[0] == "trainq":
             assert trainq_command_exists(command[1:]), f"{name}: {command} is not a trainq command"
         else:
-            assert command[:3] == ["celery", "-A", "worker.app"], f"{name}: {command}"
+            assert command[:3] == ["celery", "-A", "trainq.worker.app"], f"{name}: {command}"
             assert {"celery", command[3]} <= dependencies, f"{name}: {command[3]} is not a declared dependency"
     assert trainq_command_exists(["worker", "--devices"]) is False  # the check can fail
 

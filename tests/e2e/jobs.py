@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from services.engine import Model
-from services.spec import JobSpec
+from trainq.services.engine import Model
+from trainq.services.spec import JobSpec
 from tests.support.processes import Processes, wait_for
 
 FINISHED = ("succeeded", "failed", "cancelled")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from services.client import TrainqClient
+from trainq.services.client import TrainqClient
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
 from tests.support.processes import BIN, process_env, wait_for

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from services.client import TrainqClient
+from trainq.services.client import TrainqClient
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
 from tests.support.processes import REPO, wait_for

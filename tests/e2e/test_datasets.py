@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.engine import fit
-from services.spec import JobSpec
+from trainq.services.engine import fit
+from trainq.services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, submit, wait_for_status, weights
 from tests.support.processes import wait_for

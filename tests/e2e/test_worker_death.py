@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from services.engine import fit
-from services.spec import JobSpec
+from trainq.services.engine import fit
+from trainq.services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, submit, wait_for_status, weights
 from tests.support.processes import wait_for

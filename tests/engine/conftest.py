@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from services.engine.arrays import namespace
+from trainq.services.engine.arrays import namespace
 
 ARRAY_LIBRARIES = ("numpy", "array_api_strict", "torch")
 

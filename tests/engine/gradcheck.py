@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from services.engine.arrays import to_numpy
+from trainq.services.engine.arrays import to_numpy
 
 Namespace = Any
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine.activations import ACTIVATION_NAMES, get_activation
-from services.engine.arrays import to_numpy
-from services.engine.errors import InvalidConfig
+from trainq.services.engine.activations import ACTIVATION_NAMES, get_activation
+from trainq.services.engine.arrays import to_numpy
+from trainq.services.engine.errors import InvalidConfig
 from tests.engine.gradcheck import assert_gradient_matches
 
 # Printed by @tensorflow/tfjs 4.22.0 (cpu backend, node): for each activation,

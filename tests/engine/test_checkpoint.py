@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from services.engine import (
+from trainq.services.engine import (
     Checkpoint,
     CompileConfig,
     DenseConfig,

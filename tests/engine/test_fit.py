@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from services.engine import (
+from trainq.services.engine import (
     CompileConfig,
     DenseConfig,
     Diverged,
@@ -21,7 +21,7 @@ from services.engine import (
     TrainingConfig,
     fit,
 )
-from services.engine.fit import EarlyStopping
+from trainq.services.engine.fit import EarlyStopping
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(50, 2)).astype(np.float32)
@@ -82,7 +82,7 @@ def test_batches_taken_in_several_runs_give_the_numbers_of_one_run(xp, shuffle, 
     # against one run of the epoch's 4 batches
     cfg = config(epochs=3, batch_size=16, metrics=("mae",), shuffle=shuffle, seed=1)
     one_run = fit(cfg, X, Y, xp=xp)
-    module = sys.modules["services.engine.fit"]  # services.engine.fit is the function the package exports
+    module = sys.modules["trainq.services.engine.fit"]  # services.engine.fit is the function the package exports
     for per_run, views_kept in ((3, 65_536), (2, 0)):
         monkeypatch.setattr(module, "BATCHES_PER_RUN", per_run)
         monkeypatch.setattr(module, "VIEWS_KEPT", views_kept)
@@ -97,7 +97,7 @@ def test_batches_taken_in_several_runs_give_the_numbers_of_one_run(xp, shuffle, 
 def test_should_stop_in_a_run_of_batches_keeps_only_finished_epochs(monkeypatch, stop_at, finished):
     # 4 batches an epoch in runs of 3: the 7th batch ends epoch 1's first run, the 8th
     # is epoch 1's last batch, alone in its run, and that epoch is kept
-    monkeypatch.setattr(sys.modules["services.engine.fit"], "BATCHES_PER_RUN", 3)
+    monkeypatch.setattr(sys.modules["trainq.services.engine.fit"], "BATCHES_PER_RUN", 3)
     calls = []
     result = fit(config(epochs=5, batch_size=16), X, Y, should_stop=lambda: calls.append(1) or len(calls) == stop_at)
     assert result.epochs == finished and result.stop_reason == "cancelled" and len(calls) == stop_at

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import CompileConfig, DenseConfig, FitConfig, ModelConfig, OptimizerConfig, TrainingConfig, fit
+from trainq.services.engine import CompileConfig, DenseConfig, FitConfig, ModelConfig, OptimizerConfig, TrainingConfig, fit
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -45,7 +45,7 @@ def test_gathering_each_batch_gives_the_numbers_of_permuting_the_epoch_whole(mon
     )
     permuted = fit(config, x, y)
     # services.engine.fit is the function the package exports; the module is in sys.modules
-    monkeypatch.setattr(sys.modules["services.engine.fit"], "GATHER_ABOVE_BYTES", 0)
+    monkeypatch.setattr(sys.modules["trainq.services.engine.fit"], "GATHER_ABOVE_BYTES", 0)
     gathered = fit(config, x, y)
     assert gathered.history == permuted.history
     for a, b in zip(gathered.weights, permuted.weights):

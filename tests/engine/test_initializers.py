@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from services.engine.config import InitializerConfig
-from services.engine.errors import InvalidConfig
-from services.engine.initializers import INITIALIZER_NAMES, initialize
+from trainq.services.engine.config import InitializerConfig
+from trainq.services.engine.errors import InvalidConfig
+from trainq.services.engine.initializers import INITIALIZER_NAMES, initialize
 
 FIELD = "model.layers[0].kernelInitializer"
 TRUNCATED_STD = 0.8796256610342398  # std of a standard normal cut at ±2

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine.arrays import to_numpy
-from services.engine.errors import InvalidConfig, InvalidData
-from services.engine.losses import LOSS_NAMES, get_loss
+from trainq.services.engine.arrays import to_numpy
+from trainq.services.engine.errors import InvalidConfig, InvalidData
+from trainq.services.engine.losses import LOSS_NAMES, get_loss
 from tests.engine.gradcheck import assert_gradient_matches
 
 # Printed by @tensorflow/tfjs 4.22.0 (cpu backend, node): for each case (targets, outputs)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine.arrays import to_numpy
-from services.engine.errors import InvalidConfig
-from services.engine.metrics import METRIC_NAMES, get_metric
+from trainq.services.engine.arrays import to_numpy
+from trainq.services.engine.errors import InvalidConfig
+from trainq.services.engine.metrics import METRIC_NAMES, get_metric
 
 # Inputs (targets, outputs) and, below, each metric's per-sample values printed by
 # @tensorflow/tfjs 4.22.0 (cpu backend, node) for metrics taken from a compiled model's

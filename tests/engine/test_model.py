@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine import CompileConfig, DenseConfig, InvalidConfig, InvalidData, Model, ModelConfig, OptimizerConfig
-from services.engine.arrays import namespace, to_numpy
+from trainq.services.engine import CompileConfig, DenseConfig, InvalidConfig, InvalidData, Model, ModelConfig, OptimizerConfig
+from trainq.services.engine.arrays import namespace, to_numpy
 
 RNG = np.random.default_rng(4)
 X = RNG.normal(size=(37, 3)).astype(np.float32)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine import InvalidConfig, OptimizerConfig
-from services.engine.arrays import namespace, to_numpy
-from services.engine.optimizers import OPTIMIZER_NAMES, get_optimizer
+from trainq.services.engine import InvalidConfig, OptimizerConfig
+from trainq.services.engine.arrays import namespace, to_numpy
+from trainq.services.engine.optimizers import OPTIMIZER_NAMES, get_optimizer
 
 W0 = [np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32), np.array([0.1, -0.2], dtype=np.float32)]
 GRADS = [

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from cli.fit import run_fit
-from services.engine import InvalidData, fit, validate_training
-from services.spec import SEED_EXAMPLE, JobSpec, samples
+from trainq.cli.fit import run_fit
+from trainq.services.engine import InvalidData, fit, validate_training
+from trainq.services.spec import SEED_EXAMPLE, JobSpec, samples
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "job-spec.md"
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from services.engine import (
+from trainq.services.engine import (
     CompileConfig,
     DenseConfig,
     EarlyStoppingConfig,

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.engine import Diverged, EpochEnd, Model, fit
-from services.engine.arrays import namespace
-from services.spec import JobSpec
+from trainq.services.engine import Diverged, EpochEnd, Model, fit
+from trainq.services.engine.arrays import namespace
+from trainq.services.spec import JobSpec
 from tests.parity.conftest import run_tfjs
 
 pytestmark = pytest.mark.parity

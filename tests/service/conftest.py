@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job
-from services.db.session import create_engine_for
-from services.jobs import service
-from services.jobs.states import Device
+from trainq.services.db.models import Job
+from trainq.services.db.session import create_engine_for
+from trainq.services.jobs import service
+from trainq.services.jobs.states import Device
 from tests.conftest import settings_for
 
 if TYPE_CHECKING:
-    from services.spec import JobSpec
+    from trainq.services.spec import JobSpec
 
 SEED: dict[str, Any] = {
     "model": {"layers": [{"units": 1, "inputShape": [1]}]},
@@ -54,7 +54,7 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def job_spec(**fit: Any) -> JobSpec:
     # imported here, not at the top: the migration tests must not need the engine
-    from services.spec import JobSpec
+    from trainq.services.spec import JobSpec
 
     document = {**SEED, "fit": {**SEED["fit"], **fit}}
     return JobSpec.model_validate(document)

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.db.models import Checkpoint, Job
-from services.errors import JobNotCancellable, JobNotFound
-from services.jobs import service
-from services.jobs.service import Lease
-from services.jobs.states import JobStatus
+from trainq.services.db.models import Checkpoint, Job
+from trainq.services.errors import JobNotCancellable, JobNotFound
+from trainq.services.jobs import service
+from trainq.services.jobs.service import Lease
+from trainq.services.jobs.states import JobStatus
 from tests.service.conftest import expire_lease
 
 

@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.datasets import evaluations
-from services.datasets import jobs as dataset_jobs
-from services.datasets import service as datasets
-from services.db.models import Dataset, Evaluation, Job, JobDataset, utcnow
-from services.db.session import create_engine_for, session_scope
-from services.errors import DatasetDeleted, DatasetInUse, InvalidInput
-from services.jobs import service as jobs
-from services.jobs.states import Device
-from services.spec import JobSpec
+from trainq.services.datasets import evaluations
+from trainq.services.datasets import jobs as dataset_jobs
+from trainq.services.datasets import service as datasets
+from trainq.services.db.models import Dataset, Evaluation, Job, JobDataset, utcnow
+from trainq.services.db.session import create_engine_for, session_scope
+from trainq.services.errors import DatasetDeleted, DatasetInUse, InvalidInput
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device
+from trainq.services.spec import JobSpec
 from tests.conftest import settings_for
 from tests.service.conftest import SEED
 

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job
-from services.db.session import create_engine_for, session_scope
-from services.jobs import service
-from services.jobs.states import Device
+from trainq.services.db.models import Job
+from trainq.services.db.session import create_engine_for, session_scope
+from trainq.services.jobs import service
+from trainq.services.jobs.states import Device
 from tests.conftest import settings_for
 from tests.service.conftest import job_spec
 

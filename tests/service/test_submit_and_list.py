@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Job
-from services.db.session import session_scope
-from services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
-from services.jobs import service
-from services.jobs.states import Device, JobStatus
-from services.spec import JobSpec
+from trainq.services.db.models import Job
+from trainq.services.db.session import session_scope
+from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
+from trainq.services.jobs import service
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.spec import JobSpec
 from tests.service.conftest import job_spec
 
 

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Checkpoint, Job
-from services.db.session import session_scope
-from services.errors import JobHasNoWeights, JobNotFound
-from services.jobs import service
-from services.jobs.service import Lease
-from services.jobs.states import Device, JobStatus
+from trainq.services.db.models import Checkpoint, Job
+from trainq.services.db.session import session_scope
+from trainq.services.errors import JobHasNoWeights, JobNotFound
+from trainq.services.jobs import service
+from trainq.services.jobs.service import Lease
+from trainq.services.jobs.states import Device, JobStatus
 from tests.service.conftest import expire_lease, job_spec
 
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from services.db.models import Job, Worker, utcnow
-from services.jobs import service as jobs
-from services.jobs.states import Device
-from services.workers import registry
-from services.workers.device import WorkerDevice
-from services.workers.registry import WorkerStatus
+from trainq.services.db.models import Job, Worker, utcnow
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device
+from trainq.services.workers import registry
+from trainq.services.workers.device import WorkerDevice
+from trainq.services.workers.registry import WorkerStatus
 from tests.service.conftest import job_spec
 
 GPU = WorkerDevice(Device.gpu, "NVIDIA H100", 80 * 2**30, "torch")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.session import create_engine_for
-from services.settings import Settings
+from trainq.services.db.session import create_engine_for
+from trainq.services.settings import Settings
 from tests.conftest import sqlite_settings
 
 SEED: dict[str, Any] = {

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
-from services.db.models import Epoch, Job
-from services.db.session import create_engine_for, session_scope
-from services.jobs import service as jobs
-from services.jobs.states import Device
-from services.placement import route
-from services.settings import Settings
-from services.spec import JobSpec
+from trainq.services.db.models import Epoch, Job
+from trainq.services.db.session import create_engine_for, session_scope
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device
+from trainq.services.placement import route
+from trainq.services.settings import Settings
+from trainq.services.spec import JobSpec
 from tests.support.processes import Processes, wait_for
 from tests.worker.conftest import SEED
-from worker.app import create_celery, send_job
+from trainq.worker.app import create_celery, send_job
 
 
 @pytest.fixture

@@ -16,17 +16,17 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.datasets import evaluations
-from services.datasets.formats import Columns
-from services.datasets.service import Upload, ingest
-from services.datasets.storage import storage_for
-from services.db.models import Evaluation
-from services.db.session import session_scope
-from services.engine import Model
-from services.jobs import service as jobs
-from services.leases import LeaseKeeper
-from services.settings import Settings
-from services.spec import JobSpec
+from trainq.services.datasets import evaluations
+from trainq.services.datasets.formats import Columns
+from trainq.services.datasets.service import Upload, ingest
+from trainq.services.datasets.storage import storage_for
+from trainq.services.db.models import Evaluation
+from trainq.services.db.session import session_scope
+from trainq.services.engine import Model
+from trainq.services.jobs import service as jobs
+from trainq.services.leases import LeaseKeeper
+from trainq.services.settings import Settings
+from trainq.services.spec import JobSpec
 from tests.worker.conftest import SEED
 from tests.worker.test_training import submit, wait_for
 

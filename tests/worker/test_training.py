@@ -13,15 +13,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Checkpoint, Epoch, Job
-from services.db.session import session_scope
-from services.engine import EpochEnd, fit
-from services.jobs import service as jobs
-from services.jobs.states import Device, JobStatus
-from services.settings import Settings
-from services.spec import JobSpec
-from services.placement import Route
-from services.training import Outcome, requeue_stranded, run_job
+from trainq.services.db.models import Checkpoint, Epoch, Job
+from trainq.services.db.session import session_scope
+from trainq.services.engine import EpochEnd, fit
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.settings import Settings
+from trainq.services.spec import JobSpec
+from trainq.services.placement import Route
+from trainq.services.training import Outcome, requeue_stranded, run_job
 from tests.worker.conftest import SEED
 
 T = TypeVar("T")
