@@ -14,9 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors
-from trainq.api.routes import datasets, evaluations
-from trainq.api.routes import dashboard, health, jobs
-from trainq.api.routes import sweeps, workers
+from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, sweeps, workers
 from trainq.services.db.session import session_factory
 from trainq.services.settings import Settings, get_settings
 from trainq.services.trained_models import TrainedModels
@@ -128,8 +126,11 @@ class BodySizeLimit:
             413,
             [("body", f"is larger than the limit of {self.max_bytes} bytes")],
             detail=f"The request body is larger than the limit of {self.max_bytes} bytes."
-            + (" Upload large data as a dataset (POST /v1/datasets) and name it in the job as data.datasetId."
-               if scope["path"].startswith("/v1/jobs") else ""),
+            + (
+                " Upload large data as a dataset (POST /v1/datasets) and name it in the job as data.datasetId."
+                if scope["path"].startswith("/v1/jobs")
+                else ""
+            ),
         )
         await response(scope, receive, send)
 

@@ -47,7 +47,9 @@ def require_json(request: Request) -> None:
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "the request has no Content-Type; send application/json"
         )
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type {media_type!r} is not application/json"
         )

@@ -130,7 +130,9 @@ async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
         field = "path.job_id"
     else:
         field = "body"
-    return error_response(error.status_code, [(field, error.message)], detail=f"{error.message[:1].upper()}{error.message[1:]}.")
+    return error_response(
+        error.status_code, [(field, error.message)], detail=f"{error.message[:1].upper()}{error.message[1:]}."
+    )
 
 
 async def _engine_error(request: Request, error: EngineError) -> JSONResponse:
@@ -171,7 +173,9 @@ async def _data_error(request: Request, error: DataError) -> JSONResponse:
     field = "path" if "\x00" in request.url.path else query[0] if query else "body"
     reason = getattr(error.orig, "diag", None)
     message = getattr(reason, "message_primary", None) or "a value the database cannot store"
-    return error_response(422, [(field, f"holds {message[:1].lower()}{message[1:]} (a NUL character, or an integer out of range)")])
+    return error_response(
+        422, [(field, f"holds {message[:1].lower()}{message[1:]} (a NUL character, or an integer out of range)")]
+    )
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

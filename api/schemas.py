@@ -37,9 +37,7 @@ class JobCreate(JobSpec):
     )
 
     name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")
-    device: Device = Field(
-        Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)"
-    )
+    device: Device = Field(Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)")
 
     def spec(self) -> JobSpec:
         """The job spec alone, without name and device (already validated: no second pass)."""
@@ -143,16 +141,15 @@ class WeightArray(Schema):
 
 
 class WeightsRead(Schema):
-    weights: list[WeightArray] = Field(
-        description="In model.getWeights() order: kernel then bias, layer by layer"
-    )
+    weights: list[WeightArray] = Field(description="In model.getWeights() order: kernel then bias, layer by layer")
 
 
 class EvaluateRequest(Schema):
     x: Matrix | None = Field(None, description="Samples, one row each (a flat list: one feature per sample)")
     y: Matrix | None = Field(None, description="Targets, one row each")
     dataset_id: str | None = Field(
-        None, max_length=64,
+        None,
+        max_length=64,
         description="An uploaded dataset instead of x and y (a large one: POST /v1/jobs/{id}/evaluations)",
     )
     batch_size: BatchSize = 32
@@ -297,11 +294,19 @@ class WorkerRead(Schema):
     def of(cls, state: WorkerState) -> WorkerRead:
         worker = state.worker
         return cls(
-            name=worker.name, status=state.status, host=worker.host, pid=worker.pid,
-            device_kind=Device(worker.device_kind), device_name=worker.device_name,
-            memory_bytes=worker.memory_bytes, array_library=worker.array_library,
-            concurrency=worker.concurrency, current_jobs=state.current_jobs, started_at=worker.started_at,
-            heartbeat_at=worker.heartbeat_at, stopped_at=worker.stopped_at,
+            name=worker.name,
+            status=state.status,
+            host=worker.host,
+            pid=worker.pid,
+            device_kind=Device(worker.device_kind),
+            device_name=worker.device_name,
+            memory_bytes=worker.memory_bytes,
+            array_library=worker.array_library,
+            concurrency=worker.concurrency,
+            current_jobs=state.current_jobs,
+            started_at=worker.started_at,
+            heartbeat_at=worker.heartbeat_at,
+            stopped_at=worker.stopped_at,
         )
 
 
@@ -326,12 +331,18 @@ class RandomSearch(Schema):
 class SweepCreate(Schema):
     """A sweep: the job spec `base`, and a `grid` (every combination) or `random` draws."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "name": "learning rate x batch size",
-        "base": {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 50}},
-        "grid": {"compile.optimizer.learningRate": [0.1, 0.01, 0.001], "fit.batchSize": [16, 64]},
-        "metric": "val_loss",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "learning rate x batch size",
+                    "base": {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 50}},
+                    "grid": {"compile.optimizer.learningRate": [0.1, 0.01, 0.001], "fit.batchSize": [16, 64]},
+                    "metric": "val_loss",
+                }
+            ]
+        }
+    )
 
     name: str | None = Field(None, max_length=200, description="A label for people")
     device: Device = Field(Device.auto, description="Where its jobs train: cpu, gpu or auto")
@@ -384,12 +395,22 @@ class SweepRead(Schema):
         for entry in ranking.jobs:
             counts[entry.job.status] = counts.get(entry.job.status, 0) + 1
         return cls(
-            id=sweep.id, name=sweep.name, device=Device(sweep.device), metric=ranking.metric,
+            id=sweep.id,
+            name=sweep.name,
+            device=Device(sweep.device),
+            metric=ranking.metric,
             goal=ranking.goal,  # type: ignore[arg-type]
-            space=sweep.space, created_at=sweep.created_at, counts=counts,
+            space=sweep.space,
+            created_at=sweep.created_at,
+            counts=counts,
             jobs=[
-                SweepJob(rank=entry.rank, value=entry.value, index=entry.job.sweep_index or 0, point=entry.point,
-                         job=JobRead.of(entry.job))
+                SweepJob(
+                    rank=entry.rank,
+                    value=entry.value,
+                    index=entry.job.sweep_index or 0,
+                    point=entry.point,
+                    job=JobRead.of(entry.job),
+                )
                 for entry in ranking.jobs
             ],
             links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
@@ -421,9 +442,14 @@ class SweepSummaryRead(Schema):
     def of(cls, summary: SweepSummary) -> SweepSummaryRead:
         sweep, best = summary.sweep, summary.best
         return cls(
-            id=sweep.id, name=sweep.name, device=Device(sweep.device), metric=sweep.metric,
+            id=sweep.id,
+            name=sweep.name,
+            device=Device(sweep.device),
+            metric=sweep.metric,
             goal=sweep.goal,  # type: ignore[arg-type]
-            created_at=sweep.created_at, points=len(sweep.points), counts=summary.counts,
+            created_at=sweep.created_at,
+            points=len(sweep.points),
+            counts=summary.counts,
             best=None if best is None else SweepBest(value=best.value, job_id=best.job_id, point=best.point),
             links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
         )

@@ -40,8 +40,10 @@ def run(cluster: Cluster, specs: list[dict], label: str) -> float:
     first, last = cluster.query("SELECT min(created_at), max(created_at) FROM jobs WHERE id = ANY(%s)", ids)[0]
     # when the workers keep up, the submit rate (the API on the same cores) is the bound
     submitted = len(ids) / (last - first).total_seconds()
-    print(f"{label}: {len(ids)} jobs, {rate:.1f} jobs/s finished (submitted at {submitted:.1f}/s); "
-          f"{dict(statuses)}; per worker {dict(sorted(shares.items()))}")
+    print(
+        f"{label}: {len(ids)} jobs, {rate:.1f} jobs/s finished (submitted at {submitted:.1f}/s); "
+        f"{dict(statuses)}; per worker {dict(sorted(shares.items()))}"
+    )
     return rate
 
 

@@ -46,7 +46,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="trainq-bench-datasets-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("TRAINQ_")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("TRAINQ_")
+    }
     env.update(TRAINQ_HOME=str(folder / "home"), PYTHONUNBUFFERED="1")
     try:
         run(args.rows, args.columns, folder, env)
@@ -66,25 +68,37 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
 
     ids = {}
     for fmt, path in (("npy", npy), ("csv", csv)):
-        with Started([str(BIN / "trainq"), "api", "--port", str(port := free_port())], env, folder / f"api-{fmt}.log") as api:
+        with Started(
+            [str(BIN / "trainq"), "api", "--port", str(port := free_port())], env, folder / f"api-{fmt}.log"
+        ) as api:
             url = f"http://127.0.0.1:{port}"
             wait_http(url)
             started = time.perf_counter()
-            response = httpx.post(f"{url}/v1/datasets", params={"format": fmt}, content=file_chunks(path),
-                                  headers={"Content-Length": str(path.stat().st_size)}, timeout=3600)
+            response = httpx.post(
+                f"{url}/v1/datasets",
+                params={"format": fmt},
+                content=file_chunks(path),
+                headers={"Content-Length": str(path.stat().st_size)},
+                timeout=3600,
+            )
             seconds = time.perf_counter() - started
             assert response.status_code == 201, response.text
             peak = vm_hwm(api.pid)
         ids[fmt] = response.json()["id"]
-        print(f"upload {fmt:4s} {path.stat().st_size / MB:8,.0f} MB in {seconds:6.1f} s: "
-              f"{path.stat().st_size / MB / seconds:7.1f} MB/s   API peak RSS {peak / MB:6.0f} MB "
-              f"(target < 300) {'ok' if peak < 300 * MB else 'MISSED'}")
+        print(
+            f"upload {fmt:4s} {path.stat().st_size / MB:8,.0f} MB in {seconds:6.1f} s: "
+            f"{path.stat().st_size / MB / seconds:7.1f} MB/s   API peak RSS {peak / MB:6.0f} MB "
+            f"(target < 300) {'ok' if peak < 300 * MB else 'MISSED'}"
+        )
 
     dataset_bytes = rows * columns * 4
     spec = training_spec(columns - 1)
-    with Started([str(BIN / "trainq"), "api", "--port", str(port := free_port())], env, folder / "api.log"), \
-            Started([str(BIN / "trainq"), "worker", "--concurrency", "1", "--hostname", "bench@%h"], env,
-                    folder / "worker.log") as worker:
+    with (
+        Started([str(BIN / "trainq"), "api", "--port", str(port := free_port())], env, folder / "api.log"),
+        Started(
+            [str(BIN / "trainq"), "worker", "--concurrency", "1", "--hostname", "bench@%h"], env, folder / "worker.log"
+        ) as worker,
+    ):
         url = f"http://127.0.0.1:{port}"
         wait_http(url)
         job = httpx.post(f"{url}/v1/jobs", json={**spec, "data": {"datasetId": ids["npy"]}}, timeout=60).json()
@@ -94,8 +108,10 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
         pool = children(worker.pid)
         peak = max(vm_hwm(pid) for pid in pool)
     worker_rate = rows / min(epoch["wallTime"] for epoch in history)
-    print(f"\nworker: 2 epochs on the uploaded dataset, peak RSS {peak / MB:,.0f} MB = "
-          f"{peak / dataset_bytes:.2f} x the dataset (target < 1.5) {'ok' if peak < 1.5 * dataset_bytes else 'MISSED'}")
+    print(
+        f"\nworker: 2 epochs on the uploaded dataset, peak RSS {peak / MB:,.0f} MB = "
+        f"{peak / dataset_bytes:.2f} x the dataset (target < 1.5) {'ok' if peak < 1.5 * dataset_bytes else 'MISSED'}"
+    )
 
     parsed = JobSpec.model_validate({**spec, "data": {"x": [[0.0] * (columns - 1)], "y": [[0.0]]}})
     config = parsed.to_training_config()
@@ -110,8 +126,10 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
     inline = fit(config, x, y, on_epoch_end=timed)
     inline_rate = rows / min(times)
     ratio = worker_rate / inline_rate
-    print(f"training samples/s: worker on the dataset {worker_rate:,.0f}, inline in-memory fit here "
-          f"{inline_rate:,.0f}: {ratio:.2f} (target >= 0.8) {'ok' if ratio >= 0.8 else 'MISSED'}")
+    print(
+        f"training samples/s: worker on the dataset {worker_rate:,.0f}, inline in-memory fit here "
+        f"{inline_rate:,.0f}: {ratio:.2f} (target >= 0.8) {'ok' if ratio >= 0.8 else 'MISSED'}"
+    )
     same = [e["logs"]["loss"] for e in history] == inline.history["loss"]
     print(f"same losses on the worker as inline: {same}")
 
@@ -122,8 +140,8 @@ def make_matrix(rows: int, columns: int) -> np.ndarray:
     weights = rng.normal(size=(columns - 1,)).astype(np.float32) / np.sqrt(columns)
     for start in range(0, rows, 100_000):
         block = rng.uniform(-1, 1, size=(min(100_000, rows - start), columns - 1)).astype(np.float32)
-        matrix[start:start + len(block), :-1] = block
-        matrix[start:start + len(block), -1] = block @ weights + 0.5
+        matrix[start : start + len(block), :-1] = block
+        matrix[start : start + len(block), -1] = block @ weights + 0.5
     return matrix
 
 
@@ -131,7 +149,7 @@ def write_csv(path: Path, matrix: np.ndarray) -> None:
     with path.open("w") as f:
         f.write(",".join([f"f{j}" for j in range(matrix.shape[1] - 1)] + ["target"]) + "\n")
         for start in range(0, matrix.shape[0], 50_000):
-            np.savetxt(f, matrix[start:start + 50_000], fmt="%.9g", delimiter=",")
+            np.savetxt(f, matrix[start : start + 50_000], fmt="%.9g", delimiter=",")
 
 
 def training_spec(features: int) -> dict[str, Any]:
@@ -197,8 +215,9 @@ class Started:
         self.command, self.env, self.log = command, env, log
 
     def __enter__(self) -> subprocess.Popen[bytes]:
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log.open("wb"),
-                                        stderr=subprocess.STDOUT, process_group=0)
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, process_group=0
+        )
         return self.process
 
     def __exit__(self, *_: object) -> None:

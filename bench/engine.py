@@ -25,6 +25,7 @@ A benchmark, not a test: CI does not run it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -105,7 +106,7 @@ def make_data(workload: Workload, seed: int = 0) -> Data:
     y = x @ teacher + np.float32(1.0) + np.float32(0.1) * rng.standard_normal((workload.samples, 1), dtype=np.float32)
     widths = [workload.features, *([workload.hidden] if workload.hidden else []), 1]
     weights: Weights = []
-    for fan_in, fan_out in zip(widths, widths[1:]):
+    for fan_in, fan_out in itertools.pairwise(widths):
         limit = math.sqrt(6 / (fan_in + fan_out))
         weights.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
         weights.append(np.zeros((fan_out,), np.float32))
@@ -195,7 +196,7 @@ def run_torch(workload: Workload, data: Data, threads: int) -> Result:
     torch.set_num_threads(threads)
     layers: list[torch.nn.Module] = []
     widths = [workload.features, *([workload.hidden] if workload.hidden else []), 1]
-    linears = [torch.nn.Linear(a, b) for a, b in zip(widths, widths[1:])]
+    linears = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(widths)]
     with torch.no_grad():
         for i, linear in enumerate(linears):
             linear.weight.copy_(torch.from_numpy(data.weights[2 * i].T.copy()))
@@ -334,8 +335,10 @@ def bench(workload: Workload, contenders: list[str], repeat: int, torch_repeat: 
             print(f"  {label:13} {ratio:7.2f}x   target {sign} {target:g}   {'ok' if met else 'MISSED'}")
     # the same ratio round by round (engine and numpy ran back to back): its spread is this machine's noise
     paired = sorted(r["engine"] / r["numpy"] for r in rounds)
-    print(f"  {'engine/numpy':13} {statistics.median(paired):7.2f}x   median of {len(paired)} rounds "
-          f"(quartiles {paired[len(paired) // 4]:.2f}-{paired[3 * len(paired) // 4]:.2f})")
+    print(
+        f"  {'engine/numpy':13} {statistics.median(paired):7.2f}x   median of {len(paired)} rounds "
+        f"(quartiles {paired[len(paired) // 4]:.2f}-{paired[3 * len(paired) // 4]:.2f})"
+    )
     if "torch" in seconds:
         # the most torch/engine can be with the engine at the speed of light
         print(f"  {'torch/numpy':13} {seconds['torch'] / seconds['numpy']:7.2f}x   (bound on torch/engine)")

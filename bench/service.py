@@ -37,10 +37,10 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from trainq.services.spec import SEED_EXAMPLE
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Processes, process_env, wait_for
 from tests.support.redis import RedisServer
+from trainq.services.spec import SEED_EXAMPLE
 
 TINY_JOB = {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 5}}
 CLIENT_THREADS = 4
@@ -72,8 +72,9 @@ def main() -> None:
                 "REDIS_URL": redis.url,
                 "TRAINQ_HOME": str(folder / "home"),
             }
-            migrated = subprocess.run([str(BIN / "trainq"), "db", "upgrade"], env=process_env(env),
-                                      capture_output=True, text=True)
+            migrated = subprocess.run(
+                [str(BIN / "trainq"), "db", "upgrade"], env=process_env(env), capture_output=True, text=True
+            )
             if migrated.returncode != 0:
                 raise SystemExit(f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
             api = processes.api(env)
@@ -128,16 +129,21 @@ def run(base_url: str, database_url: str, processes: Processes, jobs: int, evalu
 
     return [
         ("tiny jobs finished per second", f"{jobs / span:8.1f} /s   ({jobs} jobs in {span:.2f} s)"),
-        ("submits accepted per second", f"{jobs / submit_span:8.1f} /s   "
-                                                   f"({CLIENT_THREADS} client threads; the bound when latency stays low)"),
+        (
+            "submits accepted per second",
+            f"{jobs / submit_span:8.1f} /s   ({CLIENT_THREADS} client threads; the bound when latency stays low)",
+        ),
         ("submit -> succeeded p50", f"{percentile(latencies, 50) * 1000:8.1f} ms"),
         ("submit -> succeeded p99", f"{percentile(latencies, 99) * 1000:8.1f} ms"),
         ("per epoch: training (wallTime) mean", f"{statistics.fmean(training) * 1000:8.2f} ms"),
         ("per epoch: reporting mean", f"{statistics.fmean(reporting) * 1000:8.2f} ms"),
         ("per epoch: reporting p99", f"{percentile(reporting, 99) * 1000:8.2f} ms"),
-        ("evaluate requests per second", f"{len(evaluate_latencies) / evaluate_span:8.1f} /s   "
-                                         f"(p50 {percentile(evaluate_latencies, 50) * 1000:.1f} ms, "
-                                         f"{CLIENT_THREADS} client threads)"),
+        (
+            "evaluate requests per second",
+            f"{len(evaluate_latencies) / evaluate_span:8.1f} /s   "
+            f"(p50 {percentile(evaluate_latencies, 50) * 1000:.1f} ms, "
+            f"{CLIENT_THREADS} client threads)",
+        ),
     ]
 
 
@@ -154,16 +160,23 @@ def wait_until_finished(client: httpx.Client, ids: list[str], processes: Process
         for status in ("succeeded", "failed", "cancelled"):
             cursor = None
             while True:
-                page = client.get("/v1/jobs", params={"status": status, "limit": 200,
-                                                      **({"cursor": cursor} if cursor else {})}).json()
+                page = client.get(
+                    "/v1/jobs", params={"status": status, "limit": 200, **({"cursor": cursor} if cursor else {})}
+                ).json()
                 remaining.difference_update(job["id"] for job in page["items"])
                 cursor = page["nextCursor"]
                 if not cursor or not remaining:
                     break
         return not remaining
 
-    wait_for(finished, timeout=600, what=f"{len(ids)} jobs finish", processes=processes,
-             state=lambda: f"{len(remaining)} not finished", interval=0.2)
+    wait_for(
+        finished,
+        timeout=600,
+        what=f"{len(ids)} jobs finish",
+        processes=processes,
+        state=lambda: f"{len(remaining)} not finished",
+        interval=0.2,
+    )
 
 
 def epoch_times(database_url: str, ids: list[str]) -> tuple[list[float], list[float]]:
@@ -171,8 +184,7 @@ def epoch_times(database_url: str, ids: list[str]) -> tuple[list[float], list[fl
     epochs' recorded_at, less the later epoch's training) of every epoch after the first."""
     with psycopg.connect(database_url) as connection:
         rows = connection.execute(
-            "SELECT job_id, epoch, wall_time, recorded_at FROM epochs WHERE job_id = ANY(%s) "
-            "ORDER BY job_id, epoch",
+            "SELECT job_id, epoch, wall_time, recorded_at FROM epochs WHERE job_id = ANY(%s) ORDER BY job_id, epoch",
             (ids,),
         ).fetchall()
     training: list[float] = []

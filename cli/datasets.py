@@ -34,18 +34,33 @@ def upload(
     x_columns: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but y)")] = None,
     y_columns: Annotated[str | None, typer.Option(help="Comma-separated target columns (default: the last)")] = None,
     name: Annotated[str | None, typer.Option(help="A label for the dataset")] = None,
-    format_: Annotated[str | None, typer.Option("--format", help="csv, npy, npz, json or parquet (default: by suffix)")] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="csv, npy, npz, json or parquet (default: by suffix)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="A progress bar on stderr")] = True,
     url: Url = DEFAULT_URL,
 ) -> None:
     """Upload FILE as a dataset; print its id (the same id for the same content)."""
-    params = {key: value for key, value in {
-        "xColumns": x_columns, "yColumns": y_columns, "name": name,
-        "format": format_ or (file.suffix.lstrip(".").lower() or None),
-    }.items() if value is not None}
+    params = {
+        key: value
+        for key, value in {
+            "xColumns": x_columns,
+            "yColumns": y_columns,
+            "name": name,
+            "format": format_ or (file.suffix.lstrip(".").lower() or None),
+        }.items()
+        if value is not None
+    }
     size = file.stat().st_size
-    bar = Progress(TextColumn("upload"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                   console=err, disable=not progress)
+    bar = Progress(
+        TextColumn("upload"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not progress,
+    )
     with bar:
         task = bar.add_task("upload", total=size)
 
@@ -56,8 +71,13 @@ def upload(
                     yield chunk
 
         try:
-            response = httpx.post(f"{url}/v1/datasets", params=params, content=chunks(),
-                                  headers={"Content-Length": str(size)}, timeout=UPLOAD_TIMEOUT_SECONDS)
+            response = httpx.post(
+                f"{url}/v1/datasets",
+                params=params,
+                content=chunks(),
+                headers={"Content-Length": str(size)},
+                timeout=UPLOAD_TIMEOUT_SECONDS,
+            )
         except httpx.HTTPError as error:
             err.print(f"trainq: cannot reach {url} ({error})")
             raise typer.Exit(1) from None
@@ -87,8 +107,16 @@ def list_(
         return
     table = Table("id", "name", "format", "rows", "x", "y", "bytes", "created")
     for d in page["items"]:
-        table.add_row(d["id"], d["name"] or "", d["format"], str(d["rows"]), str(d["xShape"][1]),
-                      str(d["yShape"][1]), str(d["byteSize"]), d["createdAt"])
+        table.add_row(
+            d["id"],
+            d["name"] or "",
+            d["format"],
+            str(d["rows"]),
+            str(d["xShape"][1]),
+            str(d["yShape"][1]),
+            str(d["byteSize"]),
+            d["createdAt"],
+        )
     out.print(table)
 
 

@@ -77,8 +77,13 @@ def jobs(
     table = Table(box=None, header_style="bold")
     columns = _job_columns(out.width)
     for header, _ in columns:
-        table.add_column(header, no_wrap=True, overflow="ellipsis",
-                         min_width=_ID_WIDTH if header == "ID" else None, max_width=24 if header == "NAME" else None)
+        table.add_column(
+            header,
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=_ID_WIDTH if header == "ID" else None,
+            max_width=24 if header == "NAME" else None,
+        )
     for job in page.items:
         table.add_row(*(cell(job) for _, cell in columns))
     out.print(table)
@@ -93,9 +98,13 @@ def show(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None
         return
     table = Table.grid(padding=(0, 2))
     rows: list[tuple[str, str]] = [
-        ("id", job.id), ("name", escape(job.name or "")), ("status", f"[{_COLOURS[job.status]}]{job.status}[/]"),
+        ("id", job.id),
+        ("name", escape(job.name or "")),
+        ("status", f"[{_COLOURS[job.status]}]{job.status}[/]"),
         ("progress", f"epoch {job.progress.epoch} of {job.progress.epochs}"),
-        ("device", job.device), ("worker", escape(job.worker or "")), ("attempt", str(job.attempt)),
+        ("device", job.device),
+        ("worker", escape(job.worker or "")),
+        ("attempt", str(job.attempt)),
         ("created", job.created_at.isoformat()),
         ("started", job.started_at.isoformat() if job.started_at else ""),
         ("finished", job.finished_at.isoformat() if job.finished_at else ""),
@@ -124,8 +133,9 @@ def history(
     with _client(url) as client:
         epochs = _call(lambda: client.history(job_id))
     if as_json:
-        _print_json({"jobId": job_id, "epochs": [
-            {"epoch": e.epoch, "logs": e.logs, "wallTime": e.wall_time} for e in epochs]})
+        _print_json(
+            {"jobId": job_id, "epochs": [{"epoch": e.epoch, "logs": e.logs, "wallTime": e.wall_time} for e in epochs]}
+        )
         return
     keys = sorted(dict.fromkeys(key for epoch in epochs for key in epoch.logs), key=_log_key_order)
     if as_csv:
@@ -172,8 +182,7 @@ def evaluate(
     """The trained model's loss and metrics on the data in DATA."""
     document = _read_json(data)
     with _client(url) as client:
-        answer = _call(lambda: client.evaluate(job_id, document.get("x"), document.get("y"),
-                                               batch_size=batch_size))
+        answer = _call(lambda: client.evaluate(job_id, document.get("x"), document.get("y"), batch_size=batch_size))
     if as_json:
         _print_json({"loss": answer.loss, "metrics": answer.metrics})
         return
@@ -208,7 +217,9 @@ def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> No
     elif job.status == "cancelled":
         out.print(f"job {job.id}{_named(job)}: cancelled")
     else:
-        out.print(f"job {job.id}{_named(job)}: cancel requested; it is {job.status} and stops once its worker learns of it")
+        out.print(
+            f"job {job.id}{_named(job)}: cancel requested; it is {job.status} and stops once its worker learns of it"
+        )
 
 
 def watch(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:

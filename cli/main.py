@@ -20,8 +20,11 @@ from trainq.cli import jobs as job_commands
 from trainq.cli.datasets import app as datasets_app
 from trainq.services.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="trainq: train TensorFlow.js-style Dense models as jobs on Celery workers.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="trainq: train TensorFlow.js-style Dense models as jobs on Celery workers.",
+)
 db_app = typer.Typer(no_args_is_help=True, help="Apply the Alembic migrations to the database.")
 app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
@@ -112,12 +115,18 @@ def worker(
     queues: Annotated[str | None, typer.Option(help="Comma-separated queues to take jobs from")] = None,
     hostname: Annotated[str | None, typer.Option(help="Celery node name, e.g. w1@%h")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery's log level")] = "INFO",
-    device: Annotated[DeviceKind | None, typer.Option(
-        help="The device kind to serve (TRAINQ_WORKER_DEVICE; default: a CUDA GPU if one is seen, else cpu)",
-    )] = None,
-    array_library: Annotated[ArrayLibrary | None, typer.Option(
-        help="The engine's array library (TRAINQ_ARRAY_LIBRARY; default: numpy on cpu, cupy or torch on gpu)",
-    )] = None,
+    device: Annotated[
+        DeviceKind | None,
+        typer.Option(
+            help="The device kind to serve (TRAINQ_WORKER_DEVICE; default: a CUDA GPU if one is seen, else cpu)",
+        ),
+    ] = None,
+    array_library: Annotated[
+        ArrayLibrary | None,
+        typer.Option(
+            help="The engine's array library (TRAINQ_ARRAY_LIBRARY; default: numpy on cpu, cupy or torch on gpu)",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker alone: it finds its device, records itself in the workers registry
     and takes jobs from its device kind's queue and the shared one (unless --queues says otherwise)."""
@@ -179,14 +188,17 @@ def up(
     try:
         url = f"http://{host}:{port}"
         if _wait_ready(url, children, stopping):
-            typer.echo(f"trainq is up: API at {url} (docs at {url}/docs), {workers} worker(s); "
-                       f"database {_redacted(settings.sqlalchemy_url)}, broker {_redacted(settings.broker_url)}. "
-                       "Ctrl-C stops it.")
+            typer.echo(
+                f"trainq is up: API at {url} (docs at {url}/docs), {workers} worker(s); "
+                f"database {_redacted(settings.sqlalchemy_url)}, broker {_redacted(settings.broker_url)}. "
+                "Ctrl-C stops it."
+            )
         while not stopping.wait(0.5):
             exited = [child for child in children if child.poll() is not None]
             if exited:
-                typer.echo(f"trainq: the {exited[0].args[3]} process exited with {exited[0].returncode}; stopping",
-                           err=True)
+                typer.echo(
+                    f"trainq: the {exited[0].args[3]} process exited with {exited[0].returncode}; stopping", err=True
+                )
                 raise typer.Exit(1)
     finally:
         _stop(children)

@@ -37,7 +37,10 @@ def watch_job(client: TrainqClient, job_id: str, console: Console) -> Job | None
             for job, epochs in client.watch(job_id, interval=POLL_SECONDS):
                 logs = epochs[-1].logs if epochs else (job.metrics or {})
                 bar.update(
-                    task, description=job.status, total=job.progress.epochs, completed=job.progress.epoch,
+                    task,
+                    description=job.status,
+                    total=job.progress.epochs,
+                    completed=job.progress.epoch,
                     logs="  ".join(f"{key} {logs[key]:.4g}" for key in BAR_LOGS if logs.get(key) is not None),
                 )
     except KeyboardInterrupt:
@@ -53,8 +56,10 @@ def summary(job: Job) -> Table:
     colour = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}[job.status]
     duration = f" in {job.duration:.1f} s" if job.duration is not None else ""
     table = Table.grid(padding=(0, 2))
-    table.add_row(f"[bold {colour}]{job.status}[/]",
-                  f"job {job.id}: {job.progress.epoch} of {job.progress.epochs} epochs{duration}")
+    table.add_row(
+        f"[bold {colour}]{job.status}[/]",
+        f"job {job.id}: {job.progress.epoch} of {job.progress.epochs} epochs{duration}",
+    )
     for key, value in (job.metrics or {}).items():
         table.add_row(f"  {key}", "" if value is None else f"{value:.6g}")
     if job.error:

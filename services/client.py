@@ -165,8 +165,9 @@ class Evaluation:
 class TrainqClient:
     """One connection pool to one trainq server; use it as a context manager or `close()` it."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
@@ -181,8 +182,14 @@ class TrainqClient:
 
     # --- jobs ---------------------------------------------------------------------
 
-    def submit(self, spec: Mapping[str, Any], *, name: str | None = None, device: str | None = None,
-               idempotency_key: str | None = None) -> Job:
+    def submit(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        device: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
         """Submit a job spec (model, compile, fit, data; optionally name and device)."""
         body = dict(spec)
         if name is not None:
@@ -271,8 +278,7 @@ def _api_error(response: httpx.Response) -> ApiError:
         detail = f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"
         errors = []
     code = response.status_code
-    kind = (JobNotFound if code == 404 else Conflict if code == 409 else
-            ServerError if code >= 500 else InvalidRequest)
+    kind = JobNotFound if code == 404 else Conflict if code == 409 else ServerError if code >= 500 else InvalidRequest
     return kind(code, detail, errors)
 
 

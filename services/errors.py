@@ -1,11 +1,11 @@
 """trainq's domain errors, raised by services and mapped to HTTP once, in `api/errors.py`.
 
-    TrainqError
-     ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
-     ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
-     │                     DatasetDeleted
-     └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
-         └── PayloadTooLarge 413
+TrainqError
+ ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
+ ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
+ │                     DatasetDeleted
+ └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
+     └── PayloadTooLarge 413
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
 
     # --- datasets (issue 4) ---
     storage_url: str | None = Field(
-        None, alias="TRAINQ_STORAGE_URL",
+        None,
+        alias="TRAINQ_STORAGE_URL",
         description="Where datasets live: a folder, or s3://bucket/prefix; default TRAINQ_HOME/datasets",
     )
     max_dataset_bytes: int = Field(2 * 1024**3, alias="TRAINQ_MAX_DATASET_BYTES", gt=0)
@@ -42,11 +43,13 @@ class Settings(BaseSettings):
 
     # --- the cluster (issue 6) ---
     worker_device: Literal["cpu", "gpu"] | None = Field(
-        None, alias="TRAINQ_WORKER_DEVICE",
+        None,
+        alias="TRAINQ_WORKER_DEVICE",
         description="The device kind a worker serves; unset: a CUDA GPU if one is seen, else the CPU",
     )
     array_library: Literal["numpy", "torch", "cupy"] | None = Field(
-        None, alias="TRAINQ_ARRAY_LIBRARY",
+        None,
+        alias="TRAINQ_ARRAY_LIBRARY",
         description="The engine's array library on a worker; unset: numpy on a CPU, cupy or torch on a GPU",
     )
     worker_heartbeat_seconds: float = Field(5.0, alias="TRAINQ_WORKER_HEARTBEAT_SECONDS", gt=0)
@@ -76,7 +79,7 @@ class Settings(BaseSettings):
             url = self.database_url
             for prefix in ("postgres://", "postgresql://"):
                 if url.startswith(prefix):
-                    return "postgresql+psycopg://" + url[len(prefix):]
+                    return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{(self.home / 'trainq.db').resolve()}"
 

@@ -40,12 +40,11 @@ NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers
 # the most epochs one job may train
 MAX_EPOCHS = 100_000
 
+
 class SpecModel(BaseModel):
     """camelCase on the wire (tf.js's names), snake_case in Python; unknown fields refused."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class Initializer(SpecModel):
@@ -104,9 +103,7 @@ class Optimizer(SpecModel):
 class Compile(SpecModel):
     optimizer: str | Optimizer = Field(description="An optimizer name, or an object with its options")
     loss: str = Field(description="tf.js loss name (meanSquaredError, ...) or Keras alias (mse, mae, ...)")
-    metrics: list[str] = Field(
-        default_factory=list, max_length=16, description="Metric names, e.g. accuracy, mse, mae"
-    )
+    metrics: list[str] = Field(default_factory=list, max_length=16, description="Metric names, e.g. accuracy, mse, mae")
 
 
 class EarlyStopping(SpecModel):
@@ -152,7 +149,9 @@ class Data(SpecModel):
     x: Matrix | None = Field(None, description="Samples, one row each")
     y: Matrix | None = Field(None, description="Targets, one row each")
     validation_data: XY | None = Field(None, description="Held-out data; overrides validationSplit")
-    dataset_id: str | None = Field(None, max_length=64, description="An uploaded dataset to train on, instead of x and y")
+    dataset_id: str | None = Field(
+        None, max_length=64, description="An uploaded dataset to train on, instead of x and y"
+    )
     validation_dataset_id: str | None = Field(
         None, max_length=64, description="An uploaded dataset held out for validation; overrides validationSplit"
     )
@@ -164,23 +163,45 @@ class Data(SpecModel):
         faults: list[tuple[str, str, Any]] = []  # (field, message, value)
         if self.dataset_id is None:
             faults += [
-                (name, "Field required: inline samples, or datasetId naming an uploaded dataset instead of x and y", None)
-                for name, value in (("x", self.x), ("y", self.y)) if value is None
+                (
+                    name,
+                    "Field required: inline samples, or datasetId naming an uploaded dataset instead of x and y",
+                    None,
+                )
+                for name, value in (("x", self.x), ("y", self.y))
+                if value is None
             ]
             if self.validation_dataset_id is not None:
-                faults.append(("validationDatasetId", "goes with datasetId; with inline x and y use validationData",
-                               self.validation_dataset_id))
+                faults.append(
+                    (
+                        "validationDatasetId",
+                        "goes with datasetId; with inline x and y use validationData",
+                        self.validation_dataset_id,
+                    )
+                )
         else:
-            inline = [name for name, value in (("x", self.x), ("y", self.y), ("validationData", self.validation_data))
-                      if value is not None]
+            inline = [
+                name
+                for name, value in (("x", self.x), ("y", self.y), ("validationData", self.validation_data))
+                if value is not None
+            ]
             if inline:
-                faults.append(("datasetId", f"give either datasetId or inline x and y (and validationData), "
-                                            f"not both; {' and '.join(inline)} given too", self.dataset_id))
+                faults.append(
+                    (
+                        "datasetId",
+                        f"give either datasetId or inline x and y (and validationData), "
+                        f"not both; {' and '.join(inline)} given too",
+                        self.dataset_id,
+                    )
+                )
         if faults:
-            raise ValidationError.from_exception_data(type(self).__name__, [
-                InitErrorDetails(type=PydanticCustomError("data_source", message), loc=(name,), input=value)
-                for name, message, value in faults
-            ])
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(type=PydanticCustomError("data_source", message), loc=(name,), input=value)
+                    for name, message, value in faults
+                ],
+            )
         return self
 
     @property
@@ -202,9 +223,7 @@ class JobSpec(SpecModel):
                 layers=tuple(_dense_config(layer) for layer in self.model.layers),
                 weights=None
                 if self.model.weights is None
-                else tuple(
-                    _float32_array(w, f"model.weights[{i}]") for i, w in enumerate(self.model.weights)
-                ),
+                else tuple(_float32_array(w, f"model.weights[{i}]") for i, w in enumerate(self.model.weights)),
             ),
             compile=CompileConfig(
                 optimizer=_optimizer_config(self.compile.optimizer),

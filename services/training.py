@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainq.services.db.models import Job, utcnow
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets.storage import storage_for
+from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import DATABASE_UNAVAILABLE, session_scope
 from trainq.services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from trainq.services.jobs import service as jobs
@@ -65,8 +65,12 @@ def run_job(
     queued for a worker that does)."""
     with session_scope(session_factory) as session:
         claim = jobs.claim(
-            session, job_id, worker=worker, lease_seconds=settings.lease_seconds,
-            devices=devices_served(device.kind), max_attempts=settings.max_attempts,
+            session,
+            job_id,
+            worker=worker,
+            lease_seconds=settings.lease_seconds,
+            devices=devices_served(device.kind),
+            max_attempts=settings.max_attempts,
         )
     if claim is None:
         return Outcome(job_id, None)
@@ -125,7 +129,10 @@ def requeue_stranded(
     served = devices_served(kind)
     with session_scope(session_factory) as session:
         job_ids = jobs.stranded_jobs(
-            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now, devices=served,
+            session,
+            queued_before=now - timedelta(seconds=settings.requeue_after_seconds),
+            now=now,
+            devices=served,
         )
         rows = session.execute(select(Job.id, Job.device, Job.sweep_id, Job.status).where(Job.id.in_(job_ids))).all()
         routes = {job_id: route(device, in_sweep=sweep_id is not None) for job_id, device, sweep_id, _ in rows}

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from trainq.services.db.migrate import upgrade
-from trainq.services.settings import Settings
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Processes
+from trainq.services.db.migrate import upgrade
+from trainq.services.settings import Settings
 
 MIGRATED_TEMPLATE = "trainq_migrated"
 

@@ -18,8 +18,10 @@ def test_the_defaults_hold() -> None:
     [
         ({"TRAINQ_LEASE_SECONDS": "1", "TRAINQ_HEARTBEAT_SECONDS": "3"}, "TRAINQ_HEARTBEAT_SECONDS"),
         ({"TRAINQ_LEASE_SECONDS": "9", "TRAINQ_HEARTBEAT_SECONDS": "5"}, "TRAINQ_LEASE_SECONDS"),
-        ({"TRAINQ_WORKER_LOST_AFTER_SECONDS": "6", "TRAINQ_WORKER_HEARTBEAT_SECONDS": "5"},
-         "TRAINQ_WORKER_LOST_AFTER_SECONDS"),
+        (
+            {"TRAINQ_WORKER_LOST_AFTER_SECONDS": "6", "TRAINQ_WORKER_HEARTBEAT_SECONDS": "5"},
+            "TRAINQ_WORKER_LOST_AFTER_SECONDS",
+        ),
     ],
 )
 def test_a_lease_renewed_less_than_twice_in_its_span_is_refused(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from functools import cached_property
 from json import loads
 from queue import Empty
-from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -36,8 +36,8 @@ from trainq.services.placement import SHARED_QUEUE, Route
 from trainq.services.settings import Settings, get_settings
 from trainq.services.training import requeue_stranded
 from trainq.services.workers.device import WorkerDevice, detect
-from trainq.worker.presence import Presence
 from trainq.worker.evaluations import send_evaluation
+from trainq.worker.presence import Presence
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,12 @@ class TrainqCelery(Celery):
 
 
 def create_celery(settings: Settings) -> TrainqCelery:
-    app = TrainqCelery("trainq", broker=broker_url(settings), include=["trainq.worker.tasks", "trainq.worker.evaluations"], set_as_current=False)
+    app = TrainqCelery(
+        "trainq",
+        broker=broker_url(settings),
+        include=["trainq.worker.tasks", "trainq.worker.evaluations"],
+        set_as_current=False,
+    )
     app.settings = settings
     app.conf.update(
         task_serializer="json",
@@ -191,7 +196,9 @@ class RequeueSweep:
             # evaluations are leased as jobs are, and swept beside them (issue 4)
             try:
                 evaluations.requeue_stranded(
-                    session_factory(settings), lambda evaluation_id: send_evaluation(self.app, evaluation_id), settings,
+                    session_factory(settings),
+                    lambda evaluation_id: send_evaluation(self.app, evaluation_id),
+                    settings,
                     lambda queue: messages_waiting(self.app, queue),
                 )
             except Exception:
@@ -209,7 +216,9 @@ def _start_sweep(sender: Any, **_: Any) -> None:
     # from the jobs' lease heartbeats, which the training processes keep) run beside the consumer
     if isinstance(sender.app, TrainqCelery):
         presence = _presences[os.getpid()] = Presence(
-            sender.app.settings, name=sender.hostname, device=sender.app.device,
+            sender.app.settings,
+            name=sender.hostname,
+            device=sender.app.device,
             concurrency=sender.controller.concurrency,
         )
         presence.start()

@@ -30,8 +30,13 @@ class Presence:
 
     def start(self) -> None:
         self._record()
-        log.info("worker %s: %s device %s through %s", self.name, self.device.kind, self.device.name,
-                 self.device.array_library)
+        log.info(
+            "worker %s: %s device %s through %s",
+            self.name,
+            self.device.kind,
+            self.device.name,
+            self.device.array_library,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -47,7 +52,11 @@ class Presence:
     def _record(self) -> None:
         with session_scope(self.factory) as session:
             registry.register(
-                session, name=self.name, host=socket.gethostname(), pid=os.getpid(), device=self.device,
+                session,
+                name=self.name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                device=self.device,
                 concurrency=self.concurrency,
             )
 

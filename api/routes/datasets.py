@@ -34,20 +34,36 @@ DRAIN_BYTES = 64 * 1024 * 1024
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetRead,
-    responses={200: {"model": DatasetRead, "description": "The same content was uploaded before: that dataset"},
-               **ERRORS},
+    responses={
+        200: {"model": DatasetRead, "description": "The same content was uploaded before: that dataset"},
+        **ERRORS,
+    },
     summary="Upload a dataset: CSV, .npy, .npz, JSON or Parquet, as a raw body or a multipart file",
 )
 async def upload_dataset(
     request: Request,
     response: Response,
     settings: SettingsDep,
-    format_: Annotated[str | None, Query(alias="format", description=f"One of {', '.join(FORMATS)}; "
-                                         "default: from the Content-Type, the file name or the first bytes")] = None,
-    x_columns: Annotated[str | None, Query(alias="xColumns", description=(
-        "Comma-separated feature columns (CSV and Parquet: names; .npy: indices); default: all but the targets"))] = None,
-    y_columns: Annotated[str | None, Query(alias="yColumns", description=(
-        "Comma-separated target columns; default: the last column"))] = None,
+    format_: Annotated[
+        str | None,
+        Query(
+            alias="format",
+            description=f"One of {', '.join(FORMATS)}; "
+            "default: from the Content-Type, the file name or the first bytes",
+        ),
+    ] = None,
+    x_columns: Annotated[
+        str | None,
+        Query(
+            alias="xColumns",
+            description=(
+                "Comma-separated feature columns (CSV and Parquet: names; .npy: indices); default: all but the targets"
+            ),
+        ),
+    ] = None,
+    y_columns: Annotated[
+        str | None, Query(alias="yColumns", description=("Comma-separated target columns; default: the last column"))
+    ] = None,
     name: Annotated[str | None, Query(max_length=200, description="A label for people")] = None,
 ) -> DatasetRead:
     declared = request.headers.get("content-length")
@@ -75,7 +91,10 @@ async def upload_dataset(
             name=name or fields.get("name"),
         )
         dataset, created = await run_in_threadpool(
-            datasets.ingest, request.app.state.session_factory, storage_for(settings), upload,
+            datasets.ingest,
+            request.app.state.session_factory,
+            storage_for(settings),
+            upload,
             max_json_bytes=settings.max_json_dataset_bytes,
         )
     finally:
@@ -95,14 +114,22 @@ def list_datasets(
     return DatasetPage(items=[DatasetRead.of(d) for d in page], next_cursor=next_cursor)
 
 
-@router.get("/{dataset_id}", response_model=DatasetRead, responses=ERRORS,
-            summary="A dataset: rows, shapes, sha256 and per-column min, max, mean, std")
+@router.get(
+    "/{dataset_id}",
+    response_model=DatasetRead,
+    responses=ERRORS,
+    summary="A dataset: rows, shapes, sha256 and per-column min, max, mean, std",
+)
 def get_dataset(dataset_id: DatasetId, session: SessionDep) -> DatasetRead:
     return DatasetRead.of(datasets.get_dataset(session, dataset_id))
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS,
-               summary="Delete a dataset and its bytes (409 while a queued or running job uses it)")
+@router.delete(
+    "/{dataset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    summary="Delete a dataset and its bytes (409 while a queued or running job uses it)",
+)
 def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: SettingsDep) -> Response:
     dataset = datasets.delete_dataset(session, dataset_id)
     # the row goes first: should removing the bytes fail, nothing names them any more

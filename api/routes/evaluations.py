@@ -21,9 +21,14 @@ EvaluationId = Annotated[str, Path(max_length=64, description="The evaluation's 
 ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 415, 422)}
 
 
-@router.post("/v1/jobs/{job_id}/evaluations", status_code=status.HTTP_202_ACCEPTED, response_model=EvaluationRead,
-             responses=ERRORS, dependencies=[Depends(require_json)],
-             summary="Evaluate the trained model on an uploaded dataset, on a worker")
+@router.post(
+    "/v1/jobs/{job_id}/evaluations",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EvaluationRead,
+    responses=ERRORS,
+    dependencies=[Depends(require_json)],
+    summary="Evaluate the trained model on an uploaded dataset, on a worker",
+)
 def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep, request: Request) -> EvaluationRead:
     evaluation = evaluations.create(session, job_id, body.dataset_id, body.batch_size)
     # stored before a worker can take its message
@@ -36,13 +41,21 @@ def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep
     return EvaluationRead.of(evaluation)
 
 
-@router.get("/v1/evaluations/{evaluation_id}", response_model=EvaluationRead, responses=ERRORS,
-            summary="An evaluation: queued, running, or its loss and metrics")
+@router.get(
+    "/v1/evaluations/{evaluation_id}",
+    response_model=EvaluationRead,
+    responses=ERRORS,
+    summary="An evaluation: queued, running, or its loss and metrics",
+)
 def get_evaluation(evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
     return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id))
 
 
-@router.get("/v1/jobs/{job_id}/evaluations/{evaluation_id}", response_model=EvaluationRead, responses=ERRORS,
-            summary="An evaluation of this job")
+@router.get(
+    "/v1/jobs/{job_id}/evaluations/{evaluation_id}",
+    response_model=EvaluationRead,
+    responses=ERRORS,
+    summary="An evaluation of this job",
+)
 def get_job_evaluation(job_id: JobId, evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
     return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id, job_id))

@@ -22,8 +22,12 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
-            summary="The database and the broker are reachable")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness}},
+    summary="The database and the broker are reachable",
+)
 def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     parts = {"database": _database(state.session_factory), "broker": _broker(state.broker_check)}

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, sta
 
 from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
 from trainq.api.schemas import (
-    ErrorBody,
     EpochRead,
+    ErrorBody,
     EvaluateRequest,
     EvaluateResponse,
     History,
@@ -50,22 +50,32 @@ JSON_BODY = [Depends(require_json)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobRead,
-    responses={200: {"model": JobRead, "description": "An idempotent replay: the job stored the first time"},
-               **ERRORS},
+    responses={200: {"model": JobRead, "description": "An idempotent replay: the job stored the first time"}, **ERRORS},
     summary="Submit a training job",
     dependencies=JSON_BODY,
 )
 def submit_job(
-    job: Annotated[JobCreate, Body(openapi_examples={"seed": {
-        "summary": "y = 2x + 1, one Dense unit, 20 epochs", "value": {**SEED_EXAMPLE, "name": "seed"}}})],
+    job: Annotated[
+        JobCreate,
+        Body(
+            openapi_examples={
+                "seed": {"summary": "y = 2x + 1, one Dense unit, 20 epochs", "value": {**SEED_EXAMPLE, "name": "seed"}}
+            }
+        ),
+    ],
     session: SessionDep,
     settings: SettingsDep,
     enqueue: EnqueueDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=255,
-        description="Retrying a submit with the same key returns the first job instead of a second one",
-    )] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retrying a submit with the same key returns the first job instead of a second one",
+        ),
+    ] = None,
 ) -> JobRead:
     spec = job.spec()
     # Everything the engine would refuse is refused now, before anything is stored
@@ -104,10 +114,14 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
 def get_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobRead:
     job = jobs.get_job(session, job_id)
-    return JobRead.of(job, reason=waiting_reason(job, online_kinds(session, lost_after=settings.worker_lost_after_seconds)))
+    return JobRead.of(
+        job, reason=waiting_reason(job, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
+    )
 
 
-@router.get("/{job_id}/spec", responses=ERRORS, summary="The job spec it was submitted with (model, compile, fit, data)")
+@router.get(
+    "/{job_id}/spec", responses=ERRORS, summary="The job spec it was submitted with (model, compile, fit, data)"
+)
 def get_spec(job_id: JobId, session: SessionDep) -> dict[str, Any]:
     # stored already validated and dumped by alias: it goes out as tf.js's field names
     return jobs.get_job(session, job_id).spec
@@ -117,27 +131,43 @@ def get_spec(job_id: JobId, session: SessionDep) -> dict[str, Any]:
 def get_history(
     job_id: JobId,
     session: SessionDep,
-    since: Annotated[int, Query(ge=0, le=MAX_EPOCHS, description="The first epoch to return (0-based): poll with the last seen + 1")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_EPOCHS, description="The first epoch to return (0-based): poll with the last seen + 1")
+    ] = 0,
 ) -> History:
     epochs = jobs.epochs_since(session, job_id, since)
     return History(job_id=job_id, epochs=[EpochRead.of(epoch) for epoch in epochs])
 
 
-@router.get("/{job_id}/weights", response_model=WeightsRead, responses=ERRORS, summary="Final weights (409 until succeeded)")
+@router.get(
+    "/{job_id}/weights", response_model=WeightsRead, responses=ERRORS, summary="Final weights (409 until succeeded)"
+)
 def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
     weights = jobs.final_weights(session, job_id)
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
-@router.post("/{job_id}/evaluate", response_model=EvaluateResponse, responses=ERRORS, dependencies=JSON_BODY,
-             summary="Loss and metrics of the trained model on new data")
-def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep,
-             settings: SettingsDep) -> EvaluateResponse:
+@router.post(
+    "/{job_id}/evaluate",
+    response_model=EvaluateResponse,
+    responses=ERRORS,
+    dependencies=JSON_BODY,
+    summary="Loss and metrics of the trained model on new data",
+)
+def evaluate(
+    job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep, settings: SettingsDep
+) -> EvaluateResponse:
     if body.dataset_id is not None:
         if body.x is not None or body.y is not None:
             raise InvalidInput("datasetId", "give x and y, or datasetId, not both")
-        logs = evaluations.evaluate_here(session, storage_for(settings), models.model(session, job_id),
-                                         body.dataset_id, body.batch_size, max_bytes=settings.max_request_bytes)
+        logs = evaluations.evaluate_here(
+            session,
+            storage_for(settings),
+            models.model(session, job_id),
+            body.dataset_id,
+            body.batch_size,
+            max_bytes=settings.max_request_bytes,
+        )
     else:
         for field, value in (("x", body.x), ("y", body.y)):
             if value is None:
@@ -147,14 +177,24 @@ def evaluate(job_id: JobId, body: EvaluateRequest, session: SessionDep, models: 
     return EvaluateResponse(loss=loss, metrics=logs)
 
 
-@router.post("/{job_id}/predict", response_model=PredictResponse, responses=ERRORS, dependencies=JSON_BODY,
-             summary="Outputs of the trained model")
+@router.post(
+    "/{job_id}/predict",
+    response_model=PredictResponse,
+    responses=ERRORS,
+    dependencies=JSON_BODY,
+    summary="Outputs of the trained model",
+)
 def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: TrainedModelsDep) -> PredictResponse:
     outputs = models.predict(session, job_id, body.x, body.batch_size)
     return PredictResponse(predictions=outputs.tolist())
 
 
-@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobRead, responses=ERRORS,
-             summary="Cancel a job: a queued one never starts, a running one stops at the batch its worker learns of it in")
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobRead,
+    responses=ERRORS,
+    summary="Cancel a job: a queued one never starts, a running one stops at the batch its worker learns of it in",
+)
 def cancel(job_id: JobId, session: SessionDep) -> JobRead:
     return JobRead.of(jobs.request_cancel(session, job_id))

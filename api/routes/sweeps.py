@@ -21,8 +21,14 @@ SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POS
 ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepRead, responses=ERRORS,
-             dependencies=[Depends(require_json)], summary="Create a sweep: one job per point of a grid or random draws")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SweepRead,
+    responses=ERRORS,
+    dependencies=[Depends(require_json)],
+    summary="Create a sweep: one job per point of a grid or random draws",
+)
 def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, enqueue: EnqueueDep) -> SweepRead:
     if body.grid is not None:
         points, space = grid_points(body.grid), {"grid": body.grid}
@@ -32,8 +38,15 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, 
         points = random_points(ranges, draws=body.random.draws, seed=body.random.seed)
         space = {"random": body.random.model_dump(by_alias=True, exclude_none=True)}
     sweep, jobs = sweeps.create_sweep(
-        session, base=body.base, space=space, points=points, device=body.device, name=body.name,
-        metric=body.metric, goal=body.goal, max_points=settings.max_sweep_points,
+        session,
+        base=body.base,
+        space=space,
+        points=points,
+        device=body.device,
+        name=body.name,
+        metric=body.metric,
+        goal=body.goal,
+        max_points=settings.max_sweep_points,
         max_inline_bytes=settings.max_request_bytes,
     )
     # the jobs must be in the database before a worker can take their messages
@@ -48,8 +61,12 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, 
     return SweepRead.of(sweeps.rank(session, sweep.id))
 
 
-@router.get("", response_model=SweepPage, responses=ERRORS,
-            summary="List sweeps, newest first: points, jobs by status, best value of its metric")
+@router.get(
+    "",
+    response_model=SweepPage,
+    responses=ERRORS,
+    summary="List sweeps, newest first: points, jobs by status, best value of its metric",
+)
 def list_sweeps(
     session: SessionDep,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
@@ -63,14 +80,23 @@ def list_sweeps(
 def get_sweep(
     sweep_id: SweepId,
     session: SessionDep,
-    metric: Annotated[str | None, Query(max_length=64, description="Rank by this log key instead of the sweep's")] = None,
+    metric: Annotated[
+        str | None, Query(max_length=64, description="Rank by this log key instead of the sweep's")
+    ] = None,
     goal: Annotated[Literal["min", "max"] | None, Query(description="min: smallest first; max: largest first")] = None,
 ) -> SweepRead:
     return SweepRead.of(sweeps.rank(session, sweep_id, metric=metric, goal=goal))
 
 
-@router.post("/{sweep_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=SweepRead, responses=ERRORS,
-             summary="Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in")
+@router.post(
+    "/{sweep_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SweepRead,
+    responses=ERRORS,
+    summary=(
+        "Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in"
+    ),
+)
 def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
     sweeps.cancel_sweep(session, sweep_id)
     return SweepRead.of(sweeps.rank(session, sweep_id))

@@ -41,9 +41,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_datasets"),
         sa.UniqueConstraint("content_key", name="uq_datasets_content_key"),
-        sa.CheckConstraint(
-            "format IN ('csv', 'npy', 'npz', 'json', 'parquet')", name="ck_datasets_format"
-        ),
+        sa.CheckConstraint("format IN ('csv', 'npy', 'npz', 'json', 'parquet')", name="ck_datasets_format"),
     )
     op.create_index("ix_datasets_created_at_id", "datasets", ["created_at", "id"])
 
@@ -77,9 +75,7 @@ def upgrade() -> None:
             ["dataset_id"], ["datasets.id"], name="fk_evaluations_dataset_id_datasets", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_evaluations"),
-        sa.CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed')", name="ck_evaluations_status"
-        ),
+        sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="ck_evaluations_status"),
     )
     op.create_index("ix_evaluations_job_id", "evaluations", ["job_id"])
     op.create_index("ix_evaluations_dataset_id", "evaluations", ["dataset_id"])

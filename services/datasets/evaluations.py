@@ -72,8 +72,14 @@ def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> E
     check_samples(config.model, config.compile.loss, x, y, "datasetId", "datasetId")
     now = utcnow()
     evaluation = Evaluation(
-        id=str(uuid.uuid4()), job_id=job_id, dataset_id=dataset_id, batch_size=batch_size,
-        status=QUEUED, attempt=0, created_at=now, enqueued_at=now,
+        id=str(uuid.uuid4()),
+        job_id=job_id,
+        dataset_id=dataset_id,
+        batch_size=batch_size,
+        status=QUEUED,
+        attempt=0,
+        created_at=now,
+        enqueued_at=now,
     )
     session.add(evaluation)
     try:
@@ -94,8 +100,9 @@ def get_evaluation(session: Session, evaluation_id: str, job_id: str | None = No
 # --- the worker side ------------------------------------------------------------------
 
 
-def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: float,
-          max_attempts: int | None = None) -> Claim | None:
+def claim(
+    session: Session, evaluation_id: str, *, worker: str, lease_seconds: float, max_attempts: int | None = None
+) -> Claim | None:
     """Take a queued evaluation, or take over a running one whose lease expired (its worker
     died). None when another worker holds a live lease or it has ended (a duplicate or
     late delivery); one that has lost `max_attempts` workers already ends failed instead."""
@@ -104,9 +111,14 @@ def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: f
     row = session.execute(
         update(Evaluation)
         .where(Evaluation.id == evaluation_id, _claimable(now), or_(Evaluation.status == QUEUED, attempts_left))
-        .values(status=RUNNING, attempt=Evaluation.attempt + 1, worker=worker,
-                started_at=func.coalesce(Evaluation.started_at, literal(now, UTCDateTime())),
-                lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+        .values(
+            status=RUNNING,
+            attempt=Evaluation.attempt + 1,
+            worker=worker,
+            started_at=func.coalesce(Evaluation.started_at, literal(now, UTCDateTime())),
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            heartbeat_at=now,
+        )
         .returning(Evaluation.attempt, Evaluation.job_id, Evaluation.dataset_id, Evaluation.batch_size)
         .execution_options(synchronize_session=False)
     ).one_or_none()
@@ -115,8 +127,12 @@ def claim(session: Session, evaluation_id: str, *, worker: str, lease_seconds: f
         if max_attempts is not None:
             session.execute(
                 update(Evaluation)
-                .where(Evaluation.id == evaluation_id, _claimable(now), Evaluation.status == RUNNING,
-                       Evaluation.attempt >= max_attempts)
+                .where(
+                    Evaluation.id == evaluation_id,
+                    _claimable(now),
+                    Evaluation.status == RUNNING,
+                    Evaluation.attempt >= max_attempts,
+                )
                 .values(status=FAILED, finished_at=now, lease_expires_at=None, error=jobs.workers_lost(max_attempts))
                 .execution_options(synchronize_session=False)
             )
@@ -139,8 +155,15 @@ def renew_lease(session: Session, evaluation_id: str, *, attempt: int, lease_sec
     return Lease(owned=renewed is not None, cancel_requested=False)
 
 
-def finish(session: Session, evaluation_id: str, *, attempt: int, status: str,
-           logs: dict[str, float | None] | None = None, error: str | None = None) -> bool:
+def finish(
+    session: Session,
+    evaluation_id: str,
+    *,
+    attempt: int,
+    status: str,
+    logs: dict[str, float | None] | None = None,
+    error: str | None = None,
+) -> bool:
     """End the evaluation succeeded (with its logs) or failed (with why); False when another
     worker took it over meanwhile, whose result stands."""
     finished = session.execute(
@@ -154,19 +177,27 @@ def finish(session: Session, evaluation_id: str, *, attempt: int, status: str,
     return finished is not None
 
 
-def run(factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *, worker: str,
-        settings: Settings) -> str | None:
+def run(
+    factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *, worker: str, settings: Settings
+) -> str | None:
     """Claim the evaluation and run it under a renewed lease; its final status, or None when
     this delivery ran nothing (another one has it, or took it over)."""
     with session_scope(factory) as session:
-        claimed = claim(session, evaluation_id, worker=worker, lease_seconds=settings.lease_seconds,
-                        max_attempts=settings.max_attempts)
+        claimed = claim(
+            session,
+            evaluation_id,
+            worker=worker,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+        )
     if claimed is None:
         return None
     log.info("evaluation %s: attempt %d on %s", evaluation_id, claimed.attempt, worker)
     lease = LeaseKeeper(
         factory,
-        partial(renew_lease, evaluation_id=evaluation_id, attempt=claimed.attempt, lease_seconds=settings.lease_seconds),
+        partial(
+            renew_lease, evaluation_id=evaluation_id, attempt=claimed.attempt, lease_seconds=settings.lease_seconds
+        ),
         interval=settings.heartbeat_seconds,
         name=f"evaluation {evaluation_id}",
     )
@@ -174,8 +205,9 @@ def run(factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *,
     try:
         values = _evaluate(factory, storage, claimed)
     except DATABASE_UNAVAILABLE as error:
-        log.warning("evaluation %s: the database failed (%s); it runs again once its lease expires",
-                    evaluation_id, error)
+        log.warning(
+            "evaluation %s: the database failed (%s); it runs again once its lease expires", evaluation_id, error
+        )
         return None
     finally:
         lease.stop()
@@ -213,15 +245,16 @@ def stranded_evaluations(session: Session, *, queued_before: datetime, now: date
     """Evaluations no live broker message may carry: queued ones last sent before
     `queued_before`, and running ones whose lease expired, not re-sent since. Oldest first."""
     sent_long_ago = or_(Evaluation.enqueued_at.is_(None), Evaluation.enqueued_at < queued_before)
-    query = (
-        select(Evaluation.id).where(sent_long_ago, _claimable(now))
-        .order_by(Evaluation.created_at).limit(limit)
-    )
+    query = select(Evaluation.id).where(sent_long_ago, _claimable(now)).order_by(Evaluation.created_at).limit(limit)
     return list(session.execute(query).scalars())
 
 
-def requeue_stranded(factory: sessionmaker[Session], send: Callable[[str], None], settings: Settings,
-                     messages_waiting: Callable[[str], int] | None = None) -> list[str]:
+def requeue_stranded(
+    factory: sessionmaker[Session],
+    send: Callable[[str], None],
+    settings: Settings,
+    messages_waiting: Callable[[str], int] | None = None,
+) -> list[str]:
     """Send again the evaluations whose message was lost or whose worker died (see
     `stranded_evaluations`); any worker can run one, so every worker's sweep sends them
     all. One sent twice is harmless: its claim lets one delivery run it. With
@@ -229,9 +262,12 @@ def requeue_stranded(factory: sessionmaker[Session], send: Callable[[str], None]
     `services.training.requeue_stranded`). The ids sent."""
     now = utcnow()
     with session_scope(factory) as session:
-        ids = stranded_evaluations(session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now)
-        queued = set(session.execute(
-            select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.status == QUEUED)).scalars())
+        ids = stranded_evaluations(
+            session, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now
+        )
+        queued = set(
+            session.execute(select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.status == QUEUED)).scalars()
+        )
         lacking = messages_lacking(session, {Device.auto}, messages_waiting) if queued and messages_waiting else None
     if lacking is not None:
         ids = [i for i in ids if i not in queued or take_one(lacking, SHARED_QUEUE)]
@@ -244,7 +280,9 @@ def requeue_stranded(factory: sessionmaker[Session], send: Callable[[str], None]
 
 def mark_enqueued(session: Session, evaluation_ids: Sequence[str]) -> None:
     session.execute(
-        update(Evaluation).where(Evaluation.id.in_(list(evaluation_ids))).values(enqueued_at=utcnow())
+        update(Evaluation)
+        .where(Evaluation.id.in_(list(evaluation_ids)))
+        .values(enqueued_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     _expire(session, *evaluation_ids)

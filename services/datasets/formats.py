@@ -71,8 +71,7 @@ def sniff(path: Path) -> str | None:
     return None
 
 
-def convert(source: Path, fmt: str, columns: Columns, x_out: Path, y_out: Path, *,
-            max_json_bytes: int) -> Parsed:
+def convert(source: Path, fmt: str, columns: Columns, x_out: Path, y_out: Path, *, max_json_bytes: int) -> Parsed:
     """Read `source` as `fmt` and write its features to `x_out`, its targets to `y_out`."""
     if source.stat().st_size == 0:
         raise InvalidInput("file", "is empty")
@@ -184,8 +183,14 @@ class ColumnsWriter:
         assert self._m2 is not None and self._min is not None and self._max is not None
         std = np.sqrt(self._m2 / self._count)
         return [
-            {"name": name, "role": self.role, "min": float(self._min[j]), "max": float(self._max[j]),
-             "mean": float(self._mean[j]), "std": float(std[j])}
+            {
+                "name": name,
+                "role": self.role,
+                "min": float(self._min[j]),
+                "max": float(self._max[j]),
+                "mean": float(self._mean[j]),
+                "std": float(std[j]),
+            }
             for j, name in enumerate(self.names)
         ]
 
@@ -349,7 +354,9 @@ def _read_npz(source: Path, x: ColumnsWriter, y: ColumnsWriter) -> None:
         members = {name.removesuffix(".npy"): name for name in archive.namelist()}
         for key, writer in (("x", x), ("y", y)):
             if key not in members:
-                raise InvalidInput("file", f"holds no array {key!r} (it holds: {', '.join(sorted(members)) or 'nothing'})")
+                raise InvalidInput(
+                    "file", f"holds no array {key!r} (it holds: {', '.join(sorted(members)) or 'nothing'})"
+                )
             what = f"array {key!r}"
             try:
                 with archive.open(members[key]) as f:
@@ -371,7 +378,8 @@ def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int)
     size = source.stat().st_size
     if size > max_bytes:
         raise InvalidInput(
-            "file", f"a JSON dataset of {size} bytes is over the JSON limit of {max_bytes} bytes; upload CSV, .npy or .npz"
+            "file",
+            f"a JSON dataset of {size} bytes is over the JSON limit of {max_bytes} bytes; upload CSV, .npy or .npz",
         )
     try:
         document = json.loads(source.read_bytes())
@@ -393,7 +401,7 @@ def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int)
             raise InvalidInput(f"file.{key}", f"must be a list of rows of numbers, not of depth {array.ndim}")
         writer.set_names([f"{key}[{j}]" for j in range(array.shape[1])])
         for start in range(0, array.shape[0], CHUNK_ROWS):
-            writer.write(array[start:start + CHUNK_ROWS], lambda i, key=key: f"{key}[{i}]")
+            writer.write(array[start : start + CHUNK_ROWS], lambda i, key=key: f"{key}[{i}]")
 
 
 def _read_parquet(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWriter) -> None:
@@ -422,7 +430,7 @@ def _read_parquet(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWr
             arrays.append(column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
         block = np.stack(arrays, axis=1)
         x.write(block[:, : len(xi)])
-        y.write(block[:, len(xi):])
+        y.write(block[:, len(xi) :])
         first += batch.num_rows
 
 
@@ -442,4 +450,3 @@ def _parquet_batches(parquet: Any, names: list[str]) -> Iterator[Any]:
 
 def canonical_columns(columns: Columns) -> str:
     return json.dumps({"x": columns.x, "y": columns.y}, separators=(",", ":"))
-

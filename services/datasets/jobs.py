@@ -70,7 +70,9 @@ def training_arrays(session: Session, storage: Storage, spec: JobSpec) -> Arrays
     x, y = mapped(storage, dataset_named(session, spec.data.dataset_id, "data.datasetId"))
     validation = None
     if spec.data.validation_dataset_id is not None:
-        validation = mapped(storage, dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
+        validation = mapped(
+            storage, dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId")
+        )
     return x, y, validation
 
 
@@ -100,5 +102,7 @@ def held_dataset(session: Session, dataset_id: str | None, field: str) -> Datase
 
 def stand_ins(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     zero = np.zeros((1, 1), dtype=np.float32)
-    return (np.broadcast_to(zero, (dataset.rows, dataset.x_columns)),
-            np.broadcast_to(zero, (dataset.rows, dataset.y_columns)))
+    return (
+        np.broadcast_to(zero, (dataset.rows, dataset.x_columns)),
+        np.broadcast_to(zero, (dataset.rows, dataset.y_columns)),
+    )

@@ -46,7 +46,9 @@ class Upload:
         return hashlib.sha256(described.encode()).hexdigest()
 
 
-def ingest(factory: sessionmaker[Session], storage: Storage, upload: Upload, *, max_json_bytes: int) -> tuple[Dataset, bool]:
+def ingest(
+    factory: sessionmaker[Session], storage: Storage, upload: Upload, *, max_json_bytes: int
+) -> tuple[Dataset, bool]:
     """The dataset of `upload`, converted and stored; False when the same content was stored before."""
     if upload.name is not None and len(upload.name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
@@ -112,7 +114,9 @@ def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[
         query = query.where(
             or_(Dataset.created_at < created_at, and_(Dataset.created_at == created_at, Dataset.id < last_id))
         )
-    rows = list(session.execute(query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)).scalars())
+    rows = list(
+        session.execute(query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)).scalars()
+    )
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -123,7 +127,8 @@ def users(session: Session, dataset_id: str) -> list[str]:
     """Ids of the queued or running jobs and evaluations that read the dataset."""
     active = (JobStatus.queued.value, JobStatus.running.value)
     jobs = session.execute(
-        select(Job.id).join(JobDataset, JobDataset.job_id == Job.id)
+        select(Job.id)
+        .join(JobDataset, JobDataset.job_id == Job.id)
         .where(JobDataset.dataset_id == dataset_id, Job.status.in_(active))
     ).scalars()
     evaluations = session.execute(
@@ -132,8 +137,9 @@ def users(session: Session, dataset_id: str) -> list[str]:
     return [*jobs, *evaluations]
 
 
-def hold_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id", *,
-                 exclusive: bool = False) -> Dataset:
+def hold_dataset(
+    session: Session, dataset_id: str, field: str = "path.dataset_id", *, exclusive: bool = False
+) -> Dataset:
     """The dataset, locked until the transaction ends: shared by each job or evaluation
     being stored that names it, exclusive for its delete. So either the delete waits for
     the submit to commit and then sees the job that uses it (409), or the submit waits for
@@ -144,7 +150,9 @@ def hold_dataset(session: Session, dataset_id: str, field: str = "path.dataset_i
         # changes nothing takes the database's one write lock now, so the whole transaction
         # runs after, or before, any other writer's: a delete, or a submit.
         session.execute(
-            update(Dataset).where(Dataset.id == dataset_id).values(rows=Dataset.rows)
+            update(Dataset)
+            .where(Dataset.id == dataset_id)
+            .values(rows=Dataset.rows)
             .execution_options(synchronize_session=False)
         )
     else:

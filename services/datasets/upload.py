@@ -108,7 +108,9 @@ class Receiver:
                 raise InvalidInput("body", "the multipart form holds no file part")
             if not self._complete:
                 # a body cut short would otherwise be stored as a shorter dataset
-                raise InvalidInput("body", "the multipart form ends before its closing boundary (the upload was cut short)")
+                raise InvalidInput(
+                    "body", "the multipart form ends before its closing boundary (the upload was cut short)"
+                )
         self.file.close()
 
     def close(self) -> None:
@@ -157,8 +159,10 @@ class Receiver:
                 part["name"] = name
                 part["value"] = bytearray()
             else:
-                raise InvalidInput(f"body.{name}" if name else "body",
-                                   f"unknown form field; expected a file part and {', '.join(FORM_FIELDS)}")
+                raise InvalidInput(
+                    f"body.{name}" if name else "body",
+                    f"unknown form field; expected a file part and {', '.join(FORM_FIELDS)}",
+                )
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
             if part.get("kind") == "file":

@@ -10,7 +10,6 @@ from alembic.config import Config
 from trainq.services.settings import Settings, get_settings
 
 
-
 def alembic_config(settings: Settings | None = None) -> Config:
     # the migrations are installed with trainq (trainq.migrations), so an installed wheel
     # migrates as a checkout does; alembic.ini serves only the `alembic` command

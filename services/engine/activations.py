@@ -248,8 +248,19 @@ class Mish:
 _ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Linear(), Relu(), Relu6(), Elu(), Selu(), Sigmoid(), HardSigmoid(), Tanh(),
-        Softmax(), Softplus(), Softsign(), Swish(), Mish(),
+        Linear(),
+        Relu(),
+        Relu6(),
+        Elu(),
+        Selu(),
+        Sigmoid(),
+        HardSigmoid(),
+        Tanh(),
+        Softmax(),
+        Softplus(),
+        Softsign(),
+        Swish(),
+        Mish(),
     )
 }
 ACTIVATION_NAMES: tuple[str, ...] = tuple(_ACTIVATIONS)
@@ -260,7 +271,4 @@ def get_activation(name: str, field: str) -> Activation:
     try:
         return _ACTIVATIONS[name]
     except (KeyError, TypeError):
-        raise InvalidConfig(
-            field, f"unknown activation {name!r}; valid names: {', '.join(ACTIVATION_NAMES)}"
-        ) from None
-
+        raise InvalidConfig(field, f"unknown activation {name!r}; valid names: {', '.join(ACTIVATION_NAMES)}") from None

@@ -55,8 +55,7 @@ def _truncated_normal(shape: Shape, rng: np.random.Generator, mean: float, stdde
     return mean + stddev * z
 
 
-def _variance_scaling(shape: Shape, rng: np.random.Generator, scale: float, mode: str,
-                      distribution: str) -> np.ndarray:
+def _variance_scaling(shape: Shape, rng: np.random.Generator, scale: float, mode: str, distribution: str) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     fan = {"fanIn": fan_in, "fanOut": fan_out, "fanAvg": (fan_in + fan_out) / 2}[mode]
     scale /= max(1.0, fan)
@@ -66,8 +65,9 @@ def _variance_scaling(shape: Shape, rng: np.random.Generator, scale: float, mode
     return rng.uniform(-limit, limit, shape)
 
 
-def _number(options: Mapping[str, Any], key: str, default: float, field: str,
-            zero_means_default: bool = False) -> float:
+def _number(
+    options: Mapping[str, Any], key: str, default: float, field: str, zero_means_default: bool = False
+) -> float:
     value = options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidConfig(f"{field}.{key}", f"must be a finite number, got {value!r}")
@@ -76,8 +76,7 @@ def _number(options: Mapping[str, Any], key: str, default: float, field: str,
     return float(value)
 
 
-def _choice(options: Mapping[str, Any], key: str, default: str, valid: tuple[str, ...],
-            field: str) -> str:
+def _choice(options: Mapping[str, Any], key: str, default: str, valid: tuple[str, ...], field: str) -> str:
     value = options.get(key, default)
     if value not in valid:
         raise InvalidConfig(f"{field}.{key}", f"must be one of {', '.join(valid)}, got {value!r}")
@@ -91,8 +90,9 @@ def _preset(scale: float, mode: str, distribution: str) -> Draw:
     return draw
 
 
-def _variance_scaling_draw(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any],
-                           field: str) -> np.ndarray:
+def _variance_scaling_draw(
+    shape: Shape, rng: np.random.Generator, options: Mapping[str, Any], field: str
+) -> np.ndarray:
     scale = _number(options, "scale", 1.0, field)
     if scale < 0:
         raise InvalidConfig(f"{field}.scale", f"must be a non-negative number, got {scale}")
@@ -115,8 +115,7 @@ def _constant(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any]
     return np.full(shape, _number(options, "value", 0.0, field))
 
 
-def _random_uniform(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any],
-                    field: str) -> np.ndarray:
+def _random_uniform(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any], field: str) -> np.ndarray:
     low = _number(options, "minval", -0.05, field, zero_means_default=True)
     high = _number(options, "maxval", 0.05, field, zero_means_default=True)
     if low > high:
@@ -132,14 +131,14 @@ def _normal_options(options: Mapping[str, Any], field: str) -> tuple[float, floa
     return mean, stddev
 
 
-def _random_normal(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any],
-                   field: str) -> np.ndarray:
+def _random_normal(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any], field: str) -> np.ndarray:
     mean, stddev = _normal_options(options, field)
     return rng.normal(mean, stddev, shape)
 
 
-def _truncated_normal_draw(shape: Shape, rng: np.random.Generator, options: Mapping[str, Any],
-                           field: str) -> np.ndarray:
+def _truncated_normal_draw(
+    shape: Shape, rng: np.random.Generator, options: Mapping[str, Any], field: str
+) -> np.ndarray:
     mean, stddev = _normal_options(options, field)
     return _truncated_normal(shape, rng, mean, stddev)
 
@@ -185,14 +184,11 @@ _UNSEEDED = ("constant", "identity", "ones", "zeros")
 INITIALIZER_NAMES: tuple[str, ...] = tuple(_INITIALIZERS)
 
 
-def initialize(config: InitializerConfig, shape: tuple[int, ...], rng: np.random.Generator,
-               field: str) -> np.ndarray:
+def initialize(config: InitializerConfig, shape: tuple[int, ...], rng: np.random.Generator, field: str) -> np.ndarray:
     """A float32 array of `shape` (a kernel is [fanIn, fanOut], a bias [units]) drawn as
     tf.js's initializer `config.name` with `config.options` draws it."""
     if config.name not in _INITIALIZERS:
-        raise InvalidConfig(
-            field, f"unknown initializer {config.name!r}; valid names: {', '.join(INITIALIZER_NAMES)}"
-        )
+        raise InvalidConfig(field, f"unknown initializer {config.name!r}; valid names: {', '.join(INITIALIZER_NAMES)}")
     draw, option_names = _INITIALIZERS[config.name]
     valid = option_names if config.name in _UNSEEDED else (*option_names, "seed")
     for key in config.options:

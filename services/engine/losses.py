@@ -459,27 +459,47 @@ class CosineProximity(_RowLoss):
 _LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        MeanSquaredError(), MeanAbsoluteError(), MeanAbsolutePercentageError(),
-        MeanSquaredLogarithmicError(), SquaredHinge(), Hinge(), CategoricalHinge(), LogCosh(),
-        CategoricalCrossentropy(), SparseCategoricalCrossentropy(), BinaryCrossentropy(),
-        KullbackLeiblerDivergence(), Poisson(), CosineProximity(), HuberLoss(),
+        MeanSquaredError(),
+        MeanAbsoluteError(),
+        MeanAbsolutePercentageError(),
+        MeanSquaredLogarithmicError(),
+        SquaredHinge(),
+        Hinge(),
+        CategoricalHinge(),
+        LogCosh(),
+        CategoricalCrossentropy(),
+        SparseCategoricalCrossentropy(),
+        BinaryCrossentropy(),
+        KullbackLeiblerDivergence(),
+        Poisson(),
+        CosineProximity(),
+        HuberLoss(),
     )
 }
 
 # tf.js's own aliases (losses.ts exports them, though compile refuses them as strings)
 # and Keras's snake_case names.
 _ALIASES = {
-    "mse": "meanSquaredError", "MSE": "meanSquaredError", "mean_squared_error": "meanSquaredError",
-    "mae": "meanAbsoluteError", "MAE": "meanAbsoluteError", "mean_absolute_error": "meanAbsoluteError",
-    "mape": "meanAbsolutePercentageError", "MAPE": "meanAbsolutePercentageError",
+    "mse": "meanSquaredError",
+    "MSE": "meanSquaredError",
+    "mean_squared_error": "meanSquaredError",
+    "mae": "meanAbsoluteError",
+    "MAE": "meanAbsoluteError",
+    "mean_absolute_error": "meanAbsoluteError",
+    "mape": "meanAbsolutePercentageError",
+    "MAPE": "meanAbsolutePercentageError",
     "mean_absolute_percentage_error": "meanAbsolutePercentageError",
-    "msle": "meanSquaredLogarithmicError", "MSLE": "meanSquaredLogarithmicError",
+    "msle": "meanSquaredLogarithmicError",
+    "MSLE": "meanSquaredLogarithmicError",
     "mean_squared_logarithmic_error": "meanSquaredLogarithmicError",
-    "kld": "kullbackLeiblerDivergence", "KLD": "kullbackLeiblerDivergence",
+    "kld": "kullbackLeiblerDivergence",
+    "KLD": "kullbackLeiblerDivergence",
     "kl_divergence": "kullbackLeiblerDivergence",
     "kullback_leibler_divergence": "kullbackLeiblerDivergence",
-    "cosine": "cosineProximity", "cosine_proximity": "cosineProximity",
-    "huber": "huberLoss", "huber_loss": "huberLoss",
+    "cosine": "cosineProximity",
+    "cosine_proximity": "cosineProximity",
+    "huber": "huberLoss",
+    "huber_loss": "huberLoss",
     "log_cosh": "logcosh",
     "binary_crossentropy": "binaryCrossentropy",
     "categorical_crossentropy": "categoricalCrossentropy",
@@ -505,7 +525,6 @@ def get_loss(name: str, field: str = "compile.loss") -> Loss:
     if canonical is None:
         raise InvalidConfig(
             field,
-            f"unknown loss {name!r}; valid names: {', '.join(_LOSSES)} "
-            f"(and the aliases {', '.join(_ALIASES)})",
+            f"unknown loss {name!r}; valid names: {', '.join(_LOSSES)} (and the aliases {', '.join(_ALIASES)})",
         )
     return _LOSSES[canonical]

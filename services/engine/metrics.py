@@ -25,8 +25,9 @@ should stick to tf.js's names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from trainq.services.engine.errors import InvalidConfig
 from trainq.services.engine.losses import canonical_loss_name, get_loss, row_mean

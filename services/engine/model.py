@@ -41,8 +41,7 @@ class Model:
         self.loss: Loss = get_loss(compile.loss, "compile.loss")
         units = config.layers[-1].units
         self.metrics: list[Metric] = [
-            get_metric(name, compile.loss, units, f"compile.metrics[{i}]")
-            for i, name in enumerate(compile.metrics)
+            get_metric(name, compile.loss, units, f"compile.metrics[{i}]") for i, name in enumerate(compile.metrics)
         ]
         self.weights: list[Any] = [
             w for layer in layers for w in ((layer.kernel,) if layer.bias is None else (layer.kernel, layer.bias))
@@ -51,8 +50,12 @@ class Model:
         # linear, whether the kernel has one row); the optimizer updates the weights in
         # place, so the plan stays true
         self._plan = [
-            (layer.kernel, layer.bias, None if isinstance(layer.activation, Linear) else layer.activation,
-             layer.kernel.shape[0] == 1)
+            (
+                layer.kernel,
+                layer.bias,
+                None if isinstance(layer.activation, Linear) else layer.activation,
+                layer.kernel.shape[0] == 1,
+            )
             for layer in layers
         ]
         self._by_rows: dict[int, tuple[Any, Any]] = {}  # rows -> _batch_constants
@@ -83,9 +86,7 @@ class Model:
                 initialize(layer.kernel_initializer, (fan_in, layer.units), rng, f"{field}.kernelInitializer")
             )
             if layer.use_bias:
-                weights.append(
-                    initialize(layer.bias_initializer, (layer.units,), rng, f"{field}.biasInitializer")
-                )
+                weights.append(initialize(layer.bias_initializer, (layer.units,), rng, f"{field}.biasInitializer"))
             fan_in = layer.units
         return cls.from_weights(model, compile, weights, xp, device)
 

@@ -101,7 +101,9 @@ class Optimizer:
             current = self.slots[name]
             saved = state["slots"][name]
             if len(saved) != len(current):
-                raise InvalidConfig("checkpoint", f"optimizer slot {name!r} holds {len(saved)} arrays, not {len(current)}")
+                raise InvalidConfig(
+                    "checkpoint", f"optimizer slot {name!r} holds {len(saved)} arrays, not {len(current)}"
+                )
             self.slots[name] = [_like(xp, array, like) for array, like in zip(saved, current)]
 
 
@@ -141,7 +143,7 @@ class SGD(Optimizer):
     """`tf.train.sgd(learningRate)`, compile string `'sgd'`: w -= lr·g."""
 
     name = "sgd"
-    defaults = {"learningRate": 0.01}
+    defaults: ClassVar[dict[str, Any]] = {"learningRate": 0.01}
 
     def build(self, xp: Any, weights: Sequence[Any]) -> None:
         super().build(xp, weights)
@@ -161,7 +163,7 @@ class Momentum(Optimizer):
     trainq defaults to learningRate 0.01 and momentum 0.9."""
 
     name = "momentum"
-    defaults = {"learningRate": 0.01, "momentum": 0.9, "useNesterov": False}
+    defaults: ClassVar[dict[str, Any]] = {"learningRate": 0.01, "momentum": 0.9, "useNesterov": False}
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -184,7 +186,7 @@ class Adam(Optimizer):
     """`tf.train.adam(learningRate, beta1, beta2, epsilon)`, compile string `'adam'`."""
 
     name = "adam"
-    defaults = {"learningRate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": EPSILON}
+    defaults: ClassVar[dict[str, Any]] = {"learningRate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": EPSILON}
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -216,7 +218,13 @@ class Adamax(Optimizer):
     """`tf.train.adamax(learningRate, beta1, beta2, epsilon, decay)`, compile string `'adamax'`."""
 
     name = "adamax"
-    defaults = {"learningRate": 0.002, "beta1": 0.9, "beta2": 0.999, "epsilon": EPSILON, "decay": 0.0}
+    defaults: ClassVar[dict[str, Any]] = {
+        "learningRate": 0.002,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": EPSILON,
+        "decay": 0.0,
+    }
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -246,8 +254,14 @@ class RMSProp(Optimizer):
     `'rmsprop'`. Centered: see the module docstring for where trainq departs from tf.js."""
 
     name = "rmsprop"
-    defaults = {"learningRate": 0.001, "decay": 0.9, "momentum": 0.0, "epsilon": EPSILON, "centered": False}
-    ranges = {"decay": ("in [0, 1]", lambda v: 0 <= v <= 1)}
+    defaults: ClassVar[dict[str, Any]] = {
+        "learningRate": 0.001,
+        "decay": 0.9,
+        "momentum": 0.0,
+        "epsilon": EPSILON,
+        "centered": False,
+    }
+    ranges: ClassVar[dict[str, Any]] = {"decay": ("in [0, 1]", lambda v: 0 <= v <= 1)}
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -280,7 +294,7 @@ class Adagrad(Optimizer):
     Its epsilon is the backend's 1e-7; tf.js gives no option for it."""
 
     name = "adagrad"
-    defaults = {"learningRate": 0.01, "initialAccumulatorValue": 0.1}
+    defaults: ClassVar[dict[str, Any]] = {"learningRate": 0.01, "initialAccumulatorValue": 0.1}
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -303,7 +317,7 @@ class Adadelta(Optimizer):
     before this step's update (Keras uses the updated one); trainq follows tf.js."""
 
     name = "adadelta"
-    defaults = {"learningRate": 1.0, "rho": 0.95, "epsilon": EPSILON}
+    defaults: ClassVar[dict[str, Any]] = {"learningRate": 1.0, "rho": 0.95, "epsilon": EPSILON}
 
     def __init__(self, options: Mapping[str, Any], field: str = "compile.optimizer") -> None:
         super().__init__(options, field)
@@ -328,8 +342,15 @@ _OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (SGD, Momentum, Adam, Adamax, RMSProp, Adagrad, Adadelta)
 }
 # tf.js's compile strings also come capitalised, as the class names
-_ALIASES = {"SGD": "sgd", "Momentum": "momentum", "Adam": "adam", "Adamax": "adamax",
-            "RMSProp": "rmsprop", "Adagrad": "adagrad", "Adadelta": "adadelta"}
+_ALIASES = {
+    "SGD": "sgd",
+    "Momentum": "momentum",
+    "Adam": "adam",
+    "Adamax": "adamax",
+    "RMSProp": "rmsprop",
+    "Adagrad": "adagrad",
+    "Adadelta": "adadelta",
+}
 OPTIMIZER_NAMES: tuple[str, ...] = tuple(_OPTIMIZERS)
 
 
@@ -337,7 +358,5 @@ def get_optimizer(config: OptimizerConfig, field: str = "compile.optimizer") -> 
     """A fresh optimizer for `config`; InvalidConfig names the option (`compile.optimizer.beta1`)."""
     cls = _OPTIMIZERS.get(_ALIASES.get(config.name, config.name))
     if cls is None:
-        raise InvalidConfig(
-            field, f"unknown optimizer {config.name!r}; expected one of {', '.join(OPTIMIZER_NAMES)}"
-        )
+        raise InvalidConfig(field, f"unknown optimizer {config.name!r}; expected one of {', '.join(OPTIMIZER_NAMES)}")
     return cls(config.options, field)

@@ -22,7 +22,6 @@ from trainq.services.engine.losses import get_loss
 from trainq.services.engine.metrics import get_metric
 from trainq.services.engine.optimizers import get_optimizer
 
-
 # the most weights a model may hold (400 MB of float32, before the optimizer's slots)
 MAX_WEIGHTS = 100_000_000
 # initializers are tried at submit on a layer's own shape up to this many weights
@@ -43,8 +42,7 @@ def validate_training(
     get_optimizer(config.compile.optimizer, "compile.optimizer")
     units = config.model.layers[-1].units
     metric_keys = [
-        get_metric(name, loss, units, f"compile.metrics[{i}]").key
-        for i, name in enumerate(config.compile.metrics)
+        get_metric(name, loss, units, f"compile.metrics[{i}]").key for i, name in enumerate(config.compile.metrics)
     ]
     if config.model.weights is not None:
         check_weights(config.model, config.model.weights)
@@ -185,9 +183,7 @@ def check_samples(
     width = input_width(model)
     _check_matrix(x, x_field)
     if x.shape[1] != width:
-        raise InvalidData(
-            x_field, f"rows have {x.shape[1]} values but the first layer's inputShape is [{width}]"
-        )
+        raise InvalidData(x_field, f"rows have {x.shape[1]} values but the first layer's inputShape is [{width}]")
     if y is None or y_field is None or loss is None:
         return
     _check_matrix(y, y_field)

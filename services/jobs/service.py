@@ -84,8 +84,9 @@ def submit(
 ) -> tuple[Job, bool]:
     """Store a validated job as queued; True if created, False if it replays an earlier submit.
 
-    `sweep` is (sweep id, point index) for a point of a sweep. `enqueued_at` is set now because the caller sends the broker message right after
-    committing; if that send is lost, the requeue sweep sends it again later."""
+    `sweep` is (sweep id, point index) for a point of a sweep. `enqueued_at` is set now
+    because the caller sends the broker message right after committing; if that send is
+    lost, the requeue sweep sends it again later."""
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
@@ -118,7 +119,9 @@ def submit(
     values.update(idempotency_key=idempotency_key, request_hash=request_hash)
     # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
     inserted = session.execute(
-        _insert(session)(Job).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        _insert(session)(Job)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Job.id)
     ).scalar_one_or_none()
     job = session.execute(select(Job).where(Job.idempotency_key == idempotency_key)).scalar_one()
@@ -149,9 +152,7 @@ def list_jobs(
     if cursor is not None:
         created_at, job_id = cursors.decode(cursor)
         # keyset: strictly after the last row seen, so no job is skipped or repeated
-        query = query.where(
-            or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id))
-        )
+        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     jobs = list(session.execute(query).scalars())
     if len(jobs) <= limit:
@@ -251,17 +252,20 @@ def claim(
             status=JobStatus.cancelled.value,
             finished_at=now,
             lease_expires_at=None,
-        ) or (max_attempts is not None and _update_job(
-            session,
-            job_id,
-            expired,
-            Job.attempt >= max_attempts,
-            Job.device.in_(_values(devices)),
-            status=JobStatus.failed.value,
-            finished_at=now,
-            lease_expires_at=None,
-            error=workers_lost(max_attempts),
-        ))
+        ) or (
+            max_attempts is not None
+            and _update_job(
+                session,
+                job_id,
+                expired,
+                Job.attempt >= max_attempts,
+                Job.device.in_(_values(devices)),
+                status=JobStatus.failed.value,
+                finished_at=now,
+                lease_expires_at=None,
+                error=workers_lost(max_attempts),
+            )
+        )
         if ended:
             _drop_checkpoint(session, job_id)
         return None

@@ -96,15 +96,26 @@ def create_sweep(
         )
     specs = [_point_spec(session, document, index, point) for index, point in enumerate(points)]
     sweep = Sweep(
-        id=str(uuid.uuid4()), name=name, base_spec=document, device=Device(device).value, space=space,
-        points=points, metric=metric, goal=goal, created_at=utcnow(),
+        id=str(uuid.uuid4()),
+        name=name,
+        base_spec=document,
+        device=Device(device).value,
+        space=space,
+        points=points,
+        metric=metric,
+        goal=goal,
+        created_at=utcnow(),
     )
     session.add(sweep)
     session.flush()
     stored = []
     for index, spec in enumerate(specs):
         job, _ = jobs.submit(
-            session, spec, name=_job_name(name, points[index]), device=device, idempotency_key=None,
+            session,
+            spec,
+            name=_job_name(name, points[index]),
+            device=device,
+            idempotency_key=None,
             sweep=(sweep.id, index),
         )
         dataset_jobs.record_use(session, job.id, spec)
@@ -127,7 +138,9 @@ def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[li
     query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True))
     if cursor is not None:
         created_at, last_id = cursors.decode(cursor)
-        query = query.where(or_(Sweep.created_at < created_at, and_(Sweep.created_at == created_at, Sweep.id < last_id)))
+        query = query.where(
+            or_(Sweep.created_at < created_at, and_(Sweep.created_at == created_at, Sweep.id < last_id))
+        )
     rows = list(session.execute(query.order_by(Sweep.created_at.desc(), Sweep.id.desc()).limit(limit + 1)).scalars())
     next_cursor = None
     if len(rows) > limit:
@@ -135,8 +148,9 @@ def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[li
         next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id)
     # one query for the jobs of the whole page, only the columns a summary reads
     found = session.execute(
-        select(Job.sweep_id, Job.id, Job.sweep_index, Job.status, Job.latest_logs)
-        .where(Job.sweep_id.in_([sweep.id for sweep in rows]))
+        select(Job.sweep_id, Job.id, Job.sweep_index, Job.status, Job.latest_logs).where(
+            Job.sweep_id.in_([sweep.id for sweep in rows])
+        )
     ).all()
     by_sweep: dict[str, list[Row[Any]]] = {sweep.id: [] for sweep in rows}
     for row in found:
@@ -161,8 +175,7 @@ def _summary(sweep: Sweep, rows: list[Row[Any]]) -> SweepSummary:
 def sweep_jobs(session: Session, sweep_id: str) -> list[Job]:
     """The sweep's jobs in point order (their specs, data included, not loaded)."""
     query = (
-        select(Job).options(defer(Job.spec, raiseload=True)).where(Job.sweep_id == sweep_id)
-        .order_by(Job.sweep_index)
+        select(Job).options(defer(Job.spec, raiseload=True)).where(Job.sweep_id == sweep_id).order_by(Job.sweep_index)
     )
     return list(session.execute(query).scalars())
 
@@ -172,7 +185,10 @@ def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: st
     sweep = get_sweep(session, sweep_id)
     metric = metric or sweep.metric
     goal = goal or sweep.goal
-    entries = [(job, sweep.points[job.sweep_index or 0], _final_value(job.status, job.latest_logs, metric)) for job in sweep_jobs(session, sweep_id)]
+    entries = [
+        (job, sweep.points[job.sweep_index or 0], _final_value(job.status, job.latest_logs, metric))
+        for job in sweep_jobs(session, sweep_id)
+    ]
     ranked = sorted(
         (entry for entry in entries if entry[2] is not None),
         key=lambda entry: (entry[2] if goal == "min" else -entry[2], entry[0].sweep_index),  # type: ignore[operator]

@@ -62,9 +62,13 @@ def random_points(ranges: dict[str, Range], *, draws: int, seed: int) -> list[Po
         elif not (math.isfinite(spread.low) and math.isfinite(spread.high)):
             raise InvalidInput(where, "low and high must be finite numbers")
         elif spread.integer and not (
-            -INTEGER_BOUND <= spread.low and spread.high <= INTEGER_BOUND and math.ceil(spread.low) <= math.floor(spread.high)
+            spread.low >= -INTEGER_BOUND
+            and spread.high <= INTEGER_BOUND
+            and math.ceil(spread.low) <= math.floor(spread.high)
         ):
-            raise InvalidInput(where, f"integer draws need a whole number between low and high, within ±{INTEGER_BOUND:.0e}")
+            raise InvalidInput(
+                where, f"integer draws need a whole number between low and high, within ±{INTEGER_BOUND:.0e}"
+            )
         elif spread.log and spread.low <= 0:
             raise InvalidInput(where, "a log range needs low > 0")
     rng = np.random.default_rng(seed)
@@ -81,7 +85,7 @@ def apply(document: dict[str, Any], point: Point) -> dict[str, Any]:
         node: Any = result
         for i, part in enumerate(parts[:-1]):
             child = _get(node, part, path)
-            if child is None or isinstance(child, str) and isinstance(parts[i + 1], str):
+            if child is None or (isinstance(child, str) and isinstance(parts[i + 1], str)):
                 child = {} if child is None else {"name": child}
                 node[part] = child
             node = child
@@ -93,9 +97,11 @@ def parse(path: str, field: str) -> list[str | int]:
     parts: list[str | int] = []
     position = 0
     for match in _PART.finditer(path):
-        separator = path[position:match.start()]
-        if separator not in ("", ".") or (separator == "." and not parts) or (
-            separator == "" and parts and match.group(1)
+        separator = path[position : match.start()]
+        if (
+            separator not in ("", ".")
+            or (separator == "." and not parts)
+            or (separator == "" and parts and match.group(1))
         ):
             break
         parts.append(match.group(1) if match.group(1) else int(match.group(2)))
@@ -111,7 +117,7 @@ def _draw(rng: np.random.Generator, spread: Range) -> Any:
     assert spread.low is not None and spread.high is not None
     if spread.integer:
         if spread.log:
-            return int(round(math.exp(rng.uniform(math.log(spread.low), math.log(spread.high)))))
+            return round(math.exp(rng.uniform(math.log(spread.low), math.log(spread.high))))
         return int(rng.integers(math.ceil(spread.low), math.floor(spread.high) + 1))
     if spread.log:
         return float(math.exp(rng.uniform(math.log(spread.low), math.log(spread.high))))

@@ -76,7 +76,10 @@ def _nvidia_gpu() -> tuple[str, int] | None:
     try:
         answer = subprocess.run(
             [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_SECONDS, check=True,
+            capture_output=True,
+            text=True,
+            timeout=NVIDIA_SMI_TIMEOUT_SECONDS,
+            check=True,
         ).stdout
         name, mebibytes = answer.splitlines()[0].rsplit(",", 1)
         return name.strip(), int(float(mebibytes)) * 2**20

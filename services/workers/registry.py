@@ -42,9 +42,17 @@ def register(session: Session, *, name: str, host: str, pid: int, device: Worker
     """Record the worker as started now; a worker restarted under the same name takes its row over."""
     now = utcnow()
     values = dict(
-        name=name, host=host, pid=pid, device_kind=device.kind.value, device_name=device.name[:255],
-        memory_bytes=device.memory_bytes, array_library=device.array_library, concurrency=concurrency,
-        started_at=now, heartbeat_at=now, stopped_at=None,
+        name=name,
+        host=host,
+        pid=pid,
+        device_kind=device.kind.value,
+        device_name=device.name[:255],
+        memory_bytes=device.memory_bytes,
+        array_library=device.array_library,
+        concurrency=concurrency,
+        started_at=now,
+        heartbeat_at=now,
+        stopped_at=None,
     )
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
     statement = insert(Worker).values(**values)
@@ -58,15 +66,20 @@ def register(session: Session, *, name: str, host: str, pid: int, device: Worker
 def heartbeat(session: Session, name: str) -> bool:
     """Renew the worker's heartbeat; False when its row is gone (record it again)."""
     renewed = session.execute(
-        update(Worker).where(Worker.name == name).values(heartbeat_at=utcnow(), stopped_at=None)
-        .returning(Worker.name).execution_options(synchronize_session=False)
+        update(Worker)
+        .where(Worker.name == name)
+        .values(heartbeat_at=utcnow(), stopped_at=None)
+        .returning(Worker.name)
+        .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     return renewed is not None
 
 
 def stopped(session: Session, name: str) -> None:
     session.execute(
-        update(Worker).where(Worker.name == name).values(stopped_at=utcnow())
+        update(Worker)
+        .where(Worker.name == name)
+        .values(stopped_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 

@@ -12,11 +12,11 @@ import pytest
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import sqlite_settings
 from trainq.api.app import create_app
 from trainq.services.db.session import create_engine_for
-from trainq.services.settings import Settings
 from trainq.services.placement import QUEUES
-from tests.conftest import sqlite_settings
+from trainq.services.settings import Settings
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
-from trainq.services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
+from trainq.services.spec import SEED_EXAMPLE
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +33,8 @@ async def test_the_page_and_every_asset_it_names_are_served_by_trainq(client: ht
 
 
 async def test_a_jobs_spec_is_read_back_as_submitted_and_an_unknown_job_is_404(
-        client: httpx.AsyncClient, broker: Broker) -> None:
+    client: httpx.AsyncClient, broker: Broker
+) -> None:
     document = copy.deepcopy(SEED_EXAMPLE)
     job = (await client.post("/v1/jobs", json={**document, "name": "spec"})).json()
     spec = (await client.get(f"/v1/jobs/{job['id']}/spec")).json()

@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.support.s3 import S3Server
 from trainq.api.app import create_app
 from trainq.services.settings import Settings
-from tests.support.s3 import S3Server
 
 pytestmark = pytest.mark.anyio
 

@@ -52,8 +52,14 @@ def as_parquet() -> bytes:
 FILES = {"csv": as_csv, "npy": as_npy, "npz": as_npz, "json": as_json, "parquet": as_parquet}
 
 
-async def upload(client: httpx.AsyncClient, body: bytes, *, content_type: str | None = None,
-                 multipart_name: str | None = None, **params: str) -> httpx.Response:
+async def upload(
+    client: httpx.AsyncClient,
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    multipart_name: str | None = None,
+    **params: str,
+) -> httpx.Response:
     if multipart_name is not None:
         return await client.post("/v1/datasets", params=params, files={"file": (multipart_name, body)})
     headers = {"content-type": content_type} if content_type else {}
@@ -132,7 +138,7 @@ async def test_an_npy_header_that_declares_more_than_the_file_holds_is_refused_a
 async def test_an_npz_member_damaged_in_the_archive_is_refused_naming_it(client: httpx.AsyncClient) -> None:
     body = bytearray(as_npz())
     middle = body.index(b"PK\x03\x04", 4) // 2  # inside the first member's compressed bytes
-    body[middle:middle + 8] = b"\xff" * 8
+    body[middle : middle + 8] = b"\xff" * 8
     field, message = await error_of(await upload(client, bytes(body), content_type="application/x-npz"))
     assert field == "file" and "damaged" in message
 
@@ -147,8 +153,10 @@ async def test_a_parquet_file_with_a_damaged_page_is_refused(client: httpx.Async
 
 
 async def test_a_multipart_upload_cut_short_before_its_closing_boundary_is_refused(client: httpx.AsyncClient) -> None:
-    body = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="d.csv"\r\n'
-            b"Content-Type: text/csv\r\n\r\n" + as_csv())
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="d.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n" + as_csv()
+    )
     complete = body + b"\r\n--XyZ--\r\n"
     content_type = "multipart/form-data; boundary=XyZ"
     field, message = await error_of(await upload(client, body, content_type=content_type, xColumns="a,b"))
@@ -189,7 +197,9 @@ async def test_x_and_y_of_different_row_counts_are_refused(client: httpx.AsyncCl
     assert await error_of(await upload(client, buffer.getvalue())) == ("file", "x has 4 rows but y has 3")
     body = json.dumps({"x": X.tolist(), "y": Y[:2].tolist()}).encode()
     assert await error_of(await upload(client, body, content_type="application/json")) == (
-        "file", "x has 4 rows but y has 2")
+        "file",
+        "x has 4 rows but y has 2",
+    )
 
 
 async def test_an_empty_file_is_refused(client: httpx.AsyncClient) -> None:
@@ -240,13 +250,17 @@ async def test_a_job_whose_dataset_does_not_fit_its_model_is_refused_at_submit(c
     spec = job_on(dataset["id"])
     spec["model"]["layers"][0]["inputShape"] = [3]
     assert await error_of(await client.post("/v1/jobs", json=spec)) == (
-        "data.datasetId", "rows have 2 values but the first layer's inputShape is [3]")
+        "data.datasetId",
+        "rows have 2 values but the first layer's inputShape is [3]",
+    )
     spec = job_on(dataset["id"])
     spec["model"]["layers"][0]["units"] = 2
     field, message = await error_of(await client.post("/v1/jobs", json=spec))
     assert field == "data.datasetId" or field == "data.y", (field, message)
     assert await error_of(await client.post("/v1/jobs", json=job_on("missing"))) == (
-        "data.datasetId", "no dataset missing; upload one with POST /v1/datasets")
+        "data.datasetId",
+        "no dataset missing; upload one with POST /v1/datasets",
+    )
     both = {**job_on(dataset["id"]), "data": {"datasetId": dataset["id"], "x": [[1, 2]], "y": [[1]]}}
     assert (await client.post("/v1/jobs", json=both)).status_code == 422
 
@@ -262,10 +276,14 @@ async def test_data_that_is_neither_inline_nor_a_dataset_names_the_field_at_faul
     assert await errors({"x": [[1, 2]]}) == [("data.y", required)]
     assert await errors({"y": [[1]]}) == [("data.x", required)]
     assert await errors({"x": [[1, 2]], "y": [[1]], "validationDatasetId": "v"}) == [
-        ("data.validationDatasetId", "goes with datasetId; with inline x and y use validationData")]
+        ("data.validationDatasetId", "goes with datasetId; with inline x and y use validationData")
+    ]
     assert await errors({"datasetId": "d", "y": [[1]], "validationData": {"x": [[1, 2]], "y": [[1]]}}) == [
-        ("data.datasetId", "give either datasetId or inline x and y (and validationData), not both; "
-                           "y and validationData given too")]
+        (
+            "data.datasetId",
+            "give either datasetId or inline x and y (and validationData), not both; y and validationData given too",
+        )
+    ]
 
 
 async def test_inline_data_over_the_limit_is_413_with_a_hint_to_upload(client: httpx.AsyncClient) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trainq.api.app import create_app
-from trainq.services.settings import Settings
-from trainq.services.spec import SEED_EXAMPLE
 from tests.api.conftest import Broker
 from tests.conftest import sqlite_settings
 from tests.support.redis import RedisServer
+from trainq.api.app import create_app
+from trainq.services.settings import Settings
+from trainq.services.spec import SEED_EXAMPLE
 
 pytestmark = pytest.mark.anyio
 

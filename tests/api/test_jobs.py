@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.api.conftest import Broker
 from trainq.services.db.models import Job
 from trainq.services.engine import Model
 from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE, JobSpec
 from trainq.services.training import run_job
-from tests.api.conftest import Broker
 
 pytestmark = pytest.mark.anyio
 
@@ -119,8 +119,10 @@ async def test_invalid_json_is_a_422_on_the_body(client: httpx.AsyncClient, fact
 
 
 async def test_nan_in_the_data_names_its_row_and_column(client: httpx.AsyncClient, factory: Factory) -> None:
-    raw = b'{"model": {"layers": [{"units": 1, "inputShape": [1]}]}, "compile": {"optimizer": "sgd", "loss": "mse"},' \
-          b' "data": {"x": [[1], [NaN]], "y": [[1], [2]]}}'
+    raw = (
+        b'{"model": {"layers": [{"units": 1, "inputShape": [1]}]}, "compile": {"optimizer": "sgd", "loss": "mse"},'
+        b' "data": {"x": [[1], [NaN]], "y": [[1], [2]]}}'
+    )
     response = await client.post("/v1/jobs", content=raw, headers={"Content-Type": "application/json"})
 
     assert response.status_code == 422
@@ -160,8 +162,11 @@ async def test_unknown_jobs_are_404_on_the_job_id(client: httpx.AsyncClient) -> 
 async def test_a_job_without_weights_answers_409(client: httpx.AsyncClient) -> None:
     job = (await client.post("/v1/jobs", json=seed())).json()
 
-    for method, path, body in [("GET", "/weights", None), ("POST", "/evaluate", {"x": [[1]], "y": [[1]]}),
-                               ("POST", "/predict", {"x": [[1]]})]:
+    for method, path, body in [
+        ("GET", "/weights", None),
+        ("POST", "/evaluate", {"x": [[1]], "y": [[1]]}),
+        ("POST", "/predict", {"x": [[1]]}),
+    ]:
         response = await client.request(method, f"/v1/jobs/{job['id']}{path}", json=body)
         assert response.status_code == 409, path
         assert response.json()["errors"][0]["field"] == "path.job_id"
@@ -199,8 +204,15 @@ async def test_jobs_are_listed_newest_first_page_by_page(client: httpx.AsyncClie
     assert [job["id"] for job in cancelled["items"]] == [ids[1]] and cancelled["nextCursor"] is None
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "query.limit"), ({"limit": 201}, "query.limit"),
-                                               ({"cursor": "bogus"}, "query.cursor"), ({"status": "done"}, "query.status")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "query.limit"),
+        ({"limit": 201}, "query.limit"),
+        ({"cursor": "bogus"}, "query.cursor"),
+        ({"status": "done"}, "query.status"),
+    ],
+)
 async def test_bad_list_parameters_name_the_query_field(
     client: httpx.AsyncClient, params: dict[str, Any], field: str
 ) -> None:
@@ -213,8 +225,10 @@ async def test_bad_list_parameters_name_the_query_field(
 async def test_a_trained_job_serves_history_weights_evaluate_and_predict(
     client: httpx.AsyncClient, factory: Factory, settings: Settings
 ) -> None:
-    document = seed(fit={"epochs": 6, "batchSize": 2, "validationSplit": 0.2, "seed": 7},
-                    compile={"optimizer": "adam", "loss": "meanSquaredError", "metrics": ["mae"]})
+    document = seed(
+        fit={"epochs": 6, "batchSize": 2, "validationSplit": 0.2, "seed": 7},
+        compile={"optimizer": "adam", "loss": "meanSquaredError", "metrics": ["mae"]},
+    )
     job = (await client.post("/v1/jobs", json=document)).json()
     run_job(factory, job["id"], worker="test:1", settings=settings)
 
@@ -231,7 +245,9 @@ async def test_a_trained_job_serves_history_weights_evaluate_and_predict(
     assert history["epochs"][-1]["logs"] == finished["metrics"] and history["epochs"][0]["wallTime"] > 0
     assert [w["shape"] for w in weights["weights"]] == [[1, 1], [1]]
     spec = JobSpec.model_validate(document).to_training_config()
-    model = Model.from_weights(spec.model, spec.compile, [np.array(w["values"], np.float32) for w in weights["weights"]])
+    model = Model.from_weights(
+        spec.model, spec.compile, [np.array(w["values"], np.float32) for w in weights["weights"]]
+    )
     expected = model.evaluate(np.array(x_new, np.float32), np.array(y_new, np.float32), 2)
     assert evaluated.status_code == 200
     assert evaluated.json() == {"loss": expected["loss"], "metrics": {"mae": expected["mae"]}}
@@ -239,8 +255,9 @@ async def test_a_trained_job_serves_history_weights_evaluate_and_predict(
     assert job["id"] in client.app.state.trained_models  # type: ignore[attr-defined]
 
 
-async def test_evaluate_names_the_request_field_at_fault(client: httpx.AsyncClient, factory: Factory,
-                                                         settings: Settings) -> None:
+async def test_evaluate_names_the_request_field_at_fault(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings
+) -> None:
     job = (await client.post("/v1/jobs", json=seed())).json()
     run_job(factory, job["id"], worker="test:1", settings=settings)
 
@@ -261,11 +278,14 @@ async def test_a_body_that_is_not_json_is_415_on_the_content_type(client: httpx.
     assert job_count(factory) == 0
 
 
-async def test_outputs_that_overflow_float32_answer_null_not_500(client: httpx.AsyncClient, factory: Factory,
-                                                                 settings: Settings) -> None:
+async def test_outputs_that_overflow_float32_answer_null_not_500(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings
+) -> None:
     # finite inputs, but kernel 3 times 3e38 overflows: JSON has no infinity to send
-    document = seed(model={"layers": [{"units": 1, "inputShape": [1]}], "weights": [[[3.0]], [0.0]]},
-                    fit={"epochs": 1, "shuffle": False})
+    document = seed(
+        model={"layers": [{"units": 1, "inputShape": [1]}], "weights": [[[3.0]], [0.0]]},
+        fit={"epochs": 1, "shuffle": False},
+    )
     document["compile"]["optimizer"] = {"name": "sgd", "learningRate": 1e-30}
     job = (await client.post("/v1/jobs", json=document)).json()
     run_job(factory, job["id"], worker="test:1", settings=settings)

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.api.conftest import Broker
 from trainq.services.db.models import Job, Sweep
 from trainq.services.db.session import session_scope
 from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE
-from tests.api.conftest import Broker
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +46,9 @@ async def test_a_grid_sweep_stores_one_queued_job_per_point_and_sends_each(
     assert body["counts"] == {"queued": 6} and body["metric"] == "val_loss" and body["goal"] == "min"
     points = [entry["point"] for entry in body["jobs"]]
     assert points == [
-        {"compile.optimizer.learningRate": lr, "fit.batchSize": batch} for lr in (0.1, 0.01, 0.001) for batch in (16, 64)
+        {"compile.optimizer.learningRate": lr, "fit.batchSize": batch}
+        for lr in (0.1, 0.01, 0.001)
+        for batch in (16, 64)
     ]
     assert [entry["index"] for entry in body["jobs"]] == list(range(6))
     assert all(entry["rank"] is None and entry["job"]["sweepId"] == body["id"] for entry in body["jobs"])
@@ -85,12 +87,18 @@ async def test_a_sweep_with_one_invalid_point_is_refused_whole_naming_the_point_
         ({"grid": {"model.layers[3].units": [2]}}, "points[0].model.layers[3].units"),
         ({"grid": {"fit.shuffleTwice": [True]}}, "points[0].fit.shuffleTwice"),
         ({"random": {"draws": 2, "ranges": {"fit.epochs": {"low": 5, "high": 1}}}}, "random.ranges.fit.epochs"),
-        ({"random": {"draws": 2, "ranges": {"compile.optimizer.learningRate": {"low": 0, "high": 1, "log": True}}}},
-         "random.ranges.compile.optimizer.learningRate"),
-        ({"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1.2, "high": 1.8, "integer": True}}}},
-         "random.ranges.fit.batchSize"),
-        ({"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1, "high": 1e300, "integer": True}}}},
-         "random.ranges.fit.batchSize"),
+        (
+            {"random": {"draws": 2, "ranges": {"compile.optimizer.learningRate": {"low": 0, "high": 1, "log": True}}}},
+            "random.ranges.compile.optimizer.learningRate",
+        ),
+        (
+            {"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1.2, "high": 1.8, "integer": True}}}},
+            "random.ranges.fit.batchSize",
+        ),
+        (
+            {"random": {"draws": 2, "ranges": {"fit.batchSize": {"low": 1, "high": 1e300, "integer": True}}}},
+            "random.ranges.fit.batchSize",
+        ),
     ],
 )
 async def test_a_malformed_sweep_is_refused_naming_its_field(
@@ -127,7 +135,9 @@ async def test_random_draws_are_seeded_and_stay_in_their_ranges(client: httpx.As
     base["model"]["layers"] = [{"units": 2, "inputShape": [1], "activation": "tanh"}, {"units": 1}]
     draws = []
     for _ in range(2):
-        response = await client.post("/v1/sweeps", json={"base": base, "random": {"draws": 8, "seed": 5, "ranges": ranges}})
+        response = await client.post(
+            "/v1/sweeps", json={"base": base, "random": {"draws": 8, "seed": 5, "ranges": ranges}}
+        )
         assert response.status_code == 201, response.text
         draws.append([entry["point"] for entry in response.json()["jobs"]])
     assert draws[0] == draws[1] and len(draws[0]) == 8
@@ -152,12 +162,19 @@ async def test_a_sweep_ranks_by_the_final_metric_ties_sharing_a_rank_and_the_unf
 
     ranked = (await client.get(created["links"]["self"])).json()["jobs"]
     assert [(entry["job"]["id"], entry["rank"], entry["value"]) for entry in ranked] == [
-        (ids[1], 1, 0.2), (ids[0], 2, 0.5), (ids[2], 2, 0.5), (ids[3], None, None), (ids[4], None, None),
+        (ids[1], 1, 0.2),
+        (ids[0], 2, 0.5),
+        (ids[2], 2, 0.5),
+        (ids[3], None, None),
+        (ids[4], None, None),
         (ids[5], None, None),
     ]
     by_loss = (await client.get(created["links"]["self"], params={"metric": "loss", "goal": "max"})).json()
     assert [(entry["job"]["id"], entry["rank"]) for entry in by_loss["jobs"][:4]] == [
-        (ids[4], 1), (ids[1], 2), (ids[2], 3), (ids[0], 4)
+        (ids[4], 1),
+        (ids[1], 2),
+        (ids[2], 3),
+        (ids[0], 4),
     ]
     assert by_loss["metric"] == "loss" and by_loss["goal"] == "max"
 
@@ -191,8 +208,9 @@ async def test_sweeps_are_listed_newest_first_page_by_page_with_their_counts_and
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     created = [(await client.post("/v1/sweeps", json=sweep(name=str(i), grid=GRID))).json() for i in range(3)]
-    maximising = (await client.post("/v1/sweeps", json=sweep(grid={"fit.batchSize": [8, 16]}, metric="loss",
-                                                                goal="max"))).json()
+    maximising = (
+        await client.post("/v1/sweeps", json=sweep(grid={"fit.batchSize": [8, 16]}, metric="loss", goal="max"))
+    ).json()
     ids = [entry["job"]["id"] for entry in created[1]["jobs"]]
     finish(factory, ids[0], "succeeded", {"val_loss": 0.5})
     finish(factory, ids[1], "succeeded", {"val_loss": 0.2})
@@ -225,8 +243,10 @@ async def test_sweeps_are_listed_newest_first_page_by_page_with_their_counts_and
     assert ranked[0]["job"]["id"] == middle["best"]["jobId"]
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "query.limit"), ({"limit": 201}, "query.limit"),
-                                               ({"cursor": "bogus"}, "query.cursor")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "query.limit"), ({"limit": 201}, "query.limit"), ({"cursor": "bogus"}, "query.cursor")],
+)
 async def test_bad_sweep_list_parameters_name_the_query_field(
     client: httpx.AsyncClient, params: dict[str, Any], field: str
 ) -> None:

@@ -41,10 +41,19 @@ class Cluster:
     def start(cls, postgres: PostgresServer, folder: Path, database: str) -> Cluster:
         url = make_url(postgres.create_database(database)).set(drivername="postgresql")
         (folder / "redis").mkdir(parents=True)
-        cluster = cls(folder, url.render_as_string(hide_password=False), RedisServer(folder / "redis").start(),
-                      Processes(folder / "logs"))
-        migrated = subprocess.run([str(BIN / "trainq"), "db", "upgrade"], env=process_env(cluster.env),
-                                  capture_output=True, text=True, timeout=60)
+        cluster = cls(
+            folder,
+            url.render_as_string(hide_password=False),
+            RedisServer(folder / "redis").start(),
+            Processes(folder / "logs"),
+        )
+        migrated = subprocess.run(
+            [str(BIN / "trainq"), "db", "upgrade"],
+            env=process_env(cluster.env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert migrated.returncode == 0, f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}"
         cluster.api = cluster.processes.api(cluster.env)
         return cluster
@@ -55,8 +64,12 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis.url,
-                "TRAINQ_HOME": str(self.folder / "home"), **CLUSTER_ENV}
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url,
+            "TRAINQ_HOME": str(self.folder / "home"),
+            **CLUSTER_ENV,
+        }
 
     def client(self) -> httpx.Client:
         assert self.api is not None
@@ -75,6 +88,7 @@ class Cluster:
     def wait_online(self, names: list[str]) -> None:
         wanted = {f"{name}@cluster" for name in names}
         with self.client() as client:
+
             def online() -> bool:
                 for name in names:
                     if not self.workers[name].running():
@@ -98,6 +112,7 @@ class Cluster:
 
     def submit_all(self, specs: list[dict[str, Any]]) -> list[str]:
         """Submit every spec at once from a few client threads; the ids in order."""
+
         def submit(spec: dict[str, Any]) -> str:
             with self.client() as client:
                 response = client.post("/v1/jobs", json=spec)
@@ -113,9 +128,16 @@ class Cluster:
                 "SELECT count(*) FROM jobs WHERE id = ANY(%s) AND status IN ('succeeded', 'failed', 'cancelled')", ids
             )[0][0] == len(ids)
 
-        wait_for(done, timeout=timeout, what=f"{len(ids)} jobs finish", processes=self.processes, interval=0.1,
-                 state=lambda: self.query("SELECT status, device, count(*) FROM jobs WHERE id = ANY(%s) "
-                                          "GROUP BY status, device", ids))
+        wait_for(
+            done,
+            timeout=timeout,
+            what=f"{len(ids)} jobs finish",
+            processes=self.processes,
+            interval=0.1,
+            state=lambda: self.query(
+                "SELECT status, device, count(*) FROM jobs WHERE id = ANY(%s) GROUP BY status, device", ids
+            ),
+        )
 
     def jobs_per_second(self, ids: list[str]) -> float:
         """Jobs finished per second, from the first submit to the last finish (trainq's own stamps)."""

@@ -41,8 +41,12 @@ def test_a_gpu_job_stays_queued_with_its_reason_until_a_gpu_worker_joins(cluster
         assert (gpu_job["status"], gpu_job["reason"]) == ("queued", "no GPU worker online")
         # the CPU workers are consuming: a cpu job submitted after it finishes first
         cpu_job = client.post("/v1/jobs", json=tiny_spec(1, "cpu")).json()
-        wait_for(lambda: client.get(f"/v1/jobs/{cpu_job['id']}").json()["status"] == "succeeded", timeout=30,
-                 what="the cpu job succeeds", processes=cluster.processes)
+        wait_for(
+            lambda: client.get(f"/v1/jobs/{cpu_job['id']}").json()["status"] == "succeeded",
+            timeout=30,
+            what="the cpu job succeeds",
+            processes=cluster.processes,
+        )
         waiting = client.get(f"/v1/jobs/{gpu_job['id']}").json()
         assert (waiting["status"], waiting["attempt"], waiting["reason"]) == ("queued", 0, "no GPU worker online")
 
@@ -104,7 +108,8 @@ def test_a_sweep_of_12_points_runs_across_the_workers_and_ranks_by_each_jobs_his
     ranks = [entry["rank"] for entry in ranked["jobs"]]
     assert ranks[0] == 1 and all(
         rank == (ranks[i - 1] if ranked["jobs"][i]["value"] == ranked["jobs"][i - 1]["value"] else i + 1)
-        for i, rank in enumerate(ranks) if i
+        for i, rank in enumerate(ranks)
+        if i
     )
     assert len({node(job) for job in jobs.values()}) >= 2, Counter(node(job) for job in jobs.values())
 
@@ -112,16 +117,21 @@ def test_a_sweep_of_12_points_runs_across_the_workers_and_ranks_by_each_jobs_his
 def test_a_single_job_submitted_after_a_big_sweep_runs_next_not_after_it(cluster: Cluster) -> None:
     sweep_size = 80
     with cluster.client() as client:
-        created = client.post("/v1/sweeps", json={
-            "base": base_spec(3, epochs=20), "grid": {"fit.seed": list(range(sweep_size))},
-        })
+        created = client.post(
+            "/v1/sweeps",
+            json={
+                "base": base_spec(3, epochs=20),
+                "grid": {"fit.seed": list(range(sweep_size))},
+            },
+        )
         assert created.status_code == 201, created.text
         sweep_ids = [entry["job"]["id"] for entry in created.json()["jobs"]]
         single = client.post("/v1/jobs", json=tiny_spec(99, "auto", epochs=20)).json()
         cluster.wait_finished([*sweep_ids, single["id"]], timeout=90)
         finished_single = parse_time(client.get(f"/v1/jobs/{single['id']}").json()["finishedAt"])
-    sweep_finishes = sorted(finished for (finished,) in cluster.query(
-        "SELECT finished_at FROM jobs WHERE id = ANY(%s)", sweep_ids))
+    sweep_finishes = sorted(
+        finished for (finished,) in cluster.query("SELECT finished_at FROM jobs WHERE id = ANY(%s)", sweep_ids)
+    )
     ahead = sum(finished < finished_single for finished in sweep_finishes)
     # it waits only for the sweep jobs the four workers had already taken (and the ones
     # finishing while it trains), not for the sweep's queue of eighty

@@ -6,14 +6,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import typer
 import yaml
 
-from trainq.cli.main import app as trainq_cli
 from tests.support.processes import REPO
+from trainq.cli.main import app as trainq_cli
 
 COMPOSE = REPO / "docker-compose.yml"
 
@@ -24,8 +23,14 @@ def compose() -> dict[str, Any]:
 
 def declared_dependencies() -> set[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    requirements = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
-    return {requirement.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower() for requirement in requirements}
+    requirements = [
+        *project["dependencies"],
+        *(r for extra in project["optional-dependencies"].values() for r in extra),
+    ]
+    return {
+        requirement.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        for requirement in requirements
+    }
 
 
 def trainq_command_exists(args: list[str]) -> bool:
@@ -48,8 +53,13 @@ def test_docker_compose_config_accepts_the_file() -> None:
     binary = shutil.which("docker-compose")
     assert binary is not None, "docker-compose is missing (Debian package docker-compose; `make test` installs it)"
     for profile_args in ([], ["--profile", "gpu", "--profile", "monitoring"]):
-        checked = subprocess.run([binary, "-f", str(COMPOSE), *profile_args, "config", "-q"], cwd=REPO,
-                                 capture_output=True, text=True, timeout=60)
+        checked = subprocess.run(
+            [binary, "-f", str(COMPOSE), *profile_args, "config", "-q"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert checked.returncode == 0, checked.stderr
 
 
@@ -78,7 +88,10 @@ def test_services_start_in_order_through_health_checks() -> None:
     assert services["worker-gpu"]["profiles"] == ["gpu"] and services["flower"]["profiles"] == ["monitoring"]
     assert services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
     assert set(compose()["volumes"]) == {"postgres-data", "redis-data", "datasets"}
-    documented = {line.split("=")[0].lstrip("# ") for line in (REPO / ".env.example").read_text().splitlines()
-                  if "=" in line and not line.startswith("# ---")}
+    documented = {
+        line.split("=")[0].lstrip("# ")
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("# ---")
+    }
     used = {word.split(":-")[0].split("}")[0] for word in COMPOSE.read_text().split("${")[1:]}
     assert used <= documented, used - documented

@@ -18,12 +18,25 @@ from pathlib import Path
 import psycopg
 import pytest
 from celery import Celery
+from playwright.sync_api import Browser, sync_playwright
 from psycopg import sql
 from sqlalchemy import make_url
 
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Api, Process, Processes, process_env, stop, wait_for
 from tests.support.redis import RedisServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# the dashboard's browser tests: Debian's chromium, driven by Playwright
 
 MIGRATE_DEADLINE_SECONDS = 60
 WORKER_READY_SECONDS = 60
@@ -57,7 +70,9 @@ class Stack:
 
     def migrate(self) -> None:
         done = subprocess.run(
-            [str(BIN / "trainq"), "db", "upgrade"], env=process_env(self.env), capture_output=True,
+            [str(BIN / "trainq"), "db", "upgrade"],
+            env=process_env(self.env),
+            capture_output=True,
             timeout=MIGRATE_DEADLINE_SECONDS,
         )
         assert done.returncode == 0, f"trainq db upgrade failed:\n{done.stdout.decode()}\n{done.stderr.decode()}"
@@ -87,8 +102,13 @@ class Stack:
                 answered.update(reply)
             return answered >= names
 
-        wait_for(all_answer, timeout=WORKER_READY_SECONDS, what=f"workers {sorted(names)} answer a ping",
-                 processes=self.processes, state=lambda: sorted(answered))
+        wait_for(
+            all_answer,
+            timeout=WORKER_READY_SECONDS,
+            what=f"workers {sorted(names)} answer a ping",
+            processes=self.processes,
+            state=lambda: sorted(answered),
+        )
 
     def stop_workers(self) -> None:
         stop(self.workers)
@@ -96,8 +116,12 @@ class Stack:
 
     def celery(self) -> Celery:
         """A Celery app of the test's own on the stack's broker: for pings and for extra messages."""
-        return Celery("e2e", broker=self.redis.url, set_as_current=False,
-                      config_source={"task_serializer": "json", "accept_content": ["json"]})
+        return Celery(
+            "e2e",
+            broker=self.redis.url,
+            set_as_current=False,
+            config_source={"task_serializer": "json", "accept_content": ["json"]},
+        )
 
     def row_counts(self) -> dict[str, int]:
         """The number of rows of every table in the database, read directly from PostgreSQL."""
@@ -109,9 +133,9 @@ class Stack:
                 )
             ]
             return {
-                table: connection.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-                ).fetchone()[0]  # type: ignore[index]
+                table: connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[
+                    0
+                ]  # type: ignore[index]
                 for table in tables
             }
 
@@ -121,8 +145,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory,
-          request: pytest.FixtureRequest) -> Iterator[Stack]:
+def stack(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp(f"stack-{request.module.__name__.rsplit('.', 1)[-1]}")
     database = f"e2e_{uuid.uuid4().hex[:12]}"
     database_url = libpq_url(postgres_server.create_database(database))
@@ -146,3 +171,17 @@ def _workers_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[No
     yield
     if stack is not None:
         stack.stop_workers()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is not installed (`make system-packages` installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    return []

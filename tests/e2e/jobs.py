@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tests.support.processes import Processes, wait_for
 from trainq.services.engine import Model
 from trainq.services.spec import JobSpec
-from tests.support.processes import Processes, wait_for
 
 FINISHED = ("succeeded", "failed", "cancelled")
 KERNEL, BIAS = 2.0, 1.0
@@ -31,14 +31,18 @@ def line(samples: int, seed: int) -> tuple[list[list[float]], list[list[float]]]
     return x.tolist(), y.tolist()
 
 
-def seed_spec(*, epochs: int = 200, samples: int = 200, batch_size: int = 40, seed: int = 7,
-              metrics: tuple[str, ...] = ("mae",)) -> dict[str, Any]:
+def seed_spec(
+    *, epochs: int = 200, samples: int = 200, batch_size: int = 40, seed: int = 7, metrics: tuple[str, ...] = ("mae",)
+) -> dict[str, Any]:
     x, y = line(samples, seed)
     return {
         "name": "y = 2x + 1",
         "model": {"layers": [{"units": 1, "inputShape": [1]}]},
-        "compile": {"optimizer": {"name": "sgd", "learningRate": 0.1}, "loss": "meanSquaredError",
-                    "metrics": list(metrics)},
+        "compile": {
+            "optimizer": {"name": "sgd", "learningRate": 0.1},
+            "loss": "meanSquaredError",
+            "metrics": list(metrics),
+        },
         "fit": {"epochs": epochs, "batchSize": batch_size, "validationSplit": 0.2, "seed": seed},
         "data": {"x": x, "y": y},
     }
@@ -84,8 +88,9 @@ def weights(client: httpx.Client, job_id: str) -> list[np.ndarray]:
     return [np.asarray(w["values"], dtype=np.float32).reshape(w["shape"]) for w in response.json()["weights"]]
 
 
-def wait_for_status(client: httpx.Client, job_id: str, statuses: tuple[str, ...] | str, *, timeout: float,
-                    processes: Processes) -> dict[str, Any]:
+def wait_for_status(
+    client: httpx.Client, job_id: str, statuses: tuple[str, ...] | str, *, timeout: float, processes: Processes
+) -> dict[str, Any]:
     statuses = (statuses,) if isinstance(statuses, str) else statuses
     last: dict[str, Any] = {}
 
@@ -93,12 +98,18 @@ def wait_for_status(client: httpx.Client, job_id: str, statuses: tuple[str, ...]
         last.update(get_job(client, job_id))
         return dict(last) if last["status"] in statuses else None
 
-    return wait_for(reached, timeout=timeout, what=f"job {job_id} is {' or '.join(statuses)}",
-                    processes=processes, state=lambda: last)
+    return wait_for(
+        reached,
+        timeout=timeout,
+        what=f"job {job_id} is {' or '.join(statuses)}",
+        processes=processes,
+        state=lambda: last,
+    )
 
 
-def watch_until_finished(client: httpx.Client, job_id: str, *, timeout: float,
-                         processes: Processes) -> tuple[list[str], dict[str, Any]]:
+def watch_until_finished(
+    client: httpx.Client, job_id: str, *, timeout: float, processes: Processes
+) -> tuple[list[str], dict[str, Any]]:
     """Poll the job as fast as the API answers; the distinct statuses seen, in order, and the last job."""
     seen: list[str] = []
     last: dict[str, Any] = {}
@@ -109,8 +120,14 @@ def watch_until_finished(client: httpx.Client, job_id: str, *, timeout: float,
             seen.append(last["status"])
         return last["status"] in FINISHED
 
-    wait_for(finished, timeout=timeout, what=f"job {job_id} finishes", processes=processes,
-             state=lambda: {"seen": seen, "job": last}, interval=0.005)
+    wait_for(
+        finished,
+        timeout=timeout,
+        what=f"job {job_id} finishes",
+        processes=processes,
+        state=lambda: {"seen": seen, "job": last},
+        interval=0.005,
+    )
     return seen, dict(last)
 
 

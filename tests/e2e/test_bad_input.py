@@ -82,8 +82,10 @@ class Bad:
 SUBMIT = "/v1/jobs"
 NAN_SPEC = spec()
 NAN_SPEC["data"]["x"][2] = [123.25]
-BIG = b'{"model": {"layers": [{"units": 1, "inputShape": [1]}]}, "compile": {"optimizer": "sgd", "loss": "mse"}, ' \
-      b'"data": {"x": [' + b"[0.5]," * (50 * 1024 * 1024 // 6) + b'[0.5]], "y": [[1]]}}'
+BIG = (
+    b'{"model": {"layers": [{"units": 1, "inputShape": [1]}]}, "compile": {"optimizer": "sgd", "loss": "mse"}, '
+    b'"data": {"x": [' + b"[0.5]," * (50 * 1024 * 1024 // 6) + b'[0.5]], "y": [[1]]}}'
+)
 
 
 def _first_use_of_key(client: httpx.Client) -> None:
@@ -94,83 +96,186 @@ def _first_use_of_key(client: httpx.Client) -> None:
 CASES = [
     # the job spec: types, names and ranges
     Bad("epochs of the wrong type", "POST", SUBMIT, 422, "fit.epochs", json=spec(**{"fit.epochs": "ten"})),
-    Bad("units of the wrong type", "POST", SUBMIT, 422, "model.layers[0].units",
-        json=spec(**{"model.layers.0.units": [1]})),
+    Bad(
+        "units of the wrong type",
+        "POST",
+        SUBMIT,
+        422,
+        "model.layers[0].units",
+        json=spec(**{"model.layers.0.units": [1]}),
+    ),
     Bad("x of the wrong type", "POST", SUBMIT, 422, "data.x", json=spec(**{"data.x": "0.1, 0.2"})),
     Bad("unknown loss", "POST", SUBMIT, 422, "compile.loss", json=spec(**{"compile.loss": "meanSquaredErr"})),
-    Bad("unknown optimizer", "POST", SUBMIT, 422, "compile.optimizer",
-        json=spec(**{"compile.optimizer": "sgdd"})),
-    Bad("unknown optimizer in an object", "POST", SUBMIT, 422, "compile.optimizer",
-        json=spec(**{"compile.optimizer": {"name": "lbfgs"}})),
-    Bad("negative learning rate", "POST", SUBMIT, 422, "compile.optimizer.learningRate",
-        json=spec(**{"compile.optimizer": {"name": "sgd", "learningRate": -0.1}})),
-    Bad("unknown activation", "POST", SUBMIT, 422, "model.layers[0].activation",
-        json=spec(**{"model.layers.0.activation": "swishy"})),
-    Bad("unknown initializer", "POST", SUBMIT, 422, "model.layers[0].kernelInitializer",
-        json=spec(**{"model.layers.0.kernelInitializer": "glorotWhatever"})),
+    Bad("unknown optimizer", "POST", SUBMIT, 422, "compile.optimizer", json=spec(**{"compile.optimizer": "sgdd"})),
+    Bad(
+        "unknown optimizer in an object",
+        "POST",
+        SUBMIT,
+        422,
+        "compile.optimizer",
+        json=spec(**{"compile.optimizer": {"name": "lbfgs"}}),
+    ),
+    Bad(
+        "negative learning rate",
+        "POST",
+        SUBMIT,
+        422,
+        "compile.optimizer.learningRate",
+        json=spec(**{"compile.optimizer": {"name": "sgd", "learningRate": -0.1}}),
+    ),
+    Bad(
+        "unknown activation",
+        "POST",
+        SUBMIT,
+        422,
+        "model.layers[0].activation",
+        json=spec(**{"model.layers.0.activation": "swishy"}),
+    ),
+    Bad(
+        "unknown initializer",
+        "POST",
+        SUBMIT,
+        422,
+        "model.layers[0].kernelInitializer",
+        json=spec(**{"model.layers.0.kernelInitializer": "glorotWhatever"}),
+    ),
     Bad("unknown metric", "POST", SUBMIT, 422, "compile.metrics[0]", json=spec(**{"compile.metrics": ["f1"]})),
     Bad("negative epochs", "POST", SUBMIT, 422, "fit.epochs", json=spec(**{"fit.epochs": -3})),
     Bad("zero batch size", "POST", SUBMIT, 422, "fit.batchSize", json=spec(**{"fit.batchSize": 0})),
-    Bad("validation split 1.5", "POST", SUBMIT, 422, "fit.validationSplit",
-        json=spec(**{"fit.validationSplit": 1.5})),
+    Bad("validation split 1.5", "POST", SUBMIT, 422, "fit.validationSplit", json=spec(**{"fit.validationSplit": 1.5})),
     Bad("no layers", "POST", SUBMIT, 422, "model.layers", json=spec(**{"model.layers": []})),
     # the data
-    Bad("x and y of different lengths", "POST", SUBMIT, 422, "data.y",
-        json=spec(**{"data.y": [[1.0], [2.0], [3.0]]})),
+    Bad("x and y of different lengths", "POST", SUBMIT, 422, "data.y", json=spec(**{"data.y": [[1.0], [2.0], [3.0]]})),
     Bad("ragged rows", "POST", SUBMIT, 422, "data.x[1]", json=spec(**{"data.x.1": [0.5, 0.7]})),
-    Bad("NaN in x", "POST", SUBMIT, 422, "data.x[2][0]", content=raw(NAN_SPEC, "123.25", "NaN"),
-        headers={"Content-Type": "application/json"}),
-    Bad("-Infinity in x", "POST", SUBMIT, 422, "data.x[2][0]", content=raw(NAN_SPEC, "123.25", "-Infinity"),
-        headers={"Content-Type": "application/json"}),
+    Bad(
+        "NaN in x",
+        "POST",
+        SUBMIT,
+        422,
+        "data.x[2][0]",
+        content=raw(NAN_SPEC, "123.25", "NaN"),
+        headers={"Content-Type": "application/json"},
+    ),
+    Bad(
+        "-Infinity in x",
+        "POST",
+        SUBMIT,
+        422,
+        "data.x[2][0]",
+        content=raw(NAN_SPEC, "123.25", "-Infinity"),
+        headers={"Content-Type": "application/json"},
+    ),
     Bad("a value too big for float32", "POST", SUBMIT, 422, "data.x[2][0]", json=spec(**{"data.x.2": [1e39]})),
     Bad("no rows", "POST", SUBMIT, 422, "data.x", json=spec(**{"data.x": [], "data.y": []})),
-    Bad("inputShape not matching x", "POST", SUBMIT, 422, "data.x",
-        json=spec(**{"model.layers.0.inputShape": [2]})),
-    Bad("y wider than the output layer", "POST", SUBMIT, 422, "data.y",
-        json=spec(**{"data.y": [[1.0, 2.0]] * 10})),
-    Bad("initial weights of the wrong shape", "POST", SUBMIT, 422, "model.weights[0]",
-        json=spec(**{"model.weights": [[[1.0, 2.0]], [0.0]]})),
+    Bad("inputShape not matching x", "POST", SUBMIT, 422, "data.x", json=spec(**{"model.layers.0.inputShape": [2]})),
+    Bad("y wider than the output layer", "POST", SUBMIT, 422, "data.y", json=spec(**{"data.y": [[1.0, 2.0]] * 10})),
+    Bad(
+        "initial weights of the wrong shape",
+        "POST",
+        SUBMIT,
+        422,
+        "model.weights[0]",
+        json=spec(**{"model.weights": [[[1.0, 2.0]], [0.0]]}),
+    ),
     # the document as a whole
     Bad("unknown top-level field", "POST", SUBMIT, 422, "colour", json=spec(colour="blue")),
     Bad("missing compile", "POST", SUBMIT, 422, "compile", json=spec(compile=DELETE)),
     Bad("device tpu", "POST", SUBMIT, 422, "device", json=spec(device="tpu")),
     Bad("name too long", "POST", SUBMIT, 422, "name", json=spec(name="n" * 201)),
-    Bad("invalid JSON", "POST", SUBMIT, 422, "body", content=b'{"model": {"layers": [',
-        headers={"Content-Type": "application/json"}),
+    Bad(
+        "invalid JSON",
+        "POST",
+        SUBMIT,
+        422,
+        "body",
+        content=b'{"model": {"layers": [',
+        headers={"Content-Type": "application/json"},
+    ),
     Bad("empty body", "POST", SUBMIT, 422, "body", content=b"", headers={"Content-Type": "application/json"}),
     Bad("a JSON list for a body", "POST", SUBMIT, 422, "body", json=[1, 2, 3]),
     Bad("a 50 MB body", "POST", SUBMIT, 413, "body", content=BIG, headers={"Content-Type": "application/json"}),
-    Bad("a wrong content type", "POST", SUBMIT, 415, "header.Content-Type", content=json.dumps(spec()).encode(),
-        headers={"Content-Type": "text/plain"}),
+    Bad(
+        "a wrong content type",
+        "POST",
+        SUBMIT,
+        415,
+        "header.Content-Type",
+        content=json.dumps(spec()).encode(),
+        headers={"Content-Type": "text/plain"},
+    ),
     Bad("no content type", "POST", SUBMIT, 415, "header.Content-Type", content=json.dumps(spec()).encode()),
-    Bad("an Idempotency-Key reused with another body", "POST", SUBMIT, 409, "header.Idempotency-Key",
-        json=spec(**{"fit.epochs": 6}), headers={"Idempotency-Key": "reused-key"}, before=_first_use_of_key),
+    Bad(
+        "an Idempotency-Key reused with another body",
+        "POST",
+        SUBMIT,
+        409,
+        "header.Idempotency-Key",
+        json=spec(**{"fit.epochs": 6}),
+        headers={"Idempotency-Key": "reused-key"},
+        before=_first_use_of_key,
+    ),
     # unknown jobs
     Bad("get an unknown job", "GET", "/v1/jobs/{unknown}", 404, "path.job_id"),
     Bad("history of an unknown job", "GET", "/v1/jobs/{unknown}/history", 404, "path.job_id"),
     Bad("weights of an unknown job", "GET", "/v1/jobs/{unknown}/weights", 404, "path.job_id"),
-    Bad("evaluate an unknown job", "POST", "/v1/jobs/{unknown}/evaluate", 404, "path.job_id",
-        json={"x": [[1.0]], "y": [[3.0]]}),
-    Bad("predict with an unknown job", "POST", "/v1/jobs/{unknown}/predict", 404, "path.job_id",
-        json={"x": [[1.0]]}),
+    Bad(
+        "evaluate an unknown job",
+        "POST",
+        "/v1/jobs/{unknown}/evaluate",
+        404,
+        "path.job_id",
+        json={"x": [[1.0]], "y": [[3.0]]},
+    ),
+    Bad("predict with an unknown job", "POST", "/v1/jobs/{unknown}/predict", 404, "path.job_id", json={"x": [[1.0]]}),
     Bad("cancel an unknown job", "POST", "/v1/jobs/{unknown}/cancel", 404, "path.job_id"),
     # jobs in the wrong state
     Bad("weights before the job has any", "GET", "/v1/jobs/{queued}/weights", 409, "path.job_id"),
-    Bad("evaluate before the job has weights", "POST", "/v1/jobs/{queued}/evaluate", 409, "path.job_id",
-        json={"x": [[1.0]], "y": [[3.0]]}),
-    Bad("predict before the job has weights", "POST", "/v1/jobs/{queued}/predict", 409, "path.job_id",
-        json={"x": [[1.0]]}),
+    Bad(
+        "evaluate before the job has weights",
+        "POST",
+        "/v1/jobs/{queued}/evaluate",
+        409,
+        "path.job_id",
+        json={"x": [[1.0]], "y": [[3.0]]},
+    ),
+    Bad(
+        "predict before the job has weights",
+        "POST",
+        "/v1/jobs/{queued}/predict",
+        409,
+        "path.job_id",
+        json={"x": [[1.0]]},
+    ),
     Bad("cancel a finished job", "POST", "/v1/jobs/{finished}/cancel", 409, "path.job_id"),
     # queries on a trained model
-    Bad("evaluate with x not matching inputShape", "POST", "/v1/jobs/{finished}/evaluate", 422, "x",
-        json={"x": [[1.0, 2.0]], "y": [[3.0]]}),
-    Bad("evaluate with x and y of different lengths", "POST", "/v1/jobs/{finished}/evaluate", 422, "y",
-        json={"x": [[1.0], [2.0]], "y": [[3.0]]}),
+    Bad(
+        "evaluate with x not matching inputShape",
+        "POST",
+        "/v1/jobs/{finished}/evaluate",
+        422,
+        "x",
+        json={"x": [[1.0, 2.0]], "y": [[3.0]]},
+    ),
+    Bad(
+        "evaluate with x and y of different lengths",
+        "POST",
+        "/v1/jobs/{finished}/evaluate",
+        422,
+        "y",
+        json={"x": [[1.0], [2.0]], "y": [[3.0]]},
+    ),
     Bad("evaluate without y", "POST", "/v1/jobs/{finished}/evaluate", 422, "y", json={"x": [[1.0]]}),
-    Bad("predict with ragged rows", "POST", "/v1/jobs/{finished}/predict", 422, "x[1]",
-        json={"x": [[1.0], [1.0, 2.0]]}),
-    Bad("predict with a zero batch size", "POST", "/v1/jobs/{finished}/predict", 422, "batchSize",
-        json={"x": [[1.0]], "batchSize": 0}),
+    Bad(
+        "predict with ragged rows", "POST", "/v1/jobs/{finished}/predict", 422, "x[1]", json={"x": [[1.0], [1.0, 2.0]]}
+    ),
+    Bad(
+        "predict with a zero batch size",
+        "POST",
+        "/v1/jobs/{finished}/predict",
+        422,
+        "batchSize",
+        json={"x": [[1.0]], "batchSize": 0},
+    ),
     # listing and history queries
     Bad("limit 0", "GET", "/v1/jobs", 422, "query.limit", params={"limit": "0"}),
     Bad("limit 100000", "GET", "/v1/jobs", 422, "query.limit", params={"limit": "100000"}),
@@ -178,14 +283,28 @@ CASES = [
     Bad("an unknown status", "GET", "/v1/jobs", 422, "query.status", params={"status": "sleeping"}),
     Bad("a non-numeric since", "GET", "/v1/jobs/{finished}/history", 422, "query.since", params={"since": "abc"}),
     Bad("a negative since", "GET", "/v1/jobs/{finished}/history", 422, "query.since", params={"since": "-1"}),
-    Bad("a since beyond any epoch", "GET", "/v1/jobs/{finished}/history", 422, "query.since",
-        params={"since": "9223372036854775808"}),
+    Bad(
+        "a since beyond any epoch",
+        "GET",
+        "/v1/jobs/{finished}/history",
+        422,
+        "query.since",
+        params={"since": "9223372036854775808"},
+    ),
     # what PostgreSQL refuses to store although SQLite would
     Bad("a NUL character in a job id", "GET", "/v1/jobs/a%00b", 422, "path"),
     Bad("a NUL character in a name", "POST", SUBMIT, 422, "body", json=spec(name="a\u0000b")),
     Bad("a NUL character in a cursor", "GET", "/v1/jobs", 422, "query.cursor", params={"cursor": "a\x00b"}),
-    Bad("a NUL character in a dataset's name", "POST", "/v1/datasets", 422, "query.name",
-        content=b"a,target\n1,2\n3,4\n", headers={"Content-Type": "text/csv"}, params={"name": "a\x00b"}),
+    Bad(
+        "a NUL character in a dataset's name",
+        "POST",
+        "/v1/datasets",
+        422,
+        "query.name",
+        content=b"a,target\n1,2\n3,4\n",
+        headers={"Content-Type": "text/csv"},
+        params={"name": "a\x00b"},
+    ),
 ]
 
 
@@ -201,8 +320,9 @@ def test_a_malformed_request_is_refused_naming_its_field(case: Bad, stack: Stack
         if case.before is not None:
             case.before(client)
         rows_before = stack.row_counts()
-        answer = client.request(case.method, path, json=case.json, content=case.content,
-                                headers=case.headers, params=case.params)
+        answer = client.request(
+            case.method, path, json=case.json, content=case.content, headers=case.headers, params=case.params
+        )
         rows_after = stack.row_counts()
 
     assert answer.status_code == case.status, answer.text[:2000]

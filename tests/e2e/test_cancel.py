@@ -48,16 +48,21 @@ def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack
     with stack.client() as client:
         endless = submit(client, long_spec(epochs=100_000))
         bystander = submit(client, seed_spec(epochs=400))
-        wait_for(lambda: get_job(client, endless["id"])["progress"]["epoch"] >= 3, timeout=30,
-                 what="the long job has finished 3 epochs", processes=stack.processes,
-                 state=lambda: get_job(client, endless["id"]))
+        wait_for(
+            lambda: get_job(client, endless["id"])["progress"]["epoch"] >= 3,
+            timeout=30,
+            what="the long job has finished 3 epochs",
+            processes=stack.processes,
+            state=lambda: get_job(client, endless["id"]),
+        )
 
         asked = time.monotonic()
         answer = client.post(f"/v1/jobs/{endless['id']}/cancel")
         assert answer.status_code == 202, answer.text
         assert answer.json()["status"] == "running" and answer.json()["cancelRequested"] is True
-        job = wait_for_status(client, endless["id"], "cancelled", timeout=CANCEL_DEADLINE_SECONDS,
-                              processes=stack.processes)
+        job = wait_for_status(
+            client, endless["id"], "cancelled", timeout=CANCEL_DEADLINE_SECONDS, processes=stack.processes
+        )
         assert time.monotonic() - asked < CANCEL_DEADLINE_SECONDS
 
         kept = history(client, endless["id"])
@@ -66,7 +71,8 @@ def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack
         assert job["attempt"] == 1 and job["finishedAt"] is not None and job["error"] is None
         assert client.get(f"/v1/jobs/{endless['id']}/weights").status_code == 409
 
-        other = wait_for_status(client, bystander["id"], ("succeeded", "failed", "cancelled"), timeout=60,
-                                processes=stack.processes)
+        other = wait_for_status(
+            client, bystander["id"], ("succeeded", "failed", "cancelled"), timeout=60, processes=stack.processes
+        )
         assert other["status"] == "succeeded" and other["attempt"] == 1 and not other["cancelRequested"], other
         assert len(history(client, bystander["id"])) == 400

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from trainq.services.client import TrainqClient
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
 from tests.support.processes import BIN, process_env, wait_for
+from trainq.services.client import TrainqClient
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +28,21 @@ COMMAND_DEADLINE_SECONDS = 60
 HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}
 
 
-def trainq(stack: Stack, *args: str, url_from_env: bool = False, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def trainq(
+    stack: Stack, *args: str, url_from_env: bool = False, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`trainq ARGS` pointed at the stack's API by --url (or by TRAINQ_URL)."""
     assert stack.api is not None
     env = process_env({"COLUMNS": "200"} | ({"TRAINQ_URL": stack.api.base_url} if url_from_env else {}))
     url = [] if url_from_env else ["--url", stack.api.base_url]
-    return subprocess.run([str(BIN / "trainq"), *args, *url], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=COMMAND_DEADLINE_SECONDS)
+    return subprocess.run(
+        [str(BIN / "trainq"), *args, *url],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_DEADLINE_SECONDS,
+    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -66,7 +74,9 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         assert job.status == "succeeded"
         out = ok(trainq(stack, "jobs", url_from_env=True))
         assert re.search(rf"{job_id}\s+y = 2x \+ 1\s+succeeded\s+30/30", out), out
-        assert json.loads(ok(trainq(stack, "jobs", "--json")))["items"][0] == client._request("GET", f"/v1/jobs/{job_id}")
+        assert json.loads(ok(trainq(stack, "jobs", "--json")))["items"][0] == client._request(
+            "GET", f"/v1/jobs/{job_id}"
+        )
         assert ok(trainq(stack, "jobs", "--status", "failed")) == ""
 
         out = ok(trainq(stack, "show", job_id))
@@ -100,7 +110,9 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         out = ok(trainq(stack, "evaluate", job_id, data))
         assert out == f"loss {expected.loss:.6g}\nmae {expected.metrics['mae']:.6g}\n"
         assert json.loads(ok(trainq(stack, "evaluate", job_id, data, "--json"))) == {
-            "loss": expected.loss, "metrics": expected.metrics}
+            "loss": expected.loss,
+            "metrics": expected.metrics,
+        }
 
         predictions = client.predict(job_id, x)
         out = ok(trainq(stack, "predict", job_id, "-", stdin=json.dumps({"x": x})))
@@ -123,7 +135,10 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         long_job = client.submit(long_spec(epochs=100_000))
         wait_for(lambda: client.job(long_job.id).status == "running", timeout=30, what="the long job runs")
         out = ok(trainq(stack, "cancel", long_job.id))
-        assert out.strip() == f"job {long_job.id} (long): cancel requested; it is running and stops once its worker learns of it"
+        assert (
+            out.strip()
+            == f"job {long_job.id} (long): cancel requested; it is running and stops once its worker learns of it"
+        )
         wait_for(lambda: client.job(long_job.id).status == "cancelled", timeout=10, what="the long job is cancelled")
         assert json.loads(ok(trainq(stack, "show", long_job.id, "--json")))["status"] == "cancelled"
 
@@ -136,8 +151,17 @@ class Terminal:
         self.socket = str(folder / f"tmux-{uuid.uuid4().hex[:8]}")
         # tmux hands its server's environment to the session: the command's own is set by `env`
         exports = " ".join(f"{key}={_quote(value)}" for key, value in env.items())
-        self._tmux("new-session", "-d", "-x", "120", "-y", "12", "-s", "watch",
-                   f"env {exports} {' '.join(map(_quote, command))}; echo EXITED $?; sleep 600")
+        self._tmux(
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "12",
+            "-s",
+            "watch",
+            f"env {exports} {' '.join(map(_quote, command))}; echo EXITED $?; sleep 600",
+        )
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "watch").stdout
@@ -159,13 +183,17 @@ def _quote(value: str) -> str:
 
 
 def test_watch_draws_a_progress_bar_that_advances_and_ctrl_c_leaves_the_job_running(
-        stack: Stack, tmp_path: Path) -> None:
+    stack: Stack, tmp_path: Path
+) -> None:
     assert stack.api is not None
     stack.worker("watch", **HEARTBEAT)
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=100_000))
-        env = {k: v for k, v in process_env({"TRAINQ_URL": stack.api.base_url, "TERM": "xterm-256color"}).items()
-               if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TERM")}
+        env = {
+            k: v
+            for k, v in process_env({"TRAINQ_URL": stack.api.base_url, "TERM": "xterm-256color"}).items()
+            if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TERM")
+        }
         terminal = Terminal(tmp_path, [str(BIN / "trainq"), "watch", job.id], env)
         try:
             bar = re.compile(r"running .* (\d+)/100000 epochs loss [0-9.e-]+")
@@ -174,13 +202,19 @@ def test_watch_draws_a_progress_bar_that_advances_and_ctrl_c_leaves_the_job_runn
                 found = bar.search(terminal.screen())
                 return int(found.group(1)) if found and int(found.group(1)) > 0 else None
 
-            first = wait_for(epochs_drawn, timeout=30, what="the bar shows a running job's epochs",
-                             state=terminal.screen)
-            later = wait_for(lambda: (n := epochs_drawn()) and n > first and n, timeout=30,
-                             what=f"the bar moves past {first} epochs", state=terminal.screen)
+            first = wait_for(
+                epochs_drawn, timeout=30, what="the bar shows a running job's epochs", state=terminal.screen
+            )
+            later = wait_for(
+                lambda: (n := epochs_drawn()) and n > first and n,
+                timeout=30,
+                what=f"the bar moves past {first} epochs",
+                state=terminal.screen,
+            )
             assert later > first
 
             terminal.keys("C-c")
+
             def exited() -> str | None:
                 screen = terminal.screen()
                 return screen if "EXITED" in screen else None

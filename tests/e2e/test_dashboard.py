@@ -7,22 +7,18 @@ text stays text. Each page is saved under test-artifacts/ as a screenshot.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
-from trainq.services.client import TrainqClient
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
 from tests.support.processes import REPO, wait_for
+from trainq.services.client import TrainqClient
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -30,20 +26,6 @@ PHONE = {"width": 390, "height": 844}
 SEEN_MS = 15_000
 XSS_NAME = "<script>alert(1)</script>"
 HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "Debian's chromium is not installed (`make system-packages` installs it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def dialogs() -> list[str]:
-    return []
 
 
 def open_page(browser: Browser, url: str, dialogs: list[str], viewport: dict[str, int] = DESKTOP) -> Page:
@@ -73,8 +55,7 @@ def chart_points(page: Page) -> int:
 def wait_for_points(page: Page, condition: Callable[[int], bool], what: str) -> None:
     # polled from here: Playwright's own in-page polling evaluates a string, which the
     # dashboard's Content-Security-Policy (no eval) rightly refuses
-    wait_for(lambda: condition(chart_points(page)), timeout=SEEN_MS / 1000, what=what,
-             state=lambda: chart_points(page))
+    wait_for(lambda: condition(chart_points(page)), timeout=SEEN_MS / 1000, what=what, state=lambda: chart_points(page))
 
 
 def job_row(page: Page, job_id: str):  # type: ignore[no-untyped-def]
@@ -82,7 +63,8 @@ def job_row(page: Page, job_id: str):  # type: ignore[no-untyped-def]
 
 
 def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
-        stack: Stack, browser: Browser, dialogs: list[str]) -> None:
+    stack: Stack, browser: Browser, dialogs: list[str]
+) -> None:
     assert stack.api is not None
     page = open_page(browser, stack.api.base_url + "/", dialogs)
     expect(page.get_by_text("No jobs yet.")).to_be_visible(timeout=SEEN_MS)
@@ -164,7 +146,8 @@ def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
 
 
 def test_the_cancel_button_stops_a_running_job_and_the_workers_page_shows_it(
-        stack: Stack, browser: Browser, dialogs: list[str]) -> None:
+    stack: Stack, browser: Browser, dialogs: list[str]
+) -> None:
     assert stack.api is not None
     worker = stack.worker("cancel", **HEARTBEAT)
     with TrainqClient(stack.api.base_url) as client:

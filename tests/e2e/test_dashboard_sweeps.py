@@ -15,8 +15,12 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import long_spec, seed_spec
-from tests.e2e.test_dashboard import (  # noqa: F401 (browser and dialogs are fixtures)
-    HEARTBEAT, PHONE, SEEN_MS, browser, dialogs, open_page, screenshot,
+from tests.e2e.test_dashboard import (
+    HEARTBEAT,
+    PHONE,
+    SEEN_MS,
+    open_page,
+    screenshot,
 )
 from tests.support.processes import wait_for
 
@@ -46,8 +50,10 @@ def short(path: str) -> str:
 
 def plotted(page: Page) -> tuple[list[str], list[list[float | None]]]:
     """The chart's curve labels and its columns (epochs first, then one per curve)."""
-    return (page.evaluate("window.trainqChart ? window.trainqChart.series.slice(1).map((s) => s.label) : []"),
-            page.evaluate("window.trainqChart ? window.trainqChart.data.map((column) => Array.from(column)) : []"))
+    return (
+        page.evaluate("window.trainqChart ? window.trainqChart.series.slice(1).map((s) => s.label) : []"),
+        page.evaluate("window.trainqChart ? window.trainqChart.data.map((column) => Array.from(column)) : []"),
+    )
 
 
 def curve_lengths(page: Page) -> list[int]:
@@ -56,7 +62,8 @@ def curve_lengths(page: Page) -> list[int]:
 
 
 def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_button_ends_it(
-        stack: Stack, browser: Browser, dialogs: list[str]) -> None:
+    stack: Stack, browser: Browser, dialogs: list[str]
+) -> None:
     assert stack.api is not None
     stack.worker("sweeps", **HEARTBEAT)
     errors: list[str] = []
@@ -92,8 +99,12 @@ def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_b
         assert ranking.first.locator("td.param").all_inner_texts() == [str(v) for v in best["point"].values()]
 
         # one curve per job, in point order, named by its point, with one point per epoch
-        wait_for(lambda: curve_lengths(page) == [EPOCHS] * 4, timeout=SEEN_MS / 1000,
-                 what="the chart plots 4 curves of 12 epochs", state=lambda: curve_lengths(page))
+        wait_for(
+            lambda: curve_lengths(page) == [EPOCHS] * 4,
+            timeout=SEEN_MS / 1000,
+            what="the chart plots 4 curves of 12 epochs",
+            state=lambda: curve_lengths(page),
+        )
         by_index = sorted(sweep["jobs"], key=lambda entry: entry["index"])
         histories = [client.get(e["job"]["links"]["history"]).json()["epochs"] for e in by_index]
         labels, columns = plotted(page)
@@ -115,8 +126,12 @@ def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_b
         screenshot(phone, "sweeps-phone")
         phone.goto(f"{stack.api.base_url}/#/sweeps/{created['id']}")
         expect(phone.locator("table.ranking tbody tr")).to_have_count(4, timeout=SEEN_MS)
-        wait_for(lambda: curve_lengths(phone) == [EPOCHS] * 4, timeout=SEEN_MS / 1000,
-                 what="the phone's chart plots 4 curves", state=lambda: curve_lengths(phone))
+        wait_for(
+            lambda: curve_lengths(phone) == [EPOCHS] * 4,
+            timeout=SEEN_MS / 1000,
+            what="the phone's chart plots 4 curves",
+            state=lambda: curve_lengths(phone),
+        )
         screenshot(phone, "sweep-phone")
 
         # a job of the sweep links back to it
@@ -126,12 +141,17 @@ def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_b
         expect(page.locator(".sweep h1")).to_have_text(HOSTILE_NAME, timeout=SEEN_MS)
 
         # a sweep of long jobs: one runs on the worker, the others wait; the button ends them all
-        long = create_sweep(client, long_spec(epochs=100_000), {"compile.optimizer.learningRate": [1e-3, 2e-3, 3e-3]},
-                            "long sweep")
+        long = create_sweep(
+            client, long_spec(epochs=100_000), {"compile.optimizer.learningRate": [1e-3, 2e-3, 3e-3]}, "long sweep"
+        )
         page.goto(f"{stack.api.base_url}/#/sweeps/{long['id']}")
         expect(page.locator("table.ranking .badge").first).to_have_text("running", timeout=SEEN_MS)
-        wait_for(lambda: max(curve_lengths(page), default=0) >= 1, timeout=SEEN_MS / 1000,
-                 what="the running job's curve has an epoch", state=lambda: curve_lengths(page))
+        wait_for(
+            lambda: max(curve_lengths(page), default=0) >= 1,
+            timeout=SEEN_MS / 1000,
+            what="the running job's curve has an epoch",
+            state=lambda: curve_lengths(page),
+        )
         page.get_by_role("button", name="Cancel sweep").click()
         expect(page.locator("table.ranking .badge")).to_have_text(["cancelled"] * 3, timeout=SEEN_MS)
         expect(page.get_by_role("button", name="Cancel sweep")).to_be_hidden()
@@ -140,7 +160,11 @@ def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_b
         assert all(entry["job"]["cancelRequested"] for entry in ended["jobs"])
         # every epoch the cancelled job kept is on its curve
         kept = sorted(entry["job"]["progress"]["epoch"] for entry in ended["jobs"])
-        wait_for(lambda: sorted(curve_lengths(page)) == kept, timeout=SEEN_MS / 1000,
-                 what="the chart plots every epoch kept", state=lambda: (curve_lengths(page), kept))
+        wait_for(
+            lambda: sorted(curve_lengths(page)) == kept,
+            timeout=SEEN_MS / 1000,
+            what="the chart plots every epoch kept",
+            state=lambda: (curve_lengths(page), kept),
+        )
         screenshot(page, "sweep-cancelled")
     assert dialogs == [] and errors == []

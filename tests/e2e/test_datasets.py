@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trainq.services.engine import fit
-from trainq.services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, submit, wait_for_status, weights
 from tests.support.processes import wait_for
+from trainq.services.engine import fit
+from trainq.services.spec import JobSpec
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,11 @@ Y = (X @ np.array([[1.5], [-2.0], [0.5]], dtype=np.float32) + 0.25).astype(np.fl
 def spec(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": {"layers": [{"units": 4, "inputShape": [3], "activation": "tanh"}, {"units": 1}]},
-        "compile": {"optimizer": {"name": "adam", "learningRate": 0.05}, "loss": "meanSquaredError",
-                    "metrics": ["mae"]},
+        "compile": {
+            "optimizer": {"name": "adam", "learningRate": 0.05},
+            "loss": "meanSquaredError",
+            "metrics": ["mae"],
+        },
         "fit": {"epochs": 4, "batchSize": 16, "validationSplit": 0.25, "seed": 3},
         "data": data,
     }
@@ -75,7 +78,7 @@ def test_each_format_trains_to_the_numbers_of_the_same_data_inline(stack: Stack)
         expected = wait_for_status(client, inline["id"], "succeeded", timeout=60, processes=stack.processes)
         expected_history = [row["logs"] for row in history(client, expected["id"])]
         expected_weights = weights(client, expected["id"])
-        for fmt, (dataset_id, job) in jobs.items():
+        for fmt, (_, job) in jobs.items():
             done = wait_for_status(client, job["id"], ("succeeded", "failed"), timeout=60, processes=stack.processes)
             assert done["status"] == "succeeded", (fmt, done)
             assert [row["logs"] for row in history(client, job["id"])] == expected_history, fmt

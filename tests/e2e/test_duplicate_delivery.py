@@ -12,7 +12,6 @@ from trainq.worker.app import QUEUE, RUN_JOB
 pytestmark = pytest.mark.e2e
 
 
-
 def test_a_job_sent_twice_runs_once(stack: Stack) -> None:
     redis = stack.redis.client()
     with stack.client() as client:
@@ -23,13 +22,18 @@ def test_a_job_sent_twice_runs_once(stack: Stack) -> None:
 
         # two workers: the two deliveries can reach the job at the same moment
         stack.wait_for_workers([stack.worker("left", wait=False), stack.worker("right", wait=False)])
-        done = wait_for_status(client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60,
-                               processes=stack.processes)
+        done = wait_for_status(
+            client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60, processes=stack.processes
+        )
 
         # both messages were taken and acknowledged (none waits, none is held unacknowledged)
-        wait_for(lambda: redis.llen(QUEUE) == 0 and redis.hlen("unacked") == 0, timeout=30,
-                 what="both messages are consumed and acknowledged", processes=stack.processes,
-                 state=lambda: {"queued": redis.llen(QUEUE), "unacked": redis.hlen("unacked")})
+        wait_for(
+            lambda: redis.llen(QUEUE) == 0 and redis.hlen("unacked") == 0,
+            timeout=30,
+            what="both messages are consumed and acknowledged",
+            processes=stack.processes,
+            state=lambda: {"queued": redis.llen(QUEUE), "unacked": redis.hlen("unacked")},
+        )
         assert done["status"] == "succeeded" and done["attempt"] == 1, done
         assert [row["epoch"] for row in history(client, job["id"])] == list(range(300))
     assert stack.query("SELECT attempt, status FROM jobs WHERE id = %s", job["id"]) == [(1, "succeeded")]

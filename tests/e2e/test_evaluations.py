@@ -35,13 +35,19 @@ def trained(stack: Stack) -> Iterator[tuple[str, str]]:
     with stack.client() as client:
         dataset = client.post("/v1/datasets", params={"format": "npz"}, content=npz.getvalue())
         assert dataset.status_code == 201, dataset.text
-        job = submit(client, {
-            "model": {"layers": [{"units": 1, "inputShape": [2]}]},
-            "compile": {"optimizer": {"name": "sgd", "learningRate": 0.1}, "loss": "meanSquaredError",
-                        "metrics": ["mae"]},
-            "fit": {"epochs": 3, "batchSize": 8, "seed": 2},
-            "data": {"datasetId": dataset.json()["id"]},
-        })
+        job = submit(
+            client,
+            {
+                "model": {"layers": [{"units": 1, "inputShape": [2]}]},
+                "compile": {
+                    "optimizer": {"name": "sgd", "learningRate": 0.1},
+                    "loss": "meanSquaredError",
+                    "metrics": ["mae"],
+                },
+                "fit": {"epochs": 3, "batchSize": 8, "seed": 2},
+                "data": {"datasetId": dataset.json()["id"]},
+            },
+        )
         stack.worker("trainer")
         wait_for_status(client, job["id"], "succeeded", timeout=60, processes=stack.processes)
     stack.stop_workers()
@@ -62,8 +68,9 @@ def finished(stack: Stack, client: httpx.Client, evaluation_id: str) -> dict[str
         last.update(client.get(f"/v1/evaluations/{evaluation_id}").json())
         return dict(last) if last["status"] in ("succeeded", "failed") else None
 
-    return wait_for(ended, timeout=30, what=f"evaluation {evaluation_id} finishes", processes=stack.processes,
-                    state=lambda: last)
+    return wait_for(
+        ended, timeout=30, what=f"evaluation {evaluation_id} finishes", processes=stack.processes, state=lambda: last
+    )
 
 
 def in_the_api(client: httpx.Client, job_id: str, dataset_id: str) -> dict[str, Any]:
@@ -85,9 +92,13 @@ def test_an_evaluation_sent_twice_runs_once(stack: Stack, trained: tuple[str, st
         # two workers: the two deliveries can reach the evaluation at the same moment
         stack.wait_for_workers([stack.worker("left", wait=False), stack.worker("right", wait=False)])
         done = finished(stack, client, evaluation["id"])
-        wait_for(lambda: redis.llen(QUEUE) == 0 and redis.hlen("unacked") == 0, timeout=30,
-                 what="both messages are consumed and acknowledged", processes=stack.processes,
-                 state=lambda: {"queued": redis.llen(QUEUE), "unacked": redis.hlen("unacked")})
+        wait_for(
+            lambda: redis.llen(QUEUE) == 0 and redis.hlen("unacked") == 0,
+            timeout=30,
+            what="both messages are consumed and acknowledged",
+            processes=stack.processes,
+            state=lambda: {"queued": redis.llen(QUEUE), "unacked": redis.hlen("unacked")},
+        )
         assert done["status"] == "succeeded" and done["attempt"] == 1, done
         assert client.get(f"/v1/evaluations/{evaluation['id']}").json() == done
     assert stack.query("SELECT attempt, status FROM evaluations WHERE id = %s", evaluation["id"]) == [(1, "succeeded")]

@@ -25,13 +25,21 @@ def test_fifty_jobs_on_two_workers_each_succeed_exactly_once(stack: Stack) -> No
         ids = [submit(client, spec)["id"] for _ in range(JOBS)]
 
         def all_finished() -> bool:
-            return stack.query(
-                "SELECT count(*) FROM jobs WHERE id = ANY(%s) AND status IN ('succeeded', 'failed', 'cancelled')",
-                ids,
-            )[0][0] == JOBS
+            return (
+                stack.query(
+                    "SELECT count(*) FROM jobs WHERE id = ANY(%s) AND status IN ('succeeded', 'failed', 'cancelled')",
+                    ids,
+                )[0][0]
+                == JOBS
+            )
 
-        wait_for(all_finished, timeout=120, what=f"all {JOBS} jobs finish", processes=stack.processes,
-                 state=lambda: stack.query("SELECT status, count(*) FROM jobs GROUP BY status"))
+        wait_for(
+            all_finished,
+            timeout=120,
+            what=f"all {JOBS} jobs finish",
+            processes=stack.processes,
+            state=lambda: stack.query("SELECT status, count(*) FROM jobs GROUP BY status"),
+        )
         jobs = [get_job(client, job_id) for job_id in ids]
         assert Counter(job["status"] for job in jobs) == {"succeeded": JOBS}
         # one claim each: a second claim would have raised the attempt

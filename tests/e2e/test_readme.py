@@ -92,9 +92,17 @@ def test_the_readme_walk_through_gives_the_answers_it_shows(trainq_up: tuple[Api
         for shown, actual in ids.items():
             command = command.replace(shown, actual)
         script = "\n".join(["set -euo pipefail", *assignments, command])
-        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO,
-                              env=process_env({}), timeout=COMMAND_DEADLINE_SECONDS)
-        assert done.returncode == 0, f"{command}\nexited {done.returncode}:\n{done.stdout}{done.stderr}\n{processes.logs()}"
+        done = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=process_env({}),
+            timeout=COMMAND_DEADLINE_SECONDS,
+        )
+        assert done.returncode == 0, (
+            f"{command}\nexited {done.returncode}:\n{done.stdout}{done.stderr}\n{processes.logs()}"
+        )
         assignments += ASSIGNMENT.findall(command)
         if step.answer is None:
             continue

@@ -22,12 +22,17 @@ def test_a_queued_job_whose_message_was_lost_still_runs(stack: Stack) -> None:
         assert stack.redis.client().llen(QUEUE) == 0
 
         stack.worker("sweeper", **SWEEP)
-        job = wait_for_status(client, lost["id"], ("succeeded", "failed", "cancelled"), timeout=30,
-                              processes=stack.processes)
+        job = wait_for_status(
+            client, lost["id"], ("succeeded", "failed", "cancelled"), timeout=30, processes=stack.processes
+        )
         assert job["status"] == "succeeded" and job["attempt"] == 1, job
         assert len(history(client, lost["id"])) == 20
 
         # the API reconnects to the restarted broker: a new job goes through the ordinary way
         fresh = submit(client, seed_spec(epochs=20))
-        assert wait_for_status(client, fresh["id"], ("succeeded", "failed"), timeout=30,
-                               processes=stack.processes)["status"] == "succeeded"
+        assert (
+            wait_for_status(client, fresh["id"], ("succeeded", "failed"), timeout=30, processes=stack.processes)[
+                "status"
+            ]
+            == "succeeded"
+        )

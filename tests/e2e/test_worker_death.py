@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from trainq.services.engine import fit
-from trainq.services.spec import JobSpec
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, submit, wait_for_status, weights
 from tests.support.processes import wait_for
+from trainq.services.engine import fit
+from trainq.services.spec import JobSpec
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,13 @@ def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(s
     victim = stack.worker("victim", **SHORT_LEASE)
     with stack.client() as client:
         job = submit(client, spec)
-        wait_for(lambda: get_job(client, job["id"])["progress"]["epoch"] >= 10, timeout=30,
-                 what="the job has finished 10 epochs on the victim", processes=stack.processes,
-                 state=lambda: get_job(client, job["id"]))
+        wait_for(
+            lambda: get_job(client, job["id"])["progress"]["epoch"] >= 10,
+            timeout=30,
+            what="the job has finished 10 epochs on the victim",
+            processes=stack.processes,
+            state=lambda: get_job(client, job["id"]),
+        )
         seen_before = history(client, job["id"])
 
         victim.kill(signal.SIGKILL)  # the whole process group: no goodbye, no acknowledgement
@@ -46,8 +50,9 @@ def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(s
         assert checkpoint_epoch < EPOCHS, "the job finished before the kill: make it longer"
 
         survivor = stack.worker("survivor", **SHORT_LEASE)
-        done = wait_for_status(client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60,
-                               processes=stack.processes)
+        done = wait_for_status(
+            client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60, processes=stack.processes
+        )
         assert done["status"] == "succeeded", done
         assert done["attempt"] == 2 and survivor.name in done["worker"], done
 

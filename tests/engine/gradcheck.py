@@ -24,8 +24,9 @@ def numerical_gradient(xp: Namespace, f: Callable[[Any], Any], x: np.ndarray, st
     return grad
 
 
-def assert_gradient_matches(xp: Namespace, f: Callable[[Any], Any], analytic: Any, x: np.ndarray,
-                            rtol: float = 1e-5, atol: float = 1e-8) -> None:
+def assert_gradient_matches(
+    xp: Namespace, f: Callable[[Any], Any], analytic: Any, x: np.ndarray, rtol: float = 1e-5, atol: float = 1e-8
+) -> None:
     """The analytic gradient (an xp array) equals f's central finite differences at x."""
     got = to_numpy(analytic)
     assert got.shape == x.shape

@@ -131,7 +131,9 @@ def test_bytes_round_trip_every_field():
     assert back.rng == checkpoint.rng
     assert back.early_stopping == {"wait": 1, "best": math.inf}
     assert back.optimizer["iterations"] == 7 and back.optimizer["scalars"] == checkpoint.optimizer["scalars"]
-    for a, b in zip(back.weights + back.optimizer["slots"]["m"], checkpoint.weights + checkpoint.optimizer["slots"]["m"]):
+    for a, b in zip(
+        back.weights + back.optimizer["slots"]["m"], checkpoint.weights + checkpoint.optimizer["slots"]["m"]
+    ):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == np.float32
 

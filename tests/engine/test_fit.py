@@ -113,8 +113,13 @@ def test_validation_split_holds_out_the_last_rows_even_when_shuffling(xp):
     np.testing.assert_allclose(result.history["val_loss"][-1], held_out["loss"], rtol=1e-6)
     np.testing.assert_allclose(result.history["val_mae"][-1], held_out["mae"], rtol=1e-6)
     # and training saw only rows 0..39: the same fit on them alone, validated on the rest
-    alone = fit(config(epochs=2, batch_size=8, shuffle=True, seed=5, metrics=("mae",)), X[:40], Y[:40], xp=xp,
-                validation_data=(X[40:], Y[40:]))
+    alone = fit(
+        config(epochs=2, batch_size=8, shuffle=True, seed=5, metrics=("mae",)),
+        X[:40],
+        Y[:40],
+        xp=xp,
+        validation_data=(X[40:], Y[40:]),
+    )
     assert alone.history == result.history
 
 

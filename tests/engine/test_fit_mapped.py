@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainq.services.engine import CompileConfig, DenseConfig, FitConfig, ModelConfig, OptimizerConfig, TrainingConfig, fit
+from trainq.services.engine import (
+    CompileConfig,
+    DenseConfig,
+    FitConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainingConfig,
+    fit,
+)
 
 
 @pytest.mark.parametrize("shuffle", [True, False])

@@ -48,9 +48,13 @@ def test_glorot_normal_is_truncated_at_two_sigma_without_the_keras_correction():
     assert abs(w.mean()) < 0.01 * sigma
 
 
-@pytest.mark.parametrize("name, scale, fan", [
-    ("heNormal", 2.0, 200), ("leCunNormal", 1.0, 200),
-])
+@pytest.mark.parametrize(
+    "name, scale, fan",
+    [
+        ("heNormal", 2.0, 200),
+        ("leCunNormal", 1.0, 200),
+    ],
+)
 def test_fan_in_normals_use_their_scale(name, scale, fan):
     sigma = math.sqrt(scale / fan)
     w = draw(name)
@@ -58,9 +62,14 @@ def test_fan_in_normals_use_their_scale(name, scale, fan):
     assert abs(w.std() / sigma - TRUNCATED_STD) < 0.01
 
 
-@pytest.mark.parametrize("name, limit", [
-    ("glorotUniform", math.sqrt(6 / 500)), ("heUniform", math.sqrt(6 / 200)), ("leCunUniform", math.sqrt(3 / 200)),
-])
+@pytest.mark.parametrize(
+    "name, limit",
+    [
+        ("glorotUniform", math.sqrt(6 / 500)),
+        ("heUniform", math.sqrt(6 / 200)),
+        ("leCunUniform", math.sqrt(3 / 200)),
+    ],
+)
 def test_uniforms_span_their_limit(name, limit):
     w = draw(name)
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit
@@ -130,18 +139,21 @@ def test_unknown_initializer_names_the_field_and_lists_valid_names(name):
     assert caught.value.field == FIELD and "glorotNormal" in caught.value.message
 
 
-@pytest.mark.parametrize("name, options, field", [
-    ("randomNormal", {"sigma": 1.0}, f"{FIELD}.sigma"),
-    ("glorotNormal", {"stddev": 1.0}, f"{FIELD}.stddev"),
-    ("zeros", {"seed": 1}, f"{FIELD}.seed"),
-    ("randomNormal", {"stddev": -1.0}, f"{FIELD}.stddev"),
-    ("randomUniform", {"minval": "low"}, f"{FIELD}.minval"),
-    ("randomUniform", {"maxval": True}, f"{FIELD}.maxval"),
-    ("constant", {}, f"{FIELD}.value"),
-    ("varianceScaling", {"mode": "fan_in"}, f"{FIELD}.mode"),
-    ("varianceScaling", {"scale": -1.0}, f"{FIELD}.scale"),
-    ("heNormal", {"seed": 1.5}, f"{FIELD}.seed"),
-])
+@pytest.mark.parametrize(
+    "name, options, field",
+    [
+        ("randomNormal", {"sigma": 1.0}, f"{FIELD}.sigma"),
+        ("glorotNormal", {"stddev": 1.0}, f"{FIELD}.stddev"),
+        ("zeros", {"seed": 1}, f"{FIELD}.seed"),
+        ("randomNormal", {"stddev": -1.0}, f"{FIELD}.stddev"),
+        ("randomUniform", {"minval": "low"}, f"{FIELD}.minval"),
+        ("randomUniform", {"maxval": True}, f"{FIELD}.maxval"),
+        ("constant", {}, f"{FIELD}.value"),
+        ("varianceScaling", {"mode": "fan_in"}, f"{FIELD}.mode"),
+        ("varianceScaling", {"scale": -1.0}, f"{FIELD}.scale"),
+        ("heNormal", {"seed": 1.5}, f"{FIELD}.seed"),
+    ],
+)
 def test_bad_options_name_their_field(name, options, field):
     with pytest.raises(InvalidConfig) as caught:
         draw(name, (3, 3), **options)

@@ -8,20 +8,48 @@ import pytest
 
 from trainq.services.engine.arrays import to_numpy
 from trainq.services.engine.errors import InvalidConfig
-from trainq.services.engine.metrics import METRIC_NAMES, get_metric
+from trainq.services.engine.metrics import get_metric
 
 # Inputs (targets, outputs) and, below, each metric's per-sample values printed by
 # @tensorflow/tfjs 4.22.0 (cpu backend, node) for metrics taken from a compiled model's
 # metricsTensors (precision is one value per batch).
 CASES = {
-    "reg": ([[0.5, -1.0, 2.0], [1.5, 0.0, -0.30000001192092896], [0.20000000298023224, 0.699999988079071, 9.999999717180685e-10], [3.0, 3.0, 3.0]],
-        [[0.4000000059604645, -1.0, 2.5], [1.0, 0.20000000298023224, -0.10000000149011612], [0.20999999344348907, 0.0, 0.5], [2.0, 4.5, 3.0]]),
-    "prob": ([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.20000000298023224, 0.5, 0.30000001192092896]],
-        [[0.20000000298023224, 0.699999988079071, 0.10000000149011612], [0.9999998807907104, 5.000000058430487e-08, 1.0000000116860974e-07], [0.30000001192092896, 0.30000001192092896, 0.4000000059604645], [0.10000000149011612, 0.10000000149011612, 0.800000011920929]]),
-    "bin": ([[1.0], [0.0], [1.0], [0.0], [1.0]],
-        [[0.8999999761581421], [0.20000000298023224], [0.9999999403953552], [9.99999993922529e-09], [0.5]]),
-    "hingecase": ([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
-        [[0.30000001192092896, 0.20000000298023224, 2.0], [0.5, 1.0, 0.9900000095367432], [0.4000000059604645, 0.4000000059604645, 0.10000000149011612], [0.5, 0.5, 0.6000000238418579]]),
+    "reg": (
+        [
+            [0.5, -1.0, 2.0],
+            [1.5, 0.0, -0.30000001192092896],
+            [0.20000000298023224, 0.699999988079071, 9.999999717180685e-10],
+            [3.0, 3.0, 3.0],
+        ],
+        [
+            [0.4000000059604645, -1.0, 2.5],
+            [1.0, 0.20000000298023224, -0.10000000149011612],
+            [0.20999999344348907, 0.0, 0.5],
+            [2.0, 4.5, 3.0],
+        ],
+    ),
+    "prob": (
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.20000000298023224, 0.5, 0.30000001192092896]],
+        [
+            [0.20000000298023224, 0.699999988079071, 0.10000000149011612],
+            [0.9999998807907104, 5.000000058430487e-08, 1.0000000116860974e-07],
+            [0.30000001192092896, 0.30000001192092896, 0.4000000059604645],
+            [0.10000000149011612, 0.10000000149011612, 0.800000011920929],
+        ],
+    ),
+    "bin": (
+        [[1.0], [0.0], [1.0], [0.0], [1.0]],
+        [[0.8999999761581421], [0.20000000298023224], [0.9999999403953552], [9.99999993922529e-09], [0.5]],
+    ),
+    "hingecase": (
+        [[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+        [
+            [0.30000001192092896, 0.20000000298023224, 2.0],
+            [0.5, 1.0, 0.9900000095367432],
+            [0.4000000059604645, 0.4000000059604645, 0.10000000149011612],
+            [0.5, 0.5, 0.6000000238418579],
+        ],
+    ),
 }
 METRICS = {
     "reg:binaryAccuracy": [0.0, 0.3333333432674408, 0.0, 0.0],
@@ -35,7 +63,12 @@ METRICS = {
     "prob:binaryAccuracy": [1.0, 1.0, 0.6666666865348816, 0.0],
     "prob:categoricalAccuracy": [1.0, 1.0, 1.0, 0.0],
     "prob:precision": 0.0,
-    "prob:categoricalCrossentropy": [0.3566749691963196, 1.1920930376163597e-07, 0.9162907004356384, 1.6787526607513428],
+    "prob:categoricalCrossentropy": [
+        0.3566749691963196,
+        1.1920930376163597e-07,
+        0.9162907004356384,
+        1.6787526607513428,
+    ],
     "prob:mse": [0.046666670590639114, 8.903618165282626e-15, 0.18000000715255737, 0.14000000059604645],
     "prob:mae": [0.20000000298023224, 8.973643161880318e-08, 0.4000000059604645, 0.3333333432674408],
     "prob:mape": [100000016.0, 50.00000762939453, 200000032.0, 98.88888549804688],
@@ -51,7 +84,12 @@ METRICS = {
     "hingecase:binaryAccuracy": [0.3333333432674408, 0.6666666865348816, 0.6666666865348816, 0.3333333432674408],
     "hingecase:categoricalAccuracy": [0.0, 1.0, 0.0, 0.0],
     "hingecase:precision": 1.0,
-    "hingecase:categoricalCrossentropy": [-0.18232159316539764, 0.22918587923049927, 0.8109301924705505, 1.1631507873535156],
+    "hingecase:categoricalCrossentropy": [
+        -0.18232159316539764,
+        0.22918587923049927,
+        0.8109301924705505,
+        1.1631507873535156,
+    ],
     "hingecase:mse": [0.9766666889190674, 0.7500333189964294, 0.17666667699813843, 0.2866666913032532],
     "hingecase:mae": [0.9666666984558105, 0.503333330154419, 0.36666667461395264, 0.5333333611488342],
     "hingecase:mape": [96.66667175292969, 50.33333206176758, 166666688.0, 366666688.0],
@@ -59,9 +97,17 @@ METRICS = {
 }
 
 # sparseCategoricalAccuracy ('acc' under a sparse loss) on class indices 1, 0, 2.7, 5, -1.
-SPARSE = ([[1.0], [0.0], [2.700000047683716], [5.0], [-1.0]],
-          [[0.20000000298023224, 0.699999988079071, 0.10000000149011612], [0.9999998807907104, 5.000000058430487e-08, 1.0000000116860974e-07], [0.30000001192092896, 0.30000001192092896, 0.4000000059604645], [0.10000000149011612, 0.10000000149011612, 0.800000011920929], [0.5, 0.25, 0.25]],
-          [1.0, 1.0, 0.0, 0.0, 0.0])
+SPARSE = (
+    [[1.0], [0.0], [2.700000047683716], [5.0], [-1.0]],
+    [
+        [0.20000000298023224, 0.699999988079071, 0.10000000149011612],
+        [0.9999998807907104, 5.000000058430487e-08, 1.0000000116860974e-07],
+        [0.30000001192092896, 0.30000001192092896, 0.4000000059604645],
+        [0.10000000149011612, 0.10000000149011612, 0.800000011920929],
+        [0.5, 0.25, 0.25],
+    ],
+    [1.0, 1.0, 0.0, 0.0, 0.0],
+)
 
 
 def as32(values) -> np.ndarray:
@@ -91,19 +137,35 @@ def test_sparse_accuracy_compares_indices_exactly(xp):
 
 
 # model.metricsNames as tf.js 4.22 printed them after compile({metrics: [name]})
-@pytest.mark.parametrize("name, key", [
-    ("accuracy", "acc"), ("acc", "acc"), ("crossentropy", "ce"), ("ce", "ce"),
-    ("mse", "mse"), ("MSE", "MSE"), ("mae", "mae"), ("MAE", "MAE"), ("mape", "mape"), ("MAPE", "MAPE"),
-    ("cosine", "cosine"), ("binaryAccuracy", "binaryAccuracy"), ("categoricalAccuracy", "categoricalAccuracy"),
-    ("categoricalCrossentropy", "categoricalCrossentropy"), ("precision", "precision"),
-    ("sparseCategoricalCrossentropy", "sparseCategoricalCrossentropy"),
-])
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("accuracy", "acc"),
+        ("acc", "acc"),
+        ("crossentropy", "ce"),
+        ("ce", "ce"),
+        ("mse", "mse"),
+        ("MSE", "MSE"),
+        ("mae", "mae"),
+        ("MAE", "MAE"),
+        ("mape", "mape"),
+        ("MAPE", "MAPE"),
+        ("cosine", "cosine"),
+        ("binaryAccuracy", "binaryAccuracy"),
+        ("categoricalAccuracy", "categoricalAccuracy"),
+        ("categoricalCrossentropy", "categoricalCrossentropy"),
+        ("precision", "precision"),
+        ("sparseCategoricalCrossentropy", "sparseCategoricalCrossentropy"),
+    ],
+)
 def test_history_keys_are_those_tfjs_uses(name, key):
     assert get_metric(name, "sparseCategoricalCrossentropy", 3, "compile.metrics[0]").key == key
 
 
-@pytest.mark.parametrize("name", ["meanSquaredError", "msle", "kld", "binaryCrossentropy", "cosineProximity",
-                                  "sparseCategoricalAccuracy", "hinge"])
+@pytest.mark.parametrize(
+    "name",
+    ["meanSquaredError", "msle", "kld", "binaryCrossentropy", "cosineProximity", "sparseCategoricalAccuracy", "hinge"],
+)
 def test_names_tfjs_refuses_are_accepted_under_their_own_key(name):
     assert get_metric(name, "meanSquaredError", 1, "compile.metrics[0]").key == name
 
@@ -112,14 +174,17 @@ T3 = [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
 P3 = [[0.6, 0.7, 0.1], [0.2, 0.3, 0.4]]
 
 
-@pytest.mark.parametrize("loss, units, expected", [
-    ("meanSquaredError", 1, "binary"),
-    ("binaryCrossentropy", 3, "binary"),
-    ("sparseCategoricalCrossentropy", 3, "sparse"),
-    ("sparse_categorical_crossentropy", 3, "sparse"),
-    ("categoricalCrossentropy", 3, "categorical"),
-    ("meanSquaredError", 3, "categorical"),
-])
+@pytest.mark.parametrize(
+    "loss, units, expected",
+    [
+        ("meanSquaredError", 1, "binary"),
+        ("binaryCrossentropy", 3, "binary"),
+        ("sparseCategoricalCrossentropy", 3, "sparse"),
+        ("sparse_categorical_crossentropy", 3, "sparse"),
+        ("categoricalCrossentropy", 3, "categorical"),
+        ("meanSquaredError", 3, "categorical"),
+    ],
+)
 def test_accuracy_resolves_by_output_width_and_loss_as_tfjs_does(xp, loss, units, expected):
     accuracy = get_metric("accuracy", loss, units, "compile.metrics[0]")
     if expected == "sparse":

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainq.services.engine import CompileConfig, DenseConfig, InvalidConfig, InvalidData, Model, ModelConfig, OptimizerConfig
+from trainq.services.engine import (
+    CompileConfig,
+    DenseConfig,
+    InvalidConfig,
+    InvalidData,
+    Model,
+    ModelConfig,
+    OptimizerConfig,
+)
 from trainq.services.engine.arrays import namespace, to_numpy
 
 RNG = np.random.default_rng(4)

@@ -55,8 +55,11 @@ def test_optimizer_may_be_a_bare_name_and_initializers_take_options():
     spec = JobSpec.model_validate(
         {
             **SEED_EXAMPLE,
-            "model": {"layers": [{"units": 1, "inputShape": [1],
-                                  "kernelInitializer": {"name": "randomNormal", "stddev": 0.1}}]},
+            "model": {
+                "layers": [
+                    {"units": 1, "inputShape": [1], "kernelInitializer": {"name": "randomNormal", "stddev": 0.1}}
+                ]
+            },
             "compile": {"optimizer": "adam", "loss": "mse"},
         }
     )

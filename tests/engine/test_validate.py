@@ -75,12 +75,17 @@ CONFIG_ERRORS = [
         "model.layers[0].kernelInitializer",
     ),
     (
-        with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig("constant", {"value": 1e39}))),
+        with_layers(
+            DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig("constant", {"value": 1e39}))
+        ),
         "model.layers[0].kernelInitializer",
     ),
     (
-        with_layers(DenseConfig(1, input_shape=(3,), kernel_initializer=InitializerConfig(
-            "randomUniform", {"minval": 1, "maxval": -1}))),
+        with_layers(
+            DenseConfig(
+                1, input_shape=(3,), kernel_initializer=InitializerConfig("randomUniform", {"minval": 1, "maxval": -1})
+            )
+        ),
         "model.layers[0].kernelInitializer.minval",
     ),
     (with_layers(DenseConfig(65_536, input_shape=(3,)), *[DenseConfig(65_536)] * 63), "model.layers"),

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.parity.conftest import run_tfjs
 from trainq.services.engine import Diverged, EpochEnd, Model, fit
 from trainq.services.engine.arrays import namespace
 from trainq.services.spec import JobSpec
-from tests.parity.conftest import run_tfjs
 
 pytestmark = pytest.mark.parity
 ARRAY_LIBRARIES = ("numpy", "array_api_strict", "torch")
@@ -452,10 +452,7 @@ def _cases() -> list[Case]:
         # 'adadelta' steps by lr·g (lr 1) at first, as tf.js reads the squared-gradient
         # average before updating it: with MSE this data diverges (see the test below)
         _case("optimizer_string_adadelta", mlp, "meanAbsoluteError", "adadelta", reg_train),
-        *(
-            _case(f"optimizer_string_{name}", mlp, "meanSquaredError", name, reg_train)
-            for name in ("adamax", "sgd")
-        ),
+        *(_case(f"optimizer_string_{name}", mlp, "meanSquaredError", name, reg_train) for name in ("adamax", "sgd")),
         _case(
             "initial_epoch",
             mlp,
@@ -481,7 +478,10 @@ def _cases() -> list[Case]:
 
 CASES = _cases()
 DIVERGING = _case(
-    "adadelta_string_diverges_with_mse", [_dense(8, "relu", 4), _dense(1)], "meanSquaredError", "adadelta",
+    "adadelta_string_diverges_with_mse",
+    [_dense(8, "relu", 4), _dense(1)],
+    "meanSquaredError",
+    "adadelta",
     _split(_regression(1, 70, 4), 56)[0],
 )
 
@@ -577,9 +577,7 @@ def test_fit_matches_tfjs_epoch_by_epoch(case: Case, xp: ModuleType, tfjs_result
     if case.held_out is not None:
         x, y = case.held_out
         evaluated = ours.model.evaluate(x, y, batch_size=7)
-        _assert_close_numbers(
-            [evaluated[name] for name in ours.model.log_keys], theirs["evaluate"], "evaluate()"
-        )
+        _assert_close_numbers([evaluated[name] for name in ours.model.log_keys], theirs["evaluate"], "evaluate()")
         assert theirs["metricsNames"] == ours.model.log_keys
         predicted = ours.model.predict(x, batch_size=7)
         _assert_close_weights([predicted], [np.asarray(theirs["predict"], np.float64)], "predict()")
@@ -606,4 +604,3 @@ def test_fit_diverges_at_the_epoch_where_tfjs_loss_turns_nan(tfjs_results: dict[
 def test_every_case_ran_in_tfjs(tfjs_results: dict[str, dict[str, Any]]) -> None:
     failed = {name: result["error"].splitlines()[0] for name, result in tfjs_results.items() if "error" in result}
     assert not failed
-

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import settings_for
 from trainq.services.db.models import Job
 from trainq.services.db.session import create_engine_for
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device
-from tests.conftest import settings_for
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tests.service.conftest import expire_lease
 from trainq.services.db.models import Checkpoint, Job
 from trainq.services.errors import JobNotCancellable, JobNotFound
 from trainq.services.jobs import service
 from trainq.services.jobs.service import Lease
 from trainq.services.jobs.states import JobStatus
-from tests.service.conftest import expire_lease
 
 
 def test_a_cancelled_queued_job_never_starts(session: Session, submit: Callable[..., Job]) -> None:
@@ -89,8 +89,9 @@ def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
     job = submit()
     claim = service.claim(session, job.id, worker="dies", lease_seconds=60)
     assert claim is not None
-    assert service.record_epoch(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0},
-                                wall_time=0.1, checkpoint=b"state").owned
+    assert service.record_epoch(
+        session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state"
+    ).owned
     service.request_cancel(session, job.id)
     expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
@@ -104,8 +105,9 @@ def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_go
     for attempt in range(1, 4):
         claim = service.claim(session, job.id, worker=f"dies-{attempt}", lease_seconds=60, max_attempts=3)
         assert claim is not None and claim.attempt == attempt
-        service.record_epoch(session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1,
-                             checkpoint=b"state")
+        service.record_epoch(
+            session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state"
+        )
         expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60, max_attempts=3) is None
     job = service.get_job(session, job.id)

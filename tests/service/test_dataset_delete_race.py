@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import settings_for
+from tests.service.conftest import SEED
 from trainq.services.datasets import evaluations
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets import service as datasets
@@ -26,8 +28,6 @@ from trainq.services.errors import DatasetDeleted, DatasetInUse, InvalidInput
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
 from trainq.services.spec import JobSpec
-from tests.conftest import settings_for
-from tests.service.conftest import SEED
 
 Factory = sessionmaker[Session]
 LOCK_WAIT_SECONDS = 10
@@ -43,11 +43,24 @@ def pg(new_postgres_database: Callable[..., str]) -> Iterator[Factory]:
 def stored_dataset(session: Session) -> str:
     """A dataset row of 5 rows x 1 column (its bytes are not needed to submit or delete)."""
     dataset_id = str(uuid.uuid4())
-    session.add(Dataset(
-        id=dataset_id, name=None, format="npy", rows=5, x_columns=1, y_columns=1, dtype="float32", byte_size=40,
-        sha256="0" * 64, content_key=uuid.uuid4().hex, summary={"columns": []}, x_key=f"{dataset_id}/x.npy",
-        y_key=f"{dataset_id}/y.npy", created_at=utcnow(),
-    ))
+    session.add(
+        Dataset(
+            id=dataset_id,
+            name=None,
+            format="npy",
+            rows=5,
+            x_columns=1,
+            y_columns=1,
+            dtype="float32",
+            byte_size=40,
+            sha256="0" * 64,
+            content_key=uuid.uuid4().hex,
+            summary={"columns": []},
+            x_key=f"{dataset_id}/x.npy",
+            y_key=f"{dataset_id}/y.npy",
+            created_at=utcnow(),
+        )
+    )
     session.flush()
     return dataset_id
 
@@ -82,7 +95,9 @@ def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 
 def wait_until_a_session_waits_on_a_lock(factory: Factory) -> None:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
     with factory() as probe:
         while not probe.execute(query).scalar_one():
             probe.rollback()  # a fresh snapshot of the activity view
@@ -178,9 +193,7 @@ def test_many_submits_racing_one_delete_each_see_a_dataset_or_none(pg: Factory) 
 
 
 @pytest.mark.parametrize("missing", ["training", "validation"])
-def test_a_job_stored_on_a_dataset_that_is_gone_is_a_conflict_naming_its_field(
-    factory: Factory, missing: str
-) -> None:
+def test_a_job_stored_on_a_dataset_that_is_gone_is_a_conflict_naming_its_field(factory: Factory, missing: str) -> None:
     """Without the hold of check_training (a path that skipped it), the foreign key still
     answers a 409 naming the field, not a 500."""
     with session_scope(factory) as session:

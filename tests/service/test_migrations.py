@@ -10,11 +10,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, create_engine, inspect
 from sqlalchemy.engine import Connection
 
+from tests.conftest import settings_for
 from trainq.services.db.migrate import downgrade, upgrade
 from trainq.services.db.models import Base
-from tests.conftest import settings_for
 
-TABLES = {"jobs", "epochs", "checkpoints", "weights"} | {"datasets", "job_datasets", "evaluations"} | {"workers", "sweeps"}
+TABLES = (
+    {"jobs", "epochs", "checkpoints", "weights"} | {"datasets", "job_datasets", "evaluations"} | {"workers", "sweeps"}
+)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import settings_for
+from tests.service.conftest import job_spec
 from trainq.services.db.models import Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device
-from tests.conftest import settings_for
-from tests.service.conftest import job_spec
 
 
 def jobs_stored(factory: sessionmaker[Session]) -> int:
@@ -26,10 +26,9 @@ def test_session_scope_commits_when_the_block_ends(factory: sessionmaker[Session
 
 
 def test_session_scope_rolls_back_when_the_block_raises(factory: sessionmaker[Session]) -> None:
-    with pytest.raises(RuntimeError, match="after the submit"):
-        with session_scope(factory) as session:
-            service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key=None)
-            raise RuntimeError("after the submit")
+    with pytest.raises(RuntimeError, match="after the submit"), session_scope(factory) as session:
+        service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key=None)
+        raise RuntimeError("after the submit")
     assert jobs_stored(factory) == 0
 
 
@@ -37,8 +36,10 @@ def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(tmp_path: Pa
     engine = create_engine_for(settings_for(f"sqlite:///{tmp_path / 'new' / 'folder' / 'trainq.db'}"))
     try:
         with engine.connect() as connection:
-            pragma = {name: connection.execute(text(f"PRAGMA {name}")).scalar() for name in
-                      ("journal_mode", "busy_timeout", "foreign_keys")}
+            pragma = {
+                name: connection.execute(text(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "busy_timeout", "foreign_keys")
+            }
     finally:
         engine.dispose()
     assert pragma == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.service.conftest import job_spec
 from trainq.services.db.models import Job
 from trainq.services.db.session import session_scope
 from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.spec import JobSpec
-from tests.service.conftest import job_spec
 
 
 def job_count(session: Session) -> int:
@@ -31,7 +31,11 @@ def test_submit_stores_a_queued_job_whose_spec_reads_back_equal(factory: session
         stored = service.get_job(session, job.id)
         assert stored.status == JobStatus.queued
         assert (stored.name, stored.device, stored.attempt, stored.epochs_total, stored.epochs_done) == (
-            "seed", "cpu", 0, 7, 0
+            "seed",
+            "cpu",
+            0,
+            7,
+            0,
         )
         assert JobSpec.model_validate(stored.spec) == spec
         assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset() == UTC.utcoffset(None)
@@ -160,7 +164,11 @@ def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> No
 
 @pytest.mark.parametrize(
     ("name", "key", "field"),
-    [("x" * (service.NAME_MAX_LENGTH + 1), None, "name"), (None, "k" * 256, "Idempotency-Key"), (None, "", "Idempotency-Key")],
+    [
+        ("x" * (service.NAME_MAX_LENGTH + 1), None, "name"),
+        (None, "k" * 256, "Idempotency-Key"),
+        (None, "", "Idempotency-Key"),
+    ],
     ids=["long-name", "long-key", "empty-key"],
 )
 def test_a_name_or_key_too_long_for_its_column_is_refused_before_storing(

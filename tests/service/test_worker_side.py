@@ -8,19 +8,24 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.service.conftest import expire_lease, job_spec
 from trainq.services.db.models import Checkpoint, Job
 from trainq.services.db.session import session_scope
 from trainq.services.errors import JobHasNoWeights, JobNotFound
 from trainq.services.jobs import service
 from trainq.services.jobs.service import Lease
 from trainq.services.jobs.states import Device, JobStatus
-from tests.service.conftest import expire_lease, job_spec
 
 
 def record(session: Session, job_id: str, attempt: int, epoch: int, loss: float = 1.0) -> bool:
     """Whether the epoch was written (the job is still this attempt's)."""
     return service.record_epoch(
-        session, job_id, attempt=attempt, epoch=epoch, logs={"loss": loss}, wall_time=0.01,
+        session,
+        job_id,
+        attempt=attempt,
+        epoch=epoch,
+        logs={"loss": loss},
+        wall_time=0.01,
         checkpoint=f"after epoch {epoch}, attempt {attempt}".encode(),
     ).owned
 
@@ -58,7 +63,9 @@ def test_two_workers_racing_for_a_job_never_both_win(factory: sessionmaker[Sessi
         barrier = threading.Barrier(2)
         wins: dict[str, int | None] = {}
 
-        def race(worker: str) -> None:
+        def race(
+            worker: str, barrier: threading.Barrier = barrier, job: Job = job, wins: dict[str, int | None] = wins
+        ) -> None:
             barrier.wait()
             with session_scope(factory) as session:
                 claim = service.claim(session, job.id, worker=worker, lease_seconds=60)
@@ -131,8 +138,12 @@ def test_epochs_are_recorded_and_read_from_an_epoch_on(session: Session, submit:
     assert claim is not None
     for epoch in range(4):
         assert service.record_epoch(
-            session, job.id, attempt=claim.attempt, epoch=epoch,
-            logs={"loss": 1.0 / (epoch + 1), "val_loss": 2.0 / (epoch + 1)}, wall_time=0.1 * epoch,
+            session,
+            job.id,
+            attempt=claim.attempt,
+            epoch=epoch,
+            logs={"loss": 1.0 / (epoch + 1), "val_loss": 2.0 / (epoch + 1)},
+            wall_time=0.1 * epoch,
             checkpoint=bytes([epoch]),
         ) == Lease(owned=True, cancel_requested=False)
     epochs = service.epochs_since(session, job.id, 2)
@@ -195,9 +206,7 @@ def test_succeed_stores_the_weights_that_final_weights_returns(
         assert reader.get(Checkpoint, job.id) is None
 
 
-def test_weights_of_a_job_that_has_none_raise_job_has_no_weights(
-    session: Session, submit: Callable[..., Job]
-) -> None:
+def test_weights_of_a_job_that_has_none_raise_job_has_no_weights(session: Session, submit: Callable[..., Job]) -> None:
     job = submit()
     with pytest.raises(JobHasNoWeights, match="queued"):
         service.final_weights(session, job.id)

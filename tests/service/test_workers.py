@@ -9,13 +9,13 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from tests.service.conftest import job_spec
 from trainq.services.db.models import Job, Worker, utcnow
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
 from trainq.services.workers import registry
 from trainq.services.workers.device import WorkerDevice
 from trainq.services.workers.registry import WorkerStatus
-from tests.service.conftest import job_spec
 
 GPU = WorkerDevice(Device.gpu, "NVIDIA H100", 80 * 2**30, "torch")
 CPU = WorkerDevice(Device.cpu, "x86_64 CPU x2", 8 * 2**30, "numpy")
@@ -31,7 +31,9 @@ def record(session: Session, name: str, device: WorkerDevice) -> None:
 
 
 def age(session: Session, name: str, seconds: float) -> None:
-    session.execute(update(Worker).where(Worker.name == name).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+    session.execute(
+        update(Worker).where(Worker.name == name).values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+    )
 
 
 def test_a_worker_is_online_while_it_beats_lost_when_silent_and_stopped_after_goodbye(session: Session) -> None:
@@ -45,7 +47,9 @@ def test_a_worker_is_online_while_it_beats_lost_when_silent_and_stopped_after_go
 
     states = {state.worker.name: state for state in registry.list_workers(session, lost_after=30)}
     assert {name: state.status for name, state in states.items()} == {
-        "a@host": WorkerStatus.stopped, "b@host": WorkerStatus.lost, "c@host": WorkerStatus.online,
+        "a@host": WorkerStatus.stopped,
+        "b@host": WorkerStatus.lost,
+        "c@host": WorkerStatus.online,
     }
     assert (states["b@host"].worker.device_name, states["b@host"].worker.array_library) == ("NVIDIA H100", "torch")
     assert registry.online_kinds(session, lost_after=30) == {Device.cpu}
@@ -62,7 +66,7 @@ def test_a_restarted_worker_takes_its_row_over_online_again(session: Session) ->
 
 def test_a_workers_current_jobs_are_the_running_jobs_it_holds(session: Session, submit: Callable[..., Job]) -> None:
     record(session, "a@host", CPU)
-    held, other, queued = submit(), submit(), submit()
+    held, other, _queued = submit(), submit(), submit()
     jobs.claim(session, held.id, worker="a@host:123", lease_seconds=60)
     jobs.claim(session, other.id, worker="ab@host:7", lease_seconds=60)
     (state,) = registry.list_workers(session, lost_after=30)
@@ -83,6 +87,8 @@ def test_a_queued_job_says_why_it_waits_only_when_no_online_worker_can_take_it(s
 
 def test_a_worker_claims_only_jobs_of_the_devices_it_serves(session: Session) -> None:
     gpu_job = submit_for(session, Device.gpu)
-    assert jobs.claim(session, gpu_job.id, worker="c@host:1", lease_seconds=60, devices={Device.cpu, Device.auto}) is None
+    assert (
+        jobs.claim(session, gpu_job.id, worker="c@host:1", lease_seconds=60, devices={Device.cpu, Device.auto}) is None
+    )
     assert jobs.get_job(session, gpu_job.id).status == "queued"
     assert jobs.claim(session, gpu_job.id, worker="g@host:1", lease_seconds=60, devices={Device.gpu, Device.auto})

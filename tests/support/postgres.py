@@ -77,8 +77,18 @@ class PostgresServer:
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)
         initdb = subprocess.run(
             self._as_server_user(
-                [str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
-                 "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"]
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                    "--no-instructions",
+                ]
             ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -89,11 +99,26 @@ class PostgresServer:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self._as_server_user(
-                    [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.socket_dir}",
-                     # a test database is disposable: durability only costs time
-                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                     "-c", "max_connections=200"]
+                    [
+                        str(self.bin / "postgres"),
+                        "-D",
+                        str(self.data),
+                        "-p",
+                        str(self.port),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        f"unix_socket_directories={self.socket_dir}",
+                        # a test database is disposable: durability only costs time
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                        "-c",
+                        "max_connections=200",
+                    ]
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -181,4 +206,3 @@ class PostgresServer:
             return self.log_path.read_text(errors="replace")[-4000:]
         except FileNotFoundError:
             return "(no log)"
-

@@ -41,11 +41,7 @@ def free_port() -> int:
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:
     """The test runner's environment without trainq's configuration, plus `env`."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _CONFIG_VARIABLES and not k.startswith("TRAINQ_")
-    }
+    base = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARIABLES and not k.startswith("TRAINQ_")}
     base["PYTHONUNBUFFERED"] = "1"
     base.update(env)
     return base
@@ -160,9 +156,7 @@ class Processes:
 
     def up(self, env: Mapping[str, str], port: int | None = None, workers: int = 1, name: str = "up") -> Api:
         port = port or free_port()
-        process = self.trainq(
-            name, ["up", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], env
-        )
+        process = self.trainq(name, ["up", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], env)
         api = Api(process, f"http://127.0.0.1:{port}")
         api.wait_ready(self, timeout=90)
         return api
@@ -189,8 +183,12 @@ class Api:
                 return None
             return "up" if response.status_code == 200 else None
 
-        wait_for(ready, timeout=timeout, what=f"{self.process.name} at {self.base_url}/healthz answers 200",
-                 processes=processes)
+        wait_for(
+            ready,
+            timeout=timeout,
+            what=f"{self.process.name} at {self.base_url}/healthz answers 200",
+            processes=processes,
+        )
 
 
 def stop(processes: Iterable[Process]) -> None:

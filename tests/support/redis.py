@@ -40,13 +40,20 @@ class RedisServer:
     def start(self) -> RedisServer:
         command = [
             self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.folder),
-            "--daemonize", "no",
-            "--logfile", str(self.log_path),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.folder),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.log_path),
         ]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_for_ping()

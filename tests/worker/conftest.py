@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import sqlite_settings
 from trainq.services.db.session import create_engine_for
 from trainq.services.settings import Settings
-from tests.conftest import sqlite_settings
 
 SEED: dict[str, Any] = {
     "model": {"layers": [{"units": 1, "inputShape": [1]}]},

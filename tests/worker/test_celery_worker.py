@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
+from tests.support.processes import Processes, wait_for
+from tests.worker.conftest import SEED
 from trainq.services.db.models import Epoch, Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service as jobs
@@ -18,8 +20,6 @@ from trainq.services.jobs.states import Device
 from trainq.services.placement import route
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
-from tests.support.processes import Processes, wait_for
-from tests.worker.conftest import SEED
 from trainq.worker.app import create_celery, send_job
 
 
@@ -76,8 +76,13 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
         with broker.connect() as connection:
             return int(connection.execute(text("SELECT count(*) FROM kombu_message")).scalar_one())
 
-    wait_for(lambda: messages_kept() == 0, timeout=10, what="broker.db holds no message", processes=processes,
-             state=messages_kept)
+    wait_for(
+        lambda: messages_kept() == 0,
+        timeout=10,
+        what="broker.db holds no message",
+        processes=processes,
+        state=messages_kept,
+    )
     broker.dispose()
     celery.close()
     engine.dispose()

@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.worker.conftest import SEED
+from tests.worker.test_training import submit, wait_for
 from trainq.services.datasets import evaluations
 from trainq.services.datasets.formats import Columns
 from trainq.services.datasets.service import Upload, ingest
@@ -27,8 +29,6 @@ from trainq.services.jobs import service as jobs
 from trainq.services.leases import LeaseKeeper
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
-from tests.worker.conftest import SEED
-from tests.worker.test_training import submit, wait_for
 
 Factory = sessionmaker[Session]
 X = np.linspace(-1, 1, 24, dtype=np.float32).reshape(-1, 1)
@@ -51,8 +51,14 @@ def uploaded(factory: Factory, settings: Settings, folder: Path) -> str:
     folder.mkdir()
     path = folder / "data.npz"
     np.savez(path, x=X, y=Y)
-    upload = Upload(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), byte_size=path.stat().st_size,
-                    format="npz", columns=Columns(), name=None)
+    upload = Upload(
+        path=path,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        byte_size=path.stat().st_size,
+        format="npz",
+        columns=Columns(),
+        name=None,
+    )
     dataset, _ = ingest(factory, storage_for(settings), upload, max_json_bytes=settings.max_json_dataset_bytes)
     return dataset.id
 
@@ -137,8 +143,9 @@ def test_an_evaluation_that_lost_its_worker_max_attempts_times_ends_failed(
     evaluation_id = queue()
     for attempt in range(1, settings.max_attempts + 1):
         with session_scope(factory) as session:
-            claimed = evaluations.claim(session, evaluation_id, worker=f"dies:{attempt}", lease_seconds=60,
-                                        max_attempts=settings.max_attempts)
+            claimed = evaluations.claim(
+                session, evaluation_id, worker=f"dies:{attempt}", lease_seconds=60, max_attempts=settings.max_attempts
+            )
             assert claimed is not None and claimed.attempt == attempt
             session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(lease_expires_at=LONG_AGO))
     assert run(factory, settings, evaluation_id, "next:1") is None
@@ -155,14 +162,22 @@ def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over
         claim = evaluations.claim(session, evaluation_id, worker="slow:1", lease_seconds=settings.lease_seconds)
     assert claim is not None
     first = row(factory, evaluation_id)
-    renew = partial(evaluations.renew_lease, evaluation_id=evaluation_id, attempt=claim.attempt,
-                    lease_seconds=settings.lease_seconds)
+    renew = partial(
+        evaluations.renew_lease,
+        evaluation_id=evaluation_id,
+        attempt=claim.attempt,
+        lease_seconds=settings.lease_seconds,
+    )
     keeper = LeaseKeeper(factory, renew, interval=settings.heartbeat_seconds, name=f"evaluation {evaluation_id}")
     keeper.start()
     try:
         renewed: datetime = wait_for(
-            lambda: (later := row(factory, evaluation_id)).lease_expires_at > first.lease_expires_at
-            and later.lease_expires_at, "the heartbeat extends the lease")
+            lambda: (
+                (later := row(factory, evaluation_id)).lease_expires_at > first.lease_expires_at
+                and later.lease_expires_at
+            ),
+            "the heartbeat extends the lease",
+        )
         assert renewed > first.lease_expires_at and not keeper.lost.is_set()
 
         with session_scope(factory) as session:
@@ -179,8 +194,9 @@ def test_the_sweep_resends_evaluations_whose_message_was_lost_or_whose_worker_di
 ) -> None:
     lost, fresh, orphaned, alive = (queue() for _ in range(4))
     with session_scope(factory) as session:
-        session.execute(update(Evaluation).where(Evaluation.id.in_([lost, orphaned, alive]))
-                        .values(enqueued_at=LONG_AGO))
+        session.execute(
+            update(Evaluation).where(Evaluation.id.in_([lost, orphaned, alive])).values(enqueued_at=LONG_AGO)
+        )
         evaluations.claim(session, orphaned, worker="dead:1", lease_seconds=60)
         evaluations.claim(session, alive, worker="busy:1", lease_seconds=60)
         session.execute(update(Evaluation).where(Evaluation.id == orphaned).values(lease_expires_at=LONG_AGO))

@@ -13,16 +13,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.worker.conftest import SEED
 from trainq.services.db.models import Checkpoint, Epoch, Job
 from trainq.services.db.session import session_scope
 from trainq.services.engine import EpochEnd, fit
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.placement import Route
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
-from trainq.services.placement import Route
 from trainq.services.training import Outcome, requeue_stranded, run_job
-from tests.worker.conftest import SEED
 
 T = TypeVar("T")
 Factory = sessionmaker[Session]
@@ -36,8 +36,11 @@ def long_document() -> dict[str, Any]:
     """Thousands of one-row batches: long enough to cancel or take over mid-fit."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (50, 1)).round(3)
-    return {**SEED, "fit": {"epochs": 5000, "batchSize": 1, "seed": 1},
-            "data": {"x": x.tolist(), "y": (2 * x + 1).tolist()}}
+    return {
+        **SEED,
+        "fit": {"epochs": 5000, "batchSize": 1, "seed": 1},
+        "data": {"x": x.tolist(), "y": (2 * x + 1).tolist()},
+    }
 
 
 def submit(factory: Factory, spec: dict[str, Any]) -> str:
@@ -160,8 +163,15 @@ def test_a_job_whose_worker_died_is_taken_over_and_resumed_from_its_checkpoint(
 
     def record(end: EpochEnd) -> None:
         with session_scope(factory) as session:
-            jobs.record_epoch(session, job_id, attempt=dead.attempt, epoch=end.epoch, logs=end.logs,
-                              wall_time=0.5, checkpoint=end.checkpoint.to_bytes())
+            jobs.record_epoch(
+                session,
+                job_id,
+                attempt=dead.attempt,
+                epoch=end.epoch,
+                logs=end.logs,
+                wall_time=0.5,
+                checkpoint=end.checkpoint.to_bytes(),
+            )
 
     parsed = JobSpec.model_validate(document(epochs=3, shuffle=True))
     fit(parsed.to_training_config(), *parsed.arrays()[:2], on_epoch_end=record)
