@@ -5,13 +5,25 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: up test install system-packages clean
+.PHONY: up test lint typecheck install system-packages clean
 
 up: $(RUNTIME)
 	$(VENV)/bin/trainq up
 
-test: system-packages $(TESTING)
+test: system-packages $(TESTING) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff's lint and format check, configured in pyproject.toml
+lint: $(TESTING)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# mypy reads the code under its installed name (trainq.services, ...): a link tree in .typecheck/
+# gives it the package-dir mapping of pyproject.toml, which it cannot read itself
+TYPECHECK_TREE := .typecheck/trainq
+typecheck: $(TESTING)
+	@mkdir -p $(TYPECHECK_TREE) && for d in services api worker cli migrations; do ln -sfn ../../$$d $(TYPECHECK_TREE)/$$d; done
+	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p trainq
 
 install: $(RUNTIME)
 
