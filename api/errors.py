@@ -4,6 +4,12 @@ The body is always `{"detail": "<one sentence>", "errors": [{"field", "message"}
 field a dotted path into the request: `model.layers[0].units` and `data.x[3][0]` in the
 body, `body` for the body as a whole, `path.job_id`, `query.limit`,
 `header.Idempotency-Key`. Input never causes a 500.
+
+While the database cannot be reached the answer is 503 with `Retry-After`, naming it. (A
+broker that is down costs no answer: a submit stores the job, and the requeue sweep sends
+it once the broker is back; /readyz names either part.) Whatever else escapes a route is a 500, logged once and
+answered by `AnswerUnexpectedErrors` rather than by Starlette's outermost middleware,
+which re-raises after answering and so makes the server drop the connection.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.services.engine import EngineError
 from trainq.services.errors import IdempotencyKeyReused, InvalidInput, NotFound, TrainqError
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 # the names pydantic puts in an error's location for the member of a union (or the
 # validator) that failed; they are not part of the request's own path
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes"})
+# a restarted PostgreSQL accepts connections again within seconds
+RETRY_AFTER_SECONDS = 5
 
 
 def install(app: FastAPI) -> None:
@@ -38,7 +48,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OverflowError, _overflow_error)  # type: ignore[arg-type]
     app.add_exception_handler(RecursionError, _recursion_error)  # type: ignore[arg-type]
     app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected_error)
+    # a dropped or refused connection, and a pool that waited in vain for one
+    for unreachable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unreachable, _database_unreachable)  # type: ignore[arg-type]
+    app.add_middleware(AnswerUnexpectedErrors)
 
 
 def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: str | None = None) -> JSONResponse:
@@ -178,6 +191,45 @@ async def _data_error(request: Request, error: DataError) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    log.exception("unexpected error answering %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse({"detail": "Internal error; the server logged it.", "errors": []}, status_code=500)
+async def _database_unreachable(request: Request, error: Exception) -> JSONResponse:
+    log.warning("the database is unreachable answering %s %s: %s", request.method, request.url.path, error)
+    return unavailable_response("database")
+
+
+def unavailable_response(part: str) -> JSONResponse:
+    response = error_response(
+        503,
+        [(part, "is unreachable")],
+        detail=f"The {part} is unreachable; try again in a few seconds.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class AnswerUnexpectedErrors:
+    """A 500 for whatever no handler took, logged here once, on a connection that stays
+    open. (Starlette's own last resort answers too, then re-raises so that the server logs
+    the error again and closes the connection, leaving the client's next request unanswered.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            if started:
+                return  # half an answer is out: the server closes the connection, which tells the client
+            response = JSONResponse({"detail": "Internal error; the server logged it.", "errors": []}, status_code=500)
+            await response(scope, receive, send)

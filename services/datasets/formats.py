@@ -33,6 +33,8 @@ from trainq.services.errors import InvalidInput
 
 FORMATS = ("csv", "npy", "npz", "json", "parquet")
 CHUNK_ROWS = 16_384
+# longer than any header of column names (csv's own field limit is 128 KiB a name)
+CSV_HEADER_MAX_CHARS = 1024 * 1024
 # every .npy written here has a header of exactly this size, so the row count can be
 # filled in at the end without moving the data
 NPY_HEADER_BYTES = 128
@@ -234,9 +236,20 @@ def _read_csv(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWriter
     # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first column's name
     with source.open("r", encoding="utf-8-sig", newline="") as f:
         try:
-            header = next(csv.reader([f.readline()]), [])
+            # read no further than the limit: a file with no newline would otherwise be read whole
+            line = f.readline(CSV_HEADER_MAX_CHARS + 1)
         except UnicodeDecodeError:
             raise InvalidInput("file", "is not UTF-8 text (a CSV file was expected)") from None
+        if len(line) > CSV_HEADER_MAX_CHARS:
+            raise InvalidInput(
+                "file",
+                f"line 1, the header row, is longer than {CSV_HEADER_MAX_CHARS} characters "
+                "(is the file CSV, with one row per line?)",
+            )
+        try:
+            header = next(csv.reader([line]), [])
+        except csv.Error as error:  # a quoted name past csv's field limit
+            raise InvalidInput("file", f"line 1, the header row, cannot be read as CSV ({error})") from None
         names = [name.strip() for name in header]
         if not any(names):
             raise InvalidInput("file", "line 1 must be a header row naming the columns")
@@ -276,9 +289,16 @@ def _csv_block(lines: list[str], names: list[str], first: int) -> np.ndarray:
 
 def _diagnose_csv(lines: list[str], names: list[str], first: int) -> None:
     """Find the row and cell numpy refused, and say what is wrong with it."""
-    for offset, row in enumerate(csv.reader(lines)):
+    rows = csv.reader(lines)
+    for offset in itertools.count():
         i = first + offset
         where = f"row {i} (line {i + 2})"
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as error:  # a cell past csv's field limit: no number is that long
+            raise InvalidInput("file", f"{where}: {error}") from None
         if len(row) != len(names):
             raise InvalidInput("file", f"{where}: ragged row of {len(row)} values; the header has {len(names)} columns")
         for name, cell in zip(names, row):

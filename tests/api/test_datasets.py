@@ -119,6 +119,18 @@ async def test_a_non_numeric_cell_is_named_by_row_and_column(client: httpx.Async
     assert await error_of(response) == ("file", "row 1 (line 3), column 'b': 'five' is not a number")
 
 
+@pytest.mark.parametrize(
+    "header",
+    [b"a" * (2 * 1024 * 1024), b'"' + b"a" * 200_000 + b'",b,t\n1,2,3\n'],
+    ids=["no-newline-in-2MiB", "one-name-past-csvs-field-limit"],
+)
+async def test_a_csv_header_too_long_to_be_one_is_422_naming_the_header(
+    client: httpx.AsyncClient, header: bytes
+) -> None:
+    field, message = await error_of(await upload(client, header, content_type="text/csv"))
+    assert field == "file" and message.startswith("line 1, the header row"), message
+
+
 async def test_a_byte_order_mark_is_not_part_of_the_first_column_name(client: httpx.AsyncClient) -> None:
     response = await upload(client, b"\xef\xbb\xbf" + as_csv(), content_type="text/csv", xColumns="a,b")
     assert response.status_code == 201, response.text
