@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors
@@ -36,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the broker connections the submits opened
         celery.close()
 
-    app = FastAPI(title="trainq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs (Swagger UI) and /redoc from the scripts the fastapi-offline package installs,
+    # not from a CDN: like the dashboard, the reference must work on a closed network
+    app = FastAPIOffline(title="trainq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.session_factory = session_factory(settings)
     app.state.enqueue = partial(send_job, celery)

@@ -3,7 +3,7 @@
 TrainqError
  ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
  ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
- │                     DatasetDeleted
+ │                     DatasetDeleted, JobNotDeletable, SweepNotDeletable
  └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
      └── PayloadTooLarge 413
 """
@@ -56,6 +56,14 @@ class JobNotCancellable(Conflict):
         super().__init__(f"job {job_id} is {status} and cannot be cancelled")
 
 
+class JobNotDeletable(Conflict):
+    """A job still queued or running (or being evaluated) keeps everything it has: cancel it first."""
+
+    def __init__(self, job_id: str, why: str) -> None:
+        super().__init__(f"job {job_id} {why}")
+        self.field = "path.job_id"
+
+
 class IdempotencyKeyReused(Conflict):
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key {key!r} was already used for a different request")
@@ -97,4 +105,14 @@ class EvaluationNotFound(NotFound):
 class SweepNotFound(NotFound):
     def __init__(self, sweep_id: str) -> None:
         super().__init__(f"sweep {sweep_id} not found")
+        self.field = "path.sweep_id"
+
+
+class SweepNotDeletable(Conflict):
+    def __init__(self, sweep_id: str, job_ids: list[str]) -> None:
+        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
+        super().__init__(
+            f"sweep {sweep_id} has queued or running jobs ({shown}); cancel it (POST /v1/sweeps/{sweep_id}/cancel) "
+            "and delete it once they ended"
+        )
         self.field = "path.sweep_id"

@@ -1,7 +1,8 @@
 """Evaluate and predict with a finished job's model, built once and kept in an LRU cache.
 
 A succeeded job's weights never change, so its engine Model, keyed by the job id, stays
-valid for good: a query costs the forward pass alone, not a database read and a rebuild.
+valid until the job is deleted: a query costs the forward pass and a look-up of the job's
+id (another API process may have deleted it), not a read of its weights and a rebuild.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from trainq.services.engine import Model
+from trainq.services.errors import JobNotFound
 from trainq.services.jobs import service as jobs
 from trainq.services.spec import JobSpec, Matrix, samples
 
@@ -31,7 +33,11 @@ class TrainedModels:
             model = self._models.get(job_id)
             if model is not None:
                 self._models.move_to_end(job_id)
+        if model is not None:
+            if jobs.exists(session, job_id):
                 return model
+            self.forget(job_id)
+            raise JobNotFound(job_id)
         # Built outside the lock, so one slow load does not hold up queries on cached jobs;
         # two threads loading the same job at once build equal models, and one is kept.
         weights = jobs.final_weights(session, job_id)
@@ -43,6 +49,11 @@ class TrainedModels:
             while len(self._models) > self.size:
                 self._models.popitem(last=False)
         return model
+
+    def forget(self, job_id: str) -> None:
+        """Drop the job's model: the job was deleted."""
+        with self._lock:
+            self._models.pop(job_id, None)
 
     def evaluate(self, session: Session, job_id: str, x: Matrix, y: Matrix, batch_size: int) -> dict[str, float]:
         """`model.evaluate(x, y)`: {"loss": ..., "<metric>": ...}; InvalidData names x or y."""

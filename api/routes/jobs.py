@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read, spec, history, weights, evaluate, predict, cancel.
+"""/v1/jobs: submit, list, read, spec, history, weights, evaluate, predict, cancel, delete.
 
 Each route parses, makes one service call and shapes the answer. The routes are plain
 `def`s: FastAPI runs them in its thread pool, so database I/O and the model's
@@ -198,3 +198,15 @@ def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: Tr
 )
 def cancel(job_id: JobId, session: SessionDep) -> JobRead:
     return JobRead.of(jobs.request_cancel(session, job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    summary="Delete a job that has ended, with its history, checkpoint, weights and evaluations (409: cancel first)",
+)
+def delete_job(job_id: JobId, session: SessionDep, models: TrainedModelsDep) -> Response:
+    jobs.delete_job(session, job_id)
+    models.forget(job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,11 +1,11 @@
-"""/v1/sweeps: create a sweep (one job per point), list sweeps, read one ranked, cancel it."""
+"""/v1/sweeps: create a sweep (one job per point), list sweeps, read one ranked, cancel it, delete it."""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POST /v1/sweeps answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
+ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
 
 
 @router.post(
@@ -100,3 +100,14 @@ def get_sweep(
 def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
     sweeps.cancel_sweep(session, sweep_id)
     return SweepRead.of(sweeps.rank(session, sweep_id))
+
+
+@router.delete(
+    "/{sweep_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    summary="Delete a sweep whose jobs have all ended, and its jobs (409: cancel it first)",
+)
+def delete_sweep(sweep_id: SweepId, session: SessionDep) -> Response:
+    sweeps.delete_sweep(session, sweep_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -37,14 +37,22 @@ from trainq.services.db.models import (
     NAME_MAX_LENGTH,
     Checkpoint,
     Epoch,
+    Evaluation,
     Job,
     UTCDateTime,
     Weights,
     utcnow,
 )
-from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobHasNoWeights, JobNotCancellable, JobNotFound
+from trainq.services.errors import (
+    IdempotencyKeyReused,
+    InvalidInput,
+    JobHasNoWeights,
+    JobNotCancellable,
+    JobNotDeletable,
+    JobNotFound,
+)
 from trainq.services.jobs import cursor as cursors
-from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.jobs.states import FINISHED, Device, JobStatus
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
@@ -137,6 +145,10 @@ def get_job(session: Session, job_id: str) -> Job:
     return job
 
 
+def exists(session: Session, job_id: str) -> bool:
+    return session.execute(select(Job.id).where(Job.id == job_id)).scalar_one_or_none() is not None
+
+
 def list_jobs(
     session: Session, *, status: JobStatus | None, cursor: str | None, limit: int
 ) -> tuple[list[Job], str | None]:
@@ -195,6 +207,30 @@ def request_cancel(session: Session, job_id: str) -> Job:
     if job.status not in (JobStatus.running, JobStatus.cancelled):
         raise JobNotCancellable(job_id, job.status)
     return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove a job that has ended and everything recorded of it: its epochs, checkpoint,
+    weights, evaluations and dataset links go with its row (ON DELETE CASCADE, on SQLite
+    too: the engine turns its foreign keys on). Refused while the job is queued or running
+    (cancel it first) or while one of its evaluations is: a worker would lose its writes."""
+    job = get_job(session, job_id)
+    evaluating = session.execute(
+        select(Evaluation.id).where(Evaluation.job_id == job_id, Evaluation.status.in_(("queued", "running"))).limit(1)
+    ).scalar_one_or_none()
+    if evaluating is not None:
+        raise JobNotDeletable(job_id, f"is being evaluated ({evaluating}); delete it once the evaluation ended")
+    # conditional, as every change of a job is: a job that a worker claims meanwhile stays
+    deleted = session.execute(
+        delete(Job)
+        .where(Job.id == job_id, Job.status.in_(_values_of(FINISHED)))
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if deleted is None:
+        session.refresh(job)
+        raise JobNotDeletable(job_id, f"is {job.status}; cancel it first (POST /v1/jobs/{job_id}/cancel)")
+    session.expunge(job)
 
 
 # --- the worker side ------------------------------------------------------------------
@@ -451,6 +487,10 @@ def _request_hash(document: dict[str, Any], name: str | None, device: Device) ->
 
 def _values(devices: Collection[Device]) -> list[str]:
     return [Device(device).value for device in devices]
+
+
+def _values_of(statuses: Collection[JobStatus]) -> list[str]:
+    return sorted(JobStatus(status).value for status in statuses)
 
 
 def _insert(session: Session) -> Callable[..., Any]:

@@ -1,5 +1,5 @@
 """Sweeps: create one job per point (all validated before anything is stored), rank them,
-cancel them. Functions take the session first and never commit, as in services.jobs.
+cancel them, delete them. Functions take the session first and never commit, as in services.jobs.
 
 Ranking: by the final value of the metric (the last epoch's logs of a succeeded job),
 smallest first for goal "min", largest first for "max". Equal values share a rank (1, 2,
@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import Row, and_, delete, or_, select, update
 from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.util import identity_key
 
 from trainq.services.datasets import jobs as dataset_jobs
-from trainq.services.db.models import NAME_MAX_LENGTH, Job, Sweep, utcnow
+from trainq.services.db.models import NAME_MAX_LENGTH, Evaluation, Job, Sweep, utcnow
 from trainq.services.engine import EngineError
-from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotFound
+from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotDeletable, SweepNotFound
 from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device, JobStatus
@@ -218,6 +219,31 @@ def cancel_sweep(session: Session, sweep_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+
+
+def delete_sweep(session: Session, sweep_id: str) -> None:
+    """Remove a sweep whose jobs have all ended, and its jobs with everything recorded of
+    them (ON DELETE CASCADE from the sweep to its jobs, and on from each job). Refused
+    while any of its jobs, or an evaluation of one, is queued or running: cancel it first.
+    An ended job never starts again, so nothing can begin between the check and the delete."""
+    sweep = get_sweep(session, sweep_id)
+    under_way = (JobStatus.queued.value, JobStatus.running.value)
+    members = session.execute(select(Job.id, Job.status).where(Job.sweep_id == sweep_id)).all()
+    busy = [job_id for job_id, status in members if status in under_way]
+    busy += session.execute(
+        select(Evaluation.id)
+        .join(Job, Job.id == Evaluation.job_id)
+        .where(Job.sweep_id == sweep_id, Evaluation.status.in_(under_way))
+    ).scalars()
+    if busy:
+        raise SweepNotDeletable(sweep_id, busy)
+    session.execute(delete(Sweep).where(Sweep.id == sweep_id).execution_options(synchronize_session=False))
+    # what the session holds of the deleted rows is gone from the database
+    for job_id, _ in members:
+        job = session.identity_map.get(identity_key(Job, job_id))
+        if job is not None:
+            session.expunge(job)
+    session.expunge(sweep)
 
 
 def _point_spec(session: Session, document: dict[str, Any], index: int, point: Point) -> JobSpec:

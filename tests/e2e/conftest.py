@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from celery import Celery
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 from psycopg import sql
 from sqlalchemy import make_url
 
@@ -185,3 +185,26 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def dialogs() -> list[str]:
     return []
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def cut_off_network(page: Page) -> list[tuple[str, str]]:
+    """Refuse the page every request to anything but loopback, as a machine with no
+    internet would; returns the list the refused requests are added to, each as
+    (Playwright's resource type: script, stylesheet, image, fetch..., URL)."""
+    from urllib.parse import urlsplit
+
+    refused: list[tuple[str, str]] = []
+
+    def only_loopback(route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).scheme in ("data", "blob") or urlsplit(url).hostname in LOOPBACK_HOSTS:
+            route.continue_()
+        else:
+            refused.append((route.request.resource_type, url))
+            route.abort("internetdisconnected")
+
+    page.route("**/*", only_loopback)
+    return refused
