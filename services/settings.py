@@ -24,6 +24,14 @@ class Settings(BaseSettings):
 
     lease_seconds: float = Field(60.0, alias="TRAINQ_LEASE_SECONDS", gt=0)
     heartbeat_seconds: float = Field(5.0, alias="TRAINQ_HEARTBEAT_SECONDS", gt=0)
+    # a running job's epochs are written together, at most this often (and at its end): one
+    # statement for many epochs instead of a transaction for each (issue 10)
+    report_interval_seconds: float = Field(0.25, alias="TRAINQ_REPORT_INTERVAL_SECONDS", ge=0)
+    # A checkpoint at most this often (not every epoch). A worker's death already costs a
+    # lease (60 s) before the takeover; re-running at most 10 s more of epochs adds little
+    # to that, while a large model's checkpoint (weights and Adam's two slots: 120 MB for
+    # 10M weights, a few tenths of a second to write) costs a few percent of 10 s of training.
+    checkpoint_interval_seconds: float = Field(10.0, alias="TRAINQ_CHECKPOINT_INTERVAL_SECONDS", ge=0)
     requeue_after_seconds: float = Field(60.0, alias="TRAINQ_REQUEUE_AFTER_SECONDS", gt=0)
     # a job (or evaluation) whose worker was lost this many times ends failed instead of
     # being taken over again

@@ -26,6 +26,7 @@ from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import DATABASE_UNAVAILABLE, session_scope
 from trainq.services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs.reporting import EpochBuffer
 from trainq.services.jobs.service import Claim
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
@@ -58,11 +59,14 @@ def run_job(
     worker: str,
     settings: Settings,
     device: WorkerDevice = CPU_NUMPY,
+    changed: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Claim the job and train it to its end on `device`; never raises for a job's own failure.
 
     A job asking for a device kind this worker does not serve is not claimed (it stays
-    queued for a worker that does)."""
+    queued for a worker that does). `changed` is told the job's id after each committed
+    change (its claim, each report of epochs, its end): the live push to event streams."""
+    changed = changed or _nobody
     with session_scope(session_factory) as session:
         claim = jobs.claim(
             session,
@@ -72,8 +76,11 @@ def run_job(
             devices=devices_served(device.kind),
             max_attempts=settings.max_attempts,
         )
+        if claim is not None and claim.attempt > 1:
+            jobs.rewind_to_checkpoint(session, job_id, attempt=claim.attempt)
     if claim is None:
         return Outcome(job_id, None)
+    changed(job_id)
     log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
     lease = LeaseKeeper(
         session_factory,
@@ -82,9 +89,18 @@ def run_job(
         name=f"job {job_id}",
     )
     lease.start()
+    buffer = EpochBuffer(
+        session_factory,
+        job_id,
+        claim.attempt,
+        learn=lease.learn,
+        report_interval=settings.report_interval_seconds,
+        checkpoint_interval=settings.checkpoint_interval_seconds,
+        written=changed,
+    )
     failure: str | None = None
     try:
-        result = _train(session_factory, claim, lease, device, settings)
+        result = _train(session_factory, claim, buffer, lease, device, settings)
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
@@ -101,11 +117,22 @@ def run_job(
         lease.stop()
     if lease.lost.is_set():
         return Outcome(job_id, None, taken_over=True)
-    if failure is not None:
-        return _end(session_factory, claim, JobStatus.failed, error=failure)
-    if result.stop_reason == "cancelled":
-        return _end(session_factory, claim, JobStatus.cancelled)
-    return _end(session_factory, claim, JobStatus.succeeded, weights=result.weights)
+    try:
+        if failure is not None:
+            outcome = _end(session_factory, claim, buffer, JobStatus.failed, error=failure)
+        elif result.stop_reason == "cancelled":
+            outcome = _end(session_factory, claim, buffer, JobStatus.cancelled)
+        else:
+            outcome = _end(session_factory, claim, buffer, JobStatus.succeeded, weights=result.weights)
+    except DATABASE_UNAVAILABLE as error:
+        log.warning("job %s: the database failed at its end (%s); it resumes once its lease expires", job_id, error)
+        return Outcome(job_id, None, error=f"database unavailable: {error}")
+    changed(job_id)
+    return outcome
+
+
+def _nobody(job_id: str) -> None:
+    pass
 
 
 def requeue_stranded(
@@ -148,7 +175,12 @@ def requeue_stranded(
 
 
 def _train(
-    session_factory: SessionFactory, claim: Claim, lease: LeaseKeeper, on: WorkerDevice, settings: Settings
+    session_factory: SessionFactory,
+    claim: Claim,
+    buffer: EpochBuffer,
+    lease: LeaseKeeper,
+    on: WorkerDevice,
+    settings: Settings,
 ) -> FitResult:
     spec = JobSpec.model_validate(claim.spec)
     config = spec.to_training_config()
@@ -162,17 +194,7 @@ def _train(
     def on_epoch_end(end: EpochEnd) -> None:
         nonlocal epoch_started
         wall_time = time.monotonic() - epoch_started
-        with session_scope(session_factory) as session:
-            lease_now = jobs.record_epoch(
-                session,
-                claim.job_id,
-                attempt=claim.attempt,
-                epoch=end.epoch,
-                logs=end.logs,
-                wall_time=wall_time,
-                checkpoint=end.checkpoint.to_bytes(),
-            )
-        lease.learn(lease_now)
+        buffer.epoch_ended(end, wall_time)
         # the next epoch's clock starts after this one's report, so wall time is training time
         epoch_started = time.monotonic()
 
@@ -192,12 +214,15 @@ def _train(
 def _end(
     session_factory: SessionFactory,
     claim: Claim,
+    buffer: EpochBuffer,
     status: JobStatus,
     *,
     error: str | None = None,
     weights: list[Any] | None = None,
 ) -> Outcome:
     with session_scope(session_factory) as session:
+        # the epochs still held go in with the state change: nobody sees the job ended without them
+        buffer.write(session)
         if status is JobStatus.succeeded:
             assert weights is not None
             owned = jobs.succeed(session, claim.job_id, attempt=claim.attempt, weights=weights)

@@ -142,6 +142,7 @@ class Epoch(Base):
     epoch: Mapped[int] = mapped_column(primary_key=True)
     logs: Mapped[dict[str, Any]]
     wall_time: Mapped[float] = mapped_column(Float)
+    # when the epoch ended on its worker, which writes it at its next report
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -44,7 +44,11 @@ VIEWS_KEPT = 65_536
 class EpochEnd:
     epoch: int  # 0-based, as tf.js's history.epoch
     logs: dict[str, float]  # {"loss", "val_loss"?, "<metric>", "val_<metric>"?}
-    checkpoint: Checkpoint  # the state after this epoch; resume from it ends bit-for-bit the same
+    # the state after this epoch (resume from it ends bit-for-bit the same), taken when
+    # called and only during the callback: copying the weights, the optimizer's slots and
+    # the generator's state costs about as much as a small model's epoch, and a caller
+    # that checkpoints every few seconds should not pay it every epoch
+    take_checkpoint: Callable[[], Checkpoint]
 
 
 @dataclass
@@ -109,7 +113,7 @@ def fit(
 
     `should_stop` is polled after every batch: True stops the fit there, reason
     "cancelled", keeping the epochs finished so far (an epoch cut short is not reported).
-    `on_epoch_end` receives each finished epoch's logs and checkpoint. A fit resumed from
+    `on_epoch_end` receives each finished epoch's logs and a way to take its checkpoint. A fit resumed from
     a checkpoint runs (and reports in its history) the epochs after it.
     Raises InvalidConfig / InvalidData before training, Diverged (the 0-based epoch) when
     the loss or the weights stop being finite."""
@@ -194,15 +198,18 @@ def _fit(
         epochs.append(epoch)
         stopping = early is not None and early.epoch_end(logs)
         if on_epoch_end is not None:
-            checkpoint = Checkpoint(
-                epoch=epoch + 1,
-                weights=model.get_weights(),
-                optimizer=optimizer.state(),
-                rng=copy.deepcopy(rng.bit_generator.state),
-                early_stopping=None if early is None else early.state(),
-                stopped=stopping,
-            )
-            on_epoch_end(EpochEnd(epoch, logs, checkpoint))
+
+            def take_checkpoint(epoch: int = epoch, stopping: bool = stopping) -> Checkpoint:
+                return Checkpoint(
+                    epoch=epoch + 1,
+                    weights=model.get_weights(),
+                    optimizer=optimizer.state(),
+                    rng=copy.deepcopy(rng.bit_generator.state),
+                    early_stopping=None if early is None else early.state(),
+                    stopped=stopping,
+                )
+
+            on_epoch_end(EpochEnd(epoch, logs, take_checkpoint))
         if stopping:
             stop_reason = "early_stopping"
             break

@@ -1,4 +1,4 @@
-"""The job state machine: submit, claim, record epoch, succeed, fail, cancel, requeue.
+"""The job state machine: submit, claim, record epochs, succeed, fail, cancel, requeue.
 
     queued ──claim──▶ running ──succeed──▶ succeeded
       │                │  ▲  ├──fail─────▶ failed
@@ -347,47 +347,83 @@ def _update_owned(session: Session, job_id: str, attempt: int, **values: Any) ->
     return Lease(owned=True, cancel_requested=cancel_requested)
 
 
-def record_epoch(
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch as the worker reports it."""
+
+    epoch: int  # 0-based; afterwards `epochs_done` is epoch + 1
+    logs: dict[str, float]
+    wall_time: float  # seconds the fit spent on it
+    # when it ended (stored as the row's recorded_at): the row reaches the database at the
+    # worker's next report, up to TRAINQ_REPORT_INTERVAL_SECONDS later
+    ended_at: datetime
+
+
+# rows per INSERT: 5 parameters a row stays far below SQLite's 32,766 and PostgreSQL's 65,535
+EPOCHS_PER_STATEMENT = 1000
+
+
+def record_epochs(
     session: Session,
     job_id: str,
     *,
     attempt: int,
-    epoch: int,
-    logs: dict[str, float],
-    wall_time: float,
-    checkpoint: bytes,
+    epochs: Sequence[EpochRecord],
+    checkpoint: tuple[int, bytes] | None = None,
 ) -> Lease:
-    """Store an epoch's logs and the checkpoint taken after it, replacing what an earlier
-    attempt wrote for the same epoch (a resumed attempt may run an epoch again). Answers
-    as a heartbeat does: whether the job is still this attempt's (nothing is written when
-    it is not), and whether it was asked to cancel, so that a job of short epochs stops
-    at once rather than at its next heartbeat.
+    """Store a batch of finished epochs (in order) in one statement, and, when given, the
+    checkpoint (epochs completed, bytes) taken after the last of them; an earlier attempt's
+    rows for the same epochs are replaced (a resumed attempt runs again the epochs after
+    its checkpoint). Answers as a heartbeat does: whether the job is still this attempt's
+    (nothing is written when it is not), and whether it was asked to cancel, so that a job
+    of short epochs stops at its next report rather than at its next heartbeat.
 
-    `epoch` is 0-based; afterwards `epochs_done` is epoch + 1. A log value that is NaN or
-    infinite (a metric such as MAPE on zero targets) is stored as null."""
-    logs = _json_logs(logs)
-    lease = _update_owned(session, job_id, attempt, epochs_done=epoch + 1, latest_logs=logs)
+    A log value that is NaN or infinite (a metric such as MAPE on zero targets) is stored
+    as null."""
+    now = utcnow()
+    # a report is a sign of life too
+    values: dict[str, Any] = dict(heartbeat_at=now)
+    rows = [
+        dict(job_id=job_id, epoch=e.epoch, logs=_json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
+        for e in epochs
+    ]
+    if rows:
+        values.update(epochs_done=rows[-1]["epoch"] + 1, latest_logs=rows[-1]["logs"])
+    lease = _update_owned(session, job_id, attempt, **values)
     if not lease.owned:
         return lease
-    now = utcnow()
     insert = _insert(session)
-    epoch_row = insert(Epoch).values(job_id=job_id, epoch=epoch, logs=logs, wall_time=wall_time, recorded_at=now)
-    session.execute(
-        epoch_row.on_conflict_do_update(
-            index_elements=["job_id", "epoch"],
-            set_=dict(logs=epoch_row.excluded.logs, wall_time=epoch_row.excluded.wall_time, recorded_at=now),
+    for first in range(0, len(rows), EPOCHS_PER_STATEMENT):
+        statement = insert(Epoch).values(rows[first : first + EPOCHS_PER_STATEMENT])
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["job_id", "epoch"],
+                set_=dict(
+                    logs=statement.excluded.logs,
+                    wall_time=statement.excluded.wall_time,
+                    recorded_at=statement.excluded.recorded_at,
+                ),
+            )
         )
-    )
-    checkpoint_row = insert(Checkpoint).values(
-        job_id=job_id, epoch=epoch + 1, attempt=attempt, data=checkpoint, saved_at=now
-    )
-    session.execute(
-        checkpoint_row.on_conflict_do_update(
-            index_elements=["job_id"],
-            set_=dict(epoch=epoch + 1, attempt=attempt, data=checkpoint_row.excluded.data, saved_at=now),
+    if checkpoint is not None:
+        epoch, data = checkpoint
+        checkpoint_row = insert(Checkpoint).values(job_id=job_id, epoch=epoch, attempt=attempt, data=data, saved_at=now)
+        session.execute(
+            checkpoint_row.on_conflict_do_update(
+                index_elements=["job_id"],
+                set_=dict(epoch=epoch, attempt=attempt, data=checkpoint_row.excluded.data, saved_at=now),
+            )
         )
-    )
     return lease
+
+
+def rewind_to_checkpoint(session: Session, job_id: str, *, attempt: int) -> None:
+    """Forget the epochs an earlier attempt recorded after its last checkpoint: this attempt
+    runs them again (bit for bit the same) and records them anew. Without this, a resumed
+    job that then ended earlier (cancelled, say) would keep rows of epochs it never ran."""
+    resumes_at = select(Checkpoint.epoch).where(Checkpoint.job_id == job_id).scalar_subquery()
+    session.execute(delete(Epoch).where(Epoch.job_id == job_id, Epoch.epoch >= func.coalesce(resumes_at, 0)))
+    _update_owned(session, job_id, attempt, epochs_done=func.coalesce(resumes_at, 0))
 
 
 def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:

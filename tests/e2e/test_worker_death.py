@@ -1,5 +1,6 @@
 """A worker killed mid-job: its lease runs out, another worker takes the job over and resumes
-it from the last checkpoint, and the job ends exactly as if nothing had happened."""
+it from the last checkpoint, and the job ends exactly as if nothing had happened: the epochs
+the victim reported after its last checkpoint are run again and recorded once."""
 
 from __future__ import annotations
 
@@ -24,30 +25,43 @@ SHORT_LEASE = {
     "TRAINQ_HEARTBEAT_SECONDS": "0.2",
     "TRAINQ_REQUEUE_AFTER_SECONDS": "1",
 }
+# checkpoints 2 s apart and reports 0.1 s apart: the victim dies with epochs reported past its checkpoint
+THROTTLED = {"TRAINQ_CHECKPOINT_INTERVAL_SECONDS": "2", "TRAINQ_REPORT_INTERVAL_SECONDS": "0.1"}
 
 
 def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(stack: Stack) -> None:
     spec = long_spec(epochs=EPOCHS, samples=1000)
-    victim = stack.worker("victim", **SHORT_LEASE)
+    victim = stack.worker("victim", **SHORT_LEASE, **THROTTLED)
     with stack.client() as client:
         job = submit(client, spec)
+
+        def past_a_checkpoint() -> bool:
+            # shortly after a checkpoint (the next is 2 s away), with epochs reported after it
+            rows = stack.query(
+                "SELECT c.epoch, j.epochs_done FROM checkpoints c JOIN jobs j ON j.id = c.job_id WHERE j.id = %s",
+                job["id"],
+            )
+            return bool(rows) and 0 < rows[0][1] - rows[0][0] <= 20
+
         wait_for(
-            lambda: get_job(client, job["id"])["progress"]["epoch"] >= 10,
-            timeout=30,
-            what="the job has finished 10 epochs on the victim",
+            past_a_checkpoint,
+            timeout=60,
+            what="the victim reported epochs past a checkpoint",
             processes=stack.processes,
             state=lambda: get_job(client, job["id"]),
+            interval=0.02,
         )
-        seen_before = history(client, job["id"])
-
         victim.kill(signal.SIGKILL)  # the whole process group: no goodbye, no acknowledgement
         victim.popen.wait(10)
         killed_at = datetime.now(UTC)
+        seen_before = history(client, job["id"])
         [(checkpoint_epoch, checkpoint_attempt)] = stack.query(
             "SELECT epoch, attempt FROM checkpoints WHERE job_id = %s", job["id"]
         )
-        assert checkpoint_attempt == 1 and checkpoint_epoch >= len(seen_before)
-        assert checkpoint_epoch < EPOCHS, "the job finished before the kill: make it longer"
+        assert checkpoint_attempt == 1 and checkpoint_epoch < len(seen_before) < EPOCHS, (
+            checkpoint_epoch,
+            len(seen_before),
+        )
 
         survivor = stack.worker("survivor", **SHORT_LEASE)
         done = wait_for_status(
@@ -58,8 +72,10 @@ def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(s
 
         rows = history(client, job["id"])
         assert [row["epoch"] for row in rows] == list(range(EPOCHS))
-        # what the victim reported stays as it reported it
-        assert rows[: len(seen_before)] == seen_before
+        # what the victim checkpointed stays as it reported it; what it reported after its
+        # checkpoint was run again, with the same logs
+        assert rows[:checkpoint_epoch] == seen_before[:checkpoint_epoch]
+        assert [row["logs"] for row in rows[: len(seen_before)]] == [row["logs"] for row in seen_before]
         final = weights(client, job["id"])
 
     # epochs before the checkpoint were recorded by the victim and never again; the rest by the survivor

@@ -51,7 +51,7 @@ def interrupted_at(cfg: TrainingConfig, k: int, xp) -> tuple[bytes, FitResult]:
     cancel = [False]
 
     def on_epoch_end(end) -> None:
-        saved.append(end.checkpoint.to_bytes())
+        saved.append(end.take_checkpoint().to_bytes())
         cancel[0] = end.epoch + 1 == k
 
     result = fit(cfg, X, Y, xp=xp, on_epoch_end=on_epoch_end, should_stop=lambda: cancel[0])
@@ -98,7 +98,7 @@ def test_resume_keeps_early_stopping_state():
 def test_resuming_a_finished_early_stop_returns_at_once():
     cfg = config("sgd", {"learningRate": 0.05}, epochs=30, early=EarlyStoppingConfig(monitor="loss", baseline=0.0))
     saved = []
-    first = fit(cfg, X, Y, on_epoch_end=lambda end: saved.append(end.checkpoint.to_bytes()))
+    first = fit(cfg, X, Y, on_epoch_end=lambda end: saved.append(end.take_checkpoint().to_bytes()))
     again = fit(cfg, X, Y, resume_from=Checkpoint.from_bytes(saved[-1]))
     assert again.stop_reason == first.stop_reason == "early_stopping"
     assert again.epochs == [] and again.history == {}
@@ -108,7 +108,12 @@ def test_resuming_a_finished_early_stop_returns_at_once():
 
 def test_a_checkpoint_costs_what_the_model_costs_not_what_the_epochs_so_far_cost():
     sizes = []
-    fit(config("adam", {}, epochs=40), X, Y, on_epoch_end=lambda end: sizes.append(len(end.checkpoint.to_bytes())))
+    fit(
+        config("adam", {}, epochs=40),
+        X,
+        Y,
+        on_epoch_end=lambda end: sizes.append(len(end.take_checkpoint().to_bytes())),
+    )
     # only the digits of counters and scalars vary; 40 epochs of 4 logs would add kilobytes
     assert max(sizes) - min(sizes) < 64
 
@@ -146,7 +151,7 @@ def test_bytes_that_are_not_a_checkpoint_are_refused():
 
 def test_a_checkpoint_of_another_model_is_refused():
     saved = []
-    fit(config("sgd", {}, epochs=1), X, Y, on_epoch_end=lambda end: saved.append(end.checkpoint))
+    fit(config("sgd", {}, epochs=1), X, Y, on_epoch_end=lambda end: saved.append(end.take_checkpoint()))
     other = TrainingConfig(
         model=ModelConfig(layers=(DenseConfig(2, input_shape=(3,)), DenseConfig(1))),
         compile=CompileConfig(OptimizerConfig("sgd"), "meanSquaredError"),

@@ -198,7 +198,7 @@ def test_on_epoch_end_sees_every_epoch_with_its_logs(xp):
     assert [e.epoch for e in seen] == [0, 1, 2]
     assert [e.logs["val_loss"] for e in seen] == result.history["val_loss"]
     assert set(seen[0].logs) == {"loss", "mse", "val_loss", "val_mse"}
-    assert [e.checkpoint.epoch for e in seen] == [1, 2, 3]
+    assert [e.take_checkpoint().epoch for e in seen] == [1, 2, 3]
 
 
 def test_should_stop_cancels_after_the_current_batch_keeping_finished_epochs(xp):

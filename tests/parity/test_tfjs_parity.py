@@ -513,7 +513,7 @@ def _run_engine(case: Case, xp: Any = None) -> EngineRun:
     per_epoch: list[list[np.ndarray]] = []
 
     def keep(end: EpochEnd) -> None:
-        per_epoch.append([np.array(w, dtype=np.float32) for w in end.checkpoint.weights])
+        per_epoch.append([np.array(w, dtype=np.float32) for w in end.take_checkpoint().weights])
 
     result = fit(config, x, y, validation_data=validation, xp=xp, on_epoch_end=keep)
     model = Model.from_weights(config.model, config.compile, result.weights, xp)

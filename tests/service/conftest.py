@@ -16,9 +16,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
-from trainq.services.db.models import Job
+from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import create_engine_for
 from trainq.services.jobs import service
+from trainq.services.jobs.service import EpochRecord, Lease
 from trainq.services.jobs.states import Device
 
 if TYPE_CHECKING:
@@ -80,3 +81,23 @@ def expire_lease(session: Session, job_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+
+
+def record_one(
+    session: Session,
+    job_id: str,
+    *,
+    attempt: int,
+    epoch: int,
+    logs: dict[str, float],
+    wall_time: float,
+    checkpoint: bytes,
+) -> Lease:
+    """A worker's report of one epoch and the checkpoint taken after it."""
+    return service.record_epochs(
+        session,
+        job_id,
+        attempt=attempt,
+        epochs=[EpochRecord(epoch, logs, wall_time, utcnow())],
+        checkpoint=(epoch + 1, checkpoint),
+    )

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tests.service.conftest import expire_lease
+from tests.service.conftest import expire_lease, record_one
 from trainq.services.db.models import Checkpoint, Job
 from trainq.services.errors import JobNotCancellable, JobNotFound
 from trainq.services.jobs import service
@@ -28,7 +28,7 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
     job = submit()
     claim = service.claim(session, job.id, worker="w", lease_seconds=60)
     assert claim is not None
-    assert service.record_epoch(
+    assert record_one(
         session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
     ) == Lease(True, False)
     job = service.request_cancel(session, job.id)
@@ -36,7 +36,7 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
 
     # the worker learns it at its next heartbeat, or as it records its next epoch
     assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60) == Lease(True, True)
-    assert service.record_epoch(
+    assert record_one(
         session, job.id, attempt=claim.attempt, epoch=1, logs={"loss": 0.5}, wall_time=0.1, checkpoint=b"c"
     ) == Lease(True, True)
     assert service.cancelled(session, job.id, attempt=claim.attempt)
@@ -89,7 +89,7 @@ def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
     job = submit()
     claim = service.claim(session, job.id, worker="dies", lease_seconds=60)
     assert claim is not None
-    assert service.record_epoch(
+    assert record_one(
         session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state"
     ).owned
     service.request_cancel(session, job.id)
@@ -105,9 +105,7 @@ def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_go
     for attempt in range(1, 4):
         claim = service.claim(session, job.id, worker=f"dies-{attempt}", lease_seconds=60, max_attempts=3)
         assert claim is not None and claim.attempt == attempt
-        service.record_epoch(
-            session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state"
-        )
+        record_one(session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state")
         expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60, max_attempts=3) is None
     job = service.get_job(session, job.id)

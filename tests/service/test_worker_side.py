@@ -8,18 +8,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.service.conftest import expire_lease, job_spec
-from trainq.services.db.models import Checkpoint, Job
+from tests.service.conftest import expire_lease, job_spec, record_one
+from trainq.services.db.models import Checkpoint, Job, utcnow
 from trainq.services.db.session import session_scope
 from trainq.services.errors import JobHasNoWeights, JobNotFound
 from trainq.services.jobs import service
-from trainq.services.jobs.service import Lease
+from trainq.services.jobs.service import EpochRecord, Lease
 from trainq.services.jobs.states import Device, JobStatus
 
 
 def record(session: Session, job_id: str, attempt: int, epoch: int, loss: float = 1.0) -> bool:
     """Whether the epoch was written (the job is still this attempt's)."""
-    return service.record_epoch(
+    return record_one(
         session,
         job_id,
         attempt=attempt,
@@ -137,7 +137,7 @@ def test_epochs_are_recorded_and_read_from_an_epoch_on(session: Session, submit:
     claim = service.claim(session, job.id, worker="w", lease_seconds=60)
     assert claim is not None
     for epoch in range(4):
-        assert service.record_epoch(
+        assert record_one(
             session,
             job.id,
             attempt=claim.attempt,
@@ -250,11 +250,62 @@ def test_a_metric_that_is_not_finite_is_stored_as_null(session: Session, submit:
     claim = service.claim(session, job.id, worker="w", lease_seconds=60)
     assert claim is not None
     logs = {"loss": 0.5, "val_loss": float("nan"), "val_mse": float("inf")}
-    assert service.record_epoch(
-        session, job.id, attempt=claim.attempt, epoch=0, logs=logs, wall_time=0.1, checkpoint=b"c"
-    ).owned
+    assert record_one(session, job.id, attempt=claim.attempt, epoch=0, logs=logs, wall_time=0.1, checkpoint=b"c").owned
     session.commit()
     session.expire_all()
     expected = {"loss": 0.5, "val_loss": None, "val_mse": None}
     assert service.epochs_since(session, job.id, 0)[0].logs == expected
     assert service.get_job(session, job.id).latest_logs == expected
+
+
+def test_a_report_writes_many_epochs_at_once_and_a_rerun_replaces_them(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="w", lease_seconds=60)
+    assert claim is not None
+    batch = [EpochRecord(epoch, {"loss": 1.0 / (epoch + 1)}, 0.01, utcnow()) for epoch in range(2500)]
+    assert service.record_epochs(session, job.id, attempt=claim.attempt, epochs=batch) == Lease(True, False)
+    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == list(range(2500))
+    assert session.get(Checkpoint, job.id) is None  # no checkpoint was given
+    assert service.get_job(session, job.id).epochs_done == 2500
+
+    rerun = [EpochRecord(epoch, {"loss": 7.0}, 0.02, utcnow()) for epoch in range(2498, 2501)]
+    assert service.record_epochs(session, job.id, attempt=claim.attempt, epochs=rerun, checkpoint=(2501, b"s")).owned
+    epochs = service.epochs_since(session, job.id, 2497)
+    assert [(e.epoch, e.logs["loss"]) for e in epochs] == [(2497, 1 / 2498), (2498, 7.0), (2499, 7.0), (2500, 7.0)]
+    checkpoint = session.get(Checkpoint, job.id)
+    assert checkpoint is not None and (checkpoint.epoch, checkpoint.data) == (2501, b"s")
+
+
+def test_a_takeover_forgets_the_epochs_recorded_after_the_last_checkpoint(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    dead = service.claim(session, job.id, worker="dies", lease_seconds=60)
+    assert dead is not None
+    epochs = [EpochRecord(epoch, {"loss": 1.0}, 0.01, utcnow()) for epoch in range(6)]
+    service.record_epochs(session, job.id, attempt=1, epochs=epochs[:3], checkpoint=(3, b"after 3"))
+    service.record_epochs(session, job.id, attempt=1, epochs=epochs[3:])
+    expire_lease(session, job.id)
+
+    taken = service.claim(session, job.id, worker="next", lease_seconds=60)
+    assert taken is not None and taken.checkpoint == b"after 3"
+    service.rewind_to_checkpoint(session, job.id, attempt=taken.attempt)
+
+    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == [0, 1, 2]
+    assert service.get_job(session, job.id).epochs_done == 3
+
+
+def test_a_takeover_without_a_checkpoint_starts_the_history_again(session: Session, submit: Callable[..., Job]) -> None:
+    job = submit()
+    assert service.claim(session, job.id, worker="dies", lease_seconds=60) is not None
+    service.record_epochs(session, job.id, attempt=1, epochs=[EpochRecord(0, {"loss": 1.0}, 0.01, utcnow())])
+    expire_lease(session, job.id)
+
+    taken = service.claim(session, job.id, worker="next", lease_seconds=60)
+    assert taken is not None and taken.checkpoint is None
+    service.rewind_to_checkpoint(session, job.id, attempt=taken.attempt)
+
+    assert service.epochs_since(session, job.id, 0) == []
+    assert service.get_job(session, job.id).epochs_done == 0

@@ -18,6 +18,7 @@ from trainq.services.db.models import Checkpoint, Epoch, Job
 from trainq.services.db.session import session_scope
 from trainq.services.engine import EpochEnd, fit
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.placement import Route
 from trainq.services.settings import Settings
@@ -130,8 +131,8 @@ def test_a_late_delivery_of_a_finished_job_does_nothing(factory: Factory, settin
 def test_cancelling_a_running_job_stops_it_at_the_next_batch(
     factory: Factory, settings: Settings, heartbeat_seconds: float | None
 ) -> None:
-    # the worker learns of the cancel at its next heartbeat or as it records its next epoch,
-    # whichever comes first: with a 60 s heartbeat, the epoch it records
+    # the worker learns of the cancel at its next heartbeat or as it reports its epochs,
+    # whichever comes first: with a 60 s heartbeat, its next report
     if heartbeat_seconds is not None:
         settings = settings.model_copy(update={"heartbeat_seconds": heartbeat_seconds, "lease_seconds": 600.0})
     job_id = submit(factory, long_document())
@@ -151,33 +152,57 @@ def test_cancelling_a_running_job_stops_it_at_the_next_batch(
     assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(job.epochs_done))
 
 
+def test_a_job_cancelled_between_reports_writes_the_epochs_it_held_once(
+    factory: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reports 2 s apart, heartbeats 0.05 s apart: the cancel arrives while epochs are held
+    settings = settings.model_copy(update={"report_interval_seconds": 2.0})
+    record_epochs = jobs.record_epochs
+    reported: list[list[int]] = []
+
+    def counting(session: Session, job_id: str, *, epochs: list[EpochRecord], **kwargs: Any) -> jobs.Lease:
+        reported.append([e.epoch for e in epochs])
+        return record_epochs(session, job_id, epochs=epochs, **kwargs)
+
+    monkeypatch.setattr(jobs, "record_epochs", counting)
+    job_id = submit(factory, long_document())
+    thread, outcomes = in_thread(lambda: run_job(factory, job_id, worker="host:1", settings=settings))
+    wait_for(lambda: job_row(factory, job_id).epochs_done >= 1, "a first report")
+
+    with session_scope(factory) as session:
+        jobs.request_cancel(session, job_id)
+    thread.join(10)
+
+    assert outcomes == [Outcome(job_id, JobStatus.cancelled)]
+    assert len(reported) >= 2 and len(reported[0]) > 1 and reported[-1], reported
+    job = job_row(factory, job_id)
+    assert [epoch for report in reported for epoch in report] == list(range(job.epochs_done))
+    assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(job.epochs_done))
+
+
 def test_a_job_whose_worker_died_is_taken_over_and_resumed_from_its_checkpoint(
     factory: Factory, settings: Settings
 ) -> None:
     spec = document(epochs=5, shuffle=True)
     job_id = submit(factory, spec)
-    # the first worker trains three epochs, records them, and dies
+    # the first worker trains three epochs, records them with a checkpoint, and dies
     with session_scope(factory) as session:
         dead = jobs.claim(session, job_id, worker="dead:1", lease_seconds=60)
     assert dead is not None
-
-    def record(end: EpochEnd) -> None:
-        with session_scope(factory) as session:
-            jobs.record_epoch(
-                session,
-                job_id,
-                attempt=dead.attempt,
-                epoch=end.epoch,
-                logs=end.logs,
-                wall_time=0.5,
-                checkpoint=end.checkpoint.to_bytes(),
-            )
-
+    ended: list[EpochEnd] = []
     parsed = JobSpec.model_validate(document(epochs=3, shuffle=True))
-    fit(parsed.to_training_config(), *parsed.arrays()[:2], on_epoch_end=record)
-    first_run = {e.epoch: e.recorded_at for e in epoch_rows(factory, job_id)}
+    fit(parsed.to_training_config(), *parsed.arrays()[:2], on_epoch_end=ended.append)
+    checkpoint = ended[-1].take_checkpoint()
     with session_scope(factory) as session:
-        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=jobs.utcnow().replace(year=2000)))
+        jobs.record_epochs(
+            session,
+            job_id,
+            attempt=dead.attempt,
+            epochs=[EpochRecord(end.epoch, end.logs, 0.5, jobs.utcnow()) for end in ended],
+            checkpoint=(checkpoint.epoch, checkpoint.to_bytes()),
+        )
+    first_run = {e.epoch: e.recorded_at for e in epoch_rows(factory, job_id)}
+    expire_lease(factory, job_id)
 
     outcome = run_job(factory, job_id, worker="host:2", settings=settings)
 
@@ -188,7 +213,61 @@ def test_a_job_whose_worker_died_is_taken_over_and_resumed_from_its_checkpoint(
     assert [e.epoch for e in epochs] == [0, 1, 2, 3, 4]
     # the three epochs the dead worker finished were not trained again
     assert {e.epoch: e.recorded_at for e in epochs[:3]} == first_run
+    assert_as_uninterrupted(factory, job_id, spec)
+
+
+class Killed(BaseException):
+    """The worker's process dies here: nothing after it runs, nothing held is written."""
+
+
+def test_a_worker_killed_between_a_checkpoint_and_its_next_report_is_resumed_bit_for_bit(
+    factory: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = document(epochs=12, shuffle=True)
+    job_id = submit(factory, spec)
+    # every epoch is reported (interval 0); epoch 3's report carries a checkpoint, the next
+    # two do not, and the worker dies as it reports epoch 6
+    settings = settings.model_copy(update={"report_interval_seconds": 0.0, "checkpoint_interval_seconds": 0.0})
+    record_epochs = jobs.record_epochs
+    reports: list[tuple[int, int | None]] = []
+
+    def dies_after_a_checkpoint(
+        session: Session, job_id: str, *, epochs: list[EpochRecord], checkpoint: Any = None, **kwargs: Any
+    ) -> jobs.Lease:
+        [epoch] = [e.epoch for e in epochs]
+        if epoch == 6:
+            raise Killed()
+        checkpoint = checkpoint if epoch == 3 else None
+        reports.append((epoch, checkpoint and checkpoint[0]))
+        return record_epochs(session, job_id, epochs=epochs, checkpoint=checkpoint, **kwargs)
+
+    monkeypatch.setattr(jobs, "record_epochs", dies_after_a_checkpoint)
+    with pytest.raises(Killed):
+        run_job(factory, job_id, worker="killed:1", settings=settings)
+    monkeypatch.setattr(jobs, "record_epochs", record_epochs)
+
+    assert reports == [(0, None), (1, None), (2, None), (3, 4), (4, None), (5, None)]
+    with factory() as session:
+        assert session.get(Checkpoint, job_id).epoch == 4  # type: ignore[union-attr]
+    assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(6))  # two epochs past the checkpoint
+    expire_lease(factory, job_id)
+
+    assert run_job(factory, job_id, worker="host:2", settings=settings) == Outcome(job_id, JobStatus.succeeded)
+
+    assert job_row(factory, job_id).attempt == 2
+    assert_as_uninterrupted(factory, job_id, spec)
+
+
+def expire_lease(factory: Factory, job_id: str) -> None:
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=jobs.utcnow().replace(year=2000)))
+
+
+def assert_as_uninterrupted(factory: Factory, job_id: str, spec: dict[str, Any]) -> None:
+    """Every epoch recorded once, with the logs and final weights of one uninterrupted fit."""
     expected = engine_fit(spec)
+    epochs = epoch_rows(factory, job_id)
+    assert [e.epoch for e in epochs] == list(range(len(expected.epochs)))
     assert [e.logs["loss"] for e in epochs] == expected.history["loss"]
     with factory() as session:
         for got, want in zip(jobs.final_weights(session, job_id), expected.weights, strict=True):
@@ -216,16 +295,17 @@ def test_a_database_failure_mid_fit_leaves_the_job_to_its_lease_and_a_takeover_f
 ) -> None:
     spec = document(epochs=5)
     job_id = submit(factory, spec)
-    record_epoch = jobs.record_epoch
+    settings = settings.model_copy(update={"report_interval_seconds": 0.0})
+    record_epochs = jobs.record_epochs
     calls = [0]
 
-    def failing_third(*args: Any, **kwargs: Any) -> bool:
+    def failing_third(*args: Any, **kwargs: Any) -> jobs.Lease:
         calls[0] += 1
         if calls[0] == 3:
             raise OperationalError("UPDATE jobs", {}, Exception("server closed the connection unexpectedly"))
-        return record_epoch(*args, **kwargs)
+        return record_epochs(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "record_epoch", failing_third)
+    monkeypatch.setattr(jobs, "record_epochs", failing_third)
     outcome = run_job(factory, job_id, worker="host:1", settings=settings)
 
     assert outcome.status is None and "server closed the connection" in (outcome.error or "")
