@@ -10,7 +10,7 @@ TESTING := $(VENV)/.installed-test
 up: $(RUNTIME)
 	$(VENV)/bin/trainq up
 
-test: system-packages $(TESTING) lint
+test: system-packages $(TESTING) lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff's lint and format check, configured in pyproject.toml

@@ -15,7 +15,7 @@ which re-raises after answering and so makes the server drop the connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,18 +39,27 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "
 RETRY_AFTER_SECONDS = 5
 
 
+# Starlette types a handler's error as Exception (Kludex/starlette#2417), though it calls
+# each handler with its own class only; FastAPI's exception_handlers= takes Any there too
+ErrorHandler = Callable[[Request, Any], Awaitable[JSONResponse]]
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(TrainqError, _trainq_error)  # type: ignore[arg-type]
-    app.add_exception_handler(EngineError, _engine_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _request_validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OverflowError, _overflow_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RecursionError, _recursion_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
+    handlers: dict[type[Exception], ErrorHandler] = {
+        TrainqError: _trainq_error,
+        EngineError: _engine_error,
+        RequestValidationError: _request_validation_error,
+        ValidationError: _validation_error,
+        HTTPException: _http_error,
+        OverflowError: _overflow_error,
+        RecursionError: _recursion_error,
+        DataError: _data_error,
+    }
+    for error_class, handler in handlers.items():
+        app.add_exception_handler(error_class, handler)
     # a dropped or refused connection, and a pool that waited in vain for one
     for unreachable in (OperationalError, InterfaceError, PoolTimeout):
-        app.add_exception_handler(unreachable, _database_unreachable)  # type: ignore[arg-type]
+        app.add_exception_handler(unreachable, _database_unreachable)
     app.add_middleware(AnswerUnexpectedErrors)
 
 
@@ -93,7 +102,7 @@ def _is_type_tag(part: Any) -> bool:
     return part in _TYPE_TAGS or any(c in part for c in "[](),") or part[:1].isupper()
 
 
-def _field_errors(errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
+def _field_errors(errors: Iterable[Mapping[str, Any]], prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
     """Our (field, message) pairs, one message per field, from the union member that got
     furthest: a value that fits no member of `str | Optimizer` or `list[list[number]] |
     list[number]` would otherwise be reported once per member."""
@@ -118,7 +127,7 @@ def _union_points(location: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]
     return [(location[:i], part) for i, part in enumerate(location) if isinstance(part, str) and _is_type_tag(part)]
 
 
-def _furthest_union_members(errors: list[dict[str, Any]]) -> dict[tuple[Any, ...], str]:
+def _furthest_union_members(errors: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, ...], str]:
     depth: dict[tuple[Any, ...], dict[str, int]] = {}
     for error in errors:
         for point, tag in _union_points(error["loc"]):
@@ -137,8 +146,8 @@ async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
         return error_response(error.status_code, [(field, error.reason)])
     if isinstance(error, IdempotencyKeyReused):
         field = "header.Idempotency-Key"
-    elif getattr(error, "field", None):  # errors that name their own field (datasets, evaluations)
-        field = error.field  # type: ignore[attr-defined]
+    elif named := getattr(error, "field", None):  # errors that name their own field (datasets, evaluations)
+        field = named
     elif isinstance(error, NotFound) or "job_id" in request.path_params:
         field = "path.job_id"
     else:

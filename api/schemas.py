@@ -399,7 +399,7 @@ class SweepRead(Schema):
             name=sweep.name,
             device=Device(sweep.device),
             metric=ranking.metric,
-            goal=ranking.goal,  # type: ignore[arg-type]
+            goal=ranking.goal,
             space=sweep.space,
             created_at=sweep.created_at,
             counts=counts,
@@ -446,7 +446,7 @@ class SweepSummaryRead(Schema):
             name=sweep.name,
             device=Device(sweep.device),
             metric=sweep.metric,
-            goal=sweep.goal,  # type: ignore[arg-type]
+            goal=sweep.goal,
             created_at=sweep.created_at,
             points=len(sweep.points),
             counts=summary.counts,

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trainq.cli.watch import summary, watch_job
-from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, TrainqClient
+from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, Matrix, TrainqClient
 
 Url = Annotated[str, typer.Option("--url", envvar="TRAINQ_URL", help="The trainq API to talk to")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table")]
@@ -181,8 +181,9 @@ def evaluate(
 ) -> None:
     """The trained model's loss and metrics on the data in DATA."""
     document = _read_json(data)
+    x, y = _rows(document, "x", data), _rows(document, "y", data)
     with _client(url) as client:
-        answer = _call(lambda: client.evaluate(job_id, document.get("x"), document.get("y"), batch_size=batch_size))
+        answer = _call(lambda: client.evaluate(job_id, x, y, batch_size=batch_size))
     if as_json:
         _print_json({"loss": answer.loss, "metrics": answer.metrics})
         return
@@ -198,9 +199,9 @@ def predict(
     as_json: AsJson = False,
 ) -> None:
     """The trained model's outputs for the inputs in DATA, one row per sample."""
-    document = _read_json(data)
+    x = _rows(_read_json(data), "x", data)
     with _client(url) as client:
-        predictions = _call(lambda: client.predict(job_id, document.get("x"), batch_size=batch_size))
+        predictions = _call(lambda: client.predict(job_id, x, batch_size=batch_size))
     if as_json:
         _print_json({"predictions": predictions})
         return
@@ -303,6 +304,13 @@ def _read_json(path: Path) -> dict[str, Any]:
         err.print(f"trainq: {path} must hold a JSON object", markup=False)
         raise typer.Exit(2)
     return document
+
+
+def _rows(document: dict[str, Any], key: str, path: Path) -> Matrix:
+    if key not in document:
+        err.print(f"trainq: {path} holds no {key!r}", markup=False)
+        raise typer.Exit(2)
+    return document[key]
 
 
 def _print_json(document: Any) -> None:

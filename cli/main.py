@@ -194,12 +194,10 @@ def up(
                 "Ctrl-C stops it."
             )
         while not stopping.wait(0.5):
-            exited = [child for child in children if child.poll() is not None]
-            if exited:
-                typer.echo(
-                    f"trainq: the {exited[0].args[3]} process exited with {exited[0].returncode}; stopping", err=True
-                )
-                raise typer.Exit(1)
+            for command, child in zip(commands, children, strict=True):
+                if child.poll() is not None:
+                    typer.echo(f"trainq: the {command[3]} process exited with {child.returncode}; stopping", err=True)
+                    raise typer.Exit(1)
     finally:
         _stop(children)
 

@@ -7,6 +7,7 @@ command falls back to `get_settings()` (environment variables).
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -24,7 +25,7 @@ if config.cmd_opts is not None and config.config_file_name is not None:
 settings: Settings = config.attributes.get("settings") or get_settings()
 url = settings.sqlalchemy_url
 target_metadata = Base.metadata
-options = dict(
+options: dict[str, Any] = dict(
     target_metadata=target_metadata,
     compare_type=True,
     # SQLite alters a table by copying it; Alembic's batch mode does that for us

@@ -129,7 +129,7 @@ class Job:
             metrics=raw["metrics"],
             error=raw["error"],
             cancel_requested=raw["cancelRequested"],
-            created_at=_time(raw["createdAt"]),  # type: ignore[arg-type]
+            created_at=datetime.fromisoformat(raw["createdAt"]),
             started_at=_time(raw["startedAt"]),
             finished_at=_time(raw["finishedAt"]),
             reason=raw.get("reason"),

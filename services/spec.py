@@ -34,7 +34,7 @@ from trainq.services.engine import (
 Number = float | int
 Matrix = list[list[Number]] | list[Number]
 # a named recursive alias: pydantic resolves it by name instead of recursing forever
-NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")  # type: ignore[misc]
+NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")
 
 
 # the most epochs one job may train
@@ -274,7 +274,7 @@ def samples(rows: Matrix, field: str) -> np.ndarray:
     if len(rows) == 0:
         raise InvalidData(field, "must hold at least one row")
     if not isinstance(rows[0], list):
-        rows = [[v] for v in rows]  # type: ignore[union-attr]
+        rows = [[v] for v in rows]
     width = len(rows[0])
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:

@@ -56,7 +56,8 @@ class SQLiteChannel(SQLAlchemyChannel):
     and keeps the row forever, so broker.db would grow by a row for every message ever
     sent. (The transport has no acknowledgements: a message is gone once taken either way.)"""
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        # `timeout` is in kombu's abstract signature only: this channel is polled, never blocks
         obj = self._get_or_create(queue)
         self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
         try:

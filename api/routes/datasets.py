@@ -8,7 +8,7 @@ ever the price of a large upload. The conversion to `.npy` runs in a thread too.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +24,7 @@ from trainq.services.errors import InvalidInput, PayloadTooLarge
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id, as POST /v1/datasets answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
 # past the limit, this much more of a body still being sent is read and dropped, so that
 # its client reads the 413 rather than a reset connection
 DRAIN_BYTES = 64 * 1024 * 1024

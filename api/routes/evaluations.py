@@ -4,7 +4,7 @@ uploaded dataset, too large to evaluate inside the API; poll the evaluation by i
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["evaluations"])
 
 JobId = Annotated[str, Path(max_length=64, description="The job whose trained model is evaluated")]
 EvaluationId = Annotated[str, Path(max_length=64, description="The evaluation's id, as its POST answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 415, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 415, 422)}
 
 
 @router.post(

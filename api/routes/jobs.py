@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v1/jobs answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
 JSON_BODY = [Depends(require_json)]
 
 
@@ -169,10 +169,9 @@ def evaluate(
             max_bytes=settings.max_request_bytes,
         )
     else:
-        for field, value in (("x", body.x), ("y", body.y)):
-            if value is None:
-                raise InvalidInput(field, "Field required (or datasetId instead of x and y)")
-        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)  # type: ignore[arg-type]
+        if body.x is None or body.y is None:
+            raise InvalidInput("x" if body.x is None else "y", "Field required (or datasetId instead of x and y)")
+        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
     loss = logs.pop("loss")
     return EvaluateResponse(loss=loss, metrics=logs)
 

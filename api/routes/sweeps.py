@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POST /v1/sweeps answered it")]
-ERRORS = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
 
 
 @router.post(

@@ -42,6 +42,11 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 RowLabel = Callable[[int], str]
 
 
+def _rows_of(key: str) -> RowLabel:
+    """Rows named as the array's elements: x[0], x[1], ..."""
+    return lambda i: f"{key}[{i}]"
+
+
 @dataclass(frozen=True)
 class Columns:
     """Which columns are features and which targets, as the request named them (None: the default)."""
@@ -384,7 +389,7 @@ def _read_npz(source: Path, x: ColumnsWriter, y: ColumnsWriter) -> None:
                     width = shape[1] if len(shape) == 2 else 1
                     writer.set_names([f"{key}[{j}]" for j in range(width)])
                     for chunk in _npy_chunks(f, shape, dtype, what):
-                        writer.write(chunk, lambda i, key=key: f"{key}[{i}]")
+                        writer.write(chunk, _rows_of(key))
             except (zipfile.BadZipFile, zlib.error, EOFError) as error:
                 raise InvalidInput("file", f"{what} is damaged in the archive ({error})") from None
 
@@ -421,7 +426,7 @@ def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int)
             raise InvalidInput(f"file.{key}", f"must be a list of rows of numbers, not of depth {array.ndim}")
         writer.set_names([f"{key}[{j}]" for j in range(array.shape[1])])
         for start in range(0, array.shape[0], CHUNK_ROWS):
-            writer.write(array[start : start + CHUNK_ROWS], lambda i, key=key: f"{key}[{i}]")
+            writer.write(array[start : start + CHUNK_ROWS], _rows_of(key))
 
 
 def _read_parquet(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWriter) -> None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from trainq.services.datasets.formats import FORMATS
 from trainq.services.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    # the parser's own TypedDict, defined for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 FIELD_LIMIT_BYTES = 64 * 1024
 FORM_FIELDS = ("format", "xColumns", "yColumns", "name")
@@ -122,7 +126,7 @@ class Receiver:
 
     # --- the multipart parser's callbacks ---
 
-    def _callbacks(self) -> dict[str, object]:
+    def _callbacks(self) -> MultipartCallbacks:
         header_field = bytearray()
         header_value = bytearray()
         headers: dict[bytes, bytes] = {}

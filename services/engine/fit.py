@@ -204,7 +204,7 @@ def _fit(
                     epoch=epoch + 1,
                     weights=model.get_weights(),
                     optimizer=optimizer.state(),
-                    rng=copy.deepcopy(rng.bit_generator.state),
+                    rng=copy.deepcopy(dict(rng.bit_generator.state)),
                     early_stopping=None if early is None else early.state(),
                     stopped=stopping,
                 )

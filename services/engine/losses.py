@@ -29,6 +29,7 @@ for row means) is rounded to float32 as tf.js's Mean gradient rounds it.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -102,8 +103,17 @@ def _target_columns(y_shape: tuple[int, ...], field: str) -> int:
     raise InvalidData(field, f"must be a matrix (samples × outputs), got shape {tuple(y_shape)}")
 
 
-class _Loss:
+class _Loss(ABC):
     name = ""
+
+    @abstractmethod
+    def per_sample(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array: ...
+
+    @abstractmethod
+    def gradient(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array: ...
+
+    @abstractmethod
+    def check_target(self, y_shape: tuple[int, ...], output_units: int, field: str) -> None: ...
 
     def batch_seed(self, xp: Namespace, y_pred: Array) -> Array | None:
         """What `value_and_gradient` needs of a batch's shape alone, made once per shape

@@ -38,7 +38,8 @@ PerSample = Callable[[Namespace, Array, Array], Array]
 
 
 class Metric(Protocol):
-    key: str
+    @property
+    def key(self) -> str: ...
 
     def per_sample(self, xp: Namespace, y_true: Array, y_pred: Array) -> Array: ...
 

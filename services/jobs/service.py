@@ -388,7 +388,7 @@ def record_epochs(
         for e in epochs
     ]
     if rows:
-        values.update(epochs_done=rows[-1]["epoch"] + 1, latest_logs=rows[-1]["logs"])
+        values.update(epochs_done=epochs[-1].epoch + 1, latest_logs=rows[-1]["logs"])
     lease = _update_owned(session, job_id, attempt, **values)
     if not lease.owned:
         return lease
@@ -496,7 +496,8 @@ def mark_enqueued(session: Session, job_ids: Sequence[str]) -> None:
 def weights_to_bytes(weights: Sequence[np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     # zero-padded names keep getWeights() order when read back
-    np.savez(buffer, **{f"w{i:04d}": np.asarray(w, dtype=np.float32) for i, w in enumerate(weights)})
+    arrays = {f"w{i:04d}": np.asarray(w, dtype=np.float32) for i, w in enumerate(weights)}
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # mypy sees **arrays reach allow_pickle; keys are w0000...
     return buffer.getvalue()
 
 

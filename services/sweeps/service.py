@@ -191,8 +191,8 @@ def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: st
         for job in sweep_jobs(session, sweep_id)
     ]
     ranked = sorted(
-        (entry for entry in entries if entry[2] is not None),
-        key=lambda entry: (entry[2] if goal == "min" else -entry[2], entry[0].sweep_index),  # type: ignore[operator]
+        ((job, point, value) for job, point, value in entries if value is not None),
+        key=lambda entry: (entry[2] if goal == "min" else -entry[2], entry[0].sweep_index),
     )
     result: list[RankedJob] = []
     for position, (job, point, value) in enumerate(ranked):

@@ -50,6 +50,7 @@ def detect(settings: Settings) -> WorkerDevice:
         raise InvalidInput("TRAINQ_ARRAY_LIBRARY", "numpy cannot compute on a GPU: use torch or cupy")
     if importlib.util.find_spec(library) is None:
         raise InvalidInput("TRAINQ_ARRAY_LIBRARY", f"{library} is not installed")
+    memory: int | None
     if kind is Device.gpu and gpu is not None:
         name, memory = gpu
     elif kind is Device.gpu:

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trainq.services.db.models import Job, Worker, utcnow
+from trainq.services.db.upsert import insert
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.workers.device import WorkerDevice
 
@@ -54,8 +54,7 @@ def register(session: Session, *, name: str, host: str, pid: int, device: Worker
         heartbeat_at=now,
         stopped_at=None,
     )
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-    statement = insert(Worker).values(**values)
+    statement = insert(session, Worker).values(**values)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["name"], set_={key: statement.excluded[key] for key in values if key != "name"}
