@@ -220,13 +220,13 @@ class JobSpec(SpecModel):
     def to_training_config(self) -> TrainingConfig:
         return TrainingConfig(
             model=ModelConfig(
-                layers=tuple(_dense_config(layer) for layer in self.model.layers),
+                layers=tuple(dense_config(layer) for layer in self.model.layers),
                 weights=None
                 if self.model.weights is None
                 else tuple(_float32_array(w, f"model.weights[{i}]") for i, w in enumerate(self.model.weights)),
             ),
             compile=CompileConfig(
-                optimizer=_optimizer_config(self.compile.optimizer),
+                optimizer=optimizer_config(self.compile.optimizer),
                 loss=self.compile.loss,
                 metrics=tuple(self.compile.metrics),
             ),
@@ -323,7 +323,7 @@ def _initializer_config(value: str | Initializer) -> InitializerConfig:
     return InitializerConfig(value.name, options)
 
 
-def _dense_config(layer: DenseLayer) -> DenseConfig:
+def dense_config(layer: DenseLayer) -> DenseConfig:
     return DenseConfig(
         units=layer.units,
         activation=layer.activation,
@@ -334,7 +334,7 @@ def _dense_config(layer: DenseLayer) -> DenseConfig:
     )
 
 
-def _optimizer_config(value: str | Optimizer) -> OptimizerConfig:
+def optimizer_config(value: str | Optimizer) -> OptimizerConfig:
     if isinstance(value, str):
         return OptimizerConfig(value)
     options = value.model_dump(by_alias=True, exclude_none=True, exclude={"name"})

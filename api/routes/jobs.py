@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read, spec, history, weights, evaluate, predict, cancel, delete.
+"""/v1/jobs: submit, list, read, spec, history, weights, the tf.js model, evaluate, predict, cancel, delete.
 
 Each route parses, makes one service call and shapes the answer. The routes are plain
 `def`s: FastAPI runs them in its thread pool, so database I/O and the model's
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
+from trainq.api import etag
 from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
 from trainq.api.schemas import (
     EpochRead,
@@ -33,6 +34,7 @@ from trainq.services.datasets.storage import storage_for
 from trainq.services.errors import InvalidInput
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import JobStatus
+from trainq.services.models import exports
 from trainq.services.placement import route
 from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
 from trainq.services.workers.registry import online_kinds, waiting_reason
@@ -145,6 +147,42 @@ def get_history(
 def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
     weights = jobs.final_weights(session, job_id)
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
+
+
+# the epoch a model.json or weights.bin holds: a running, cancelled or failed job exports its last checkpoint
+EPOCH_HEADER = "X-Trainq-Epoch"
+TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: If-None-Match named the current ETag"},
+    **{code: {"model": ErrorBody} for code in (404, 409)},
+}
+
+
+@router.get(
+    "/{job_id}/model.json",
+    responses={**TFJS_RESPONSES, 200: {"content": {"application/json": {}}}},
+    response_class=Response,
+    summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
+    description="A tf.js layers-model artifact (as model.save() writes it) whose weightsManifest points at "
+    "weights.bin beside it. A succeeded job's final weights; a running, cancelled or failed job's last "
+    f"checkpoint, its epoch in userDefinedMetadata.trainq.epoch and the {EPOCH_HEADER} header. 409 before "
+    "the first epoch ends.",
+)
+def get_model_json(job_id: JobId, request: Request, session: SessionDep) -> Response:
+    exported = exports.job_model_json(session, job_id)
+    return etag.respond(request, exported.body, exported.etag, "application/json", {EPOCH_HEADER: str(exported.epoch)})
+
+
+@router.get(
+    "/{job_id}/weights.bin",
+    responses={**TFJS_RESPONSES, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=Response,
+    summary="The weights model.json names: little-endian float32, in its manifest's order",
+)
+def get_weights_bin(job_id: JobId, request: Request, session: SessionDep) -> Response:
+    exported = exports.job_weights_bin(session, job_id)
+    return etag.respond(
+        request, exported.body, exported.etag, "application/octet-stream", {EPOCH_HEADER: str(exported.epoch)}
+    )
 
 
 @router.post(

@@ -279,7 +279,8 @@ def claim(
     ).one_or_none()
     _expire(session, job_id)
     if row is None:
-        ended = _update_job(
+        # a job ended here keeps its last checkpoint: its model is exported from it
+        _update_job(
             session,
             job_id,
             claimable,
@@ -302,8 +303,6 @@ def claim(
                 error=workers_lost(max_attempts),
             )
         )
-        if ended:
-            _drop_checkpoint(session, job_id)
         return None
     checkpoint = session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job_id)).scalar()
     return Claim(
@@ -436,12 +435,12 @@ def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np
 
 
 def fail(session: Session, job_id: str, *, attempt: int, error: str) -> bool:
-    """End the job failed with the engine's message; the epochs it finished are kept."""
+    """End the job failed with the engine's message; the epochs it finished and its last checkpoint are kept."""
     return _finish(session, job_id, attempt, JobStatus.failed, error=error)
 
 
 def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
-    """End a running job cancelled after its worker saw the flag; its epochs are kept."""
+    """End a running job cancelled after its worker saw the flag; its epochs and last checkpoint are kept."""
     return _finish(session, job_id, attempt, JobStatus.cancelled)
 
 
@@ -574,10 +573,8 @@ def _finish(session: Session, job_id: str, attempt: int, status: JobStatus, erro
         error=error,
     ):
         return False
-    _drop_checkpoint(session, job_id)
+    if status is JobStatus.succeeded:
+        # its final weights say all the checkpoint did; a cancelled or failed job keeps its
+        # last checkpoint, the model it got to (exported as model.json, never resumed)
+        session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
     return True
-
-
-def _drop_checkpoint(session: Session, job_id: str) -> None:
-    # an ended job is never resumed: its checkpoint has served
-    session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))

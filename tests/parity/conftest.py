@@ -14,6 +14,7 @@ import pytest
 
 PARITY = Path(__file__).resolve().parent
 PROGRAM = PARITY / "tfjs_fit.mjs"
+MODELS_PROGRAM = PARITY / "tfjs_models.mjs"
 TFJS_PACKAGE = PARITY / "node_modules" / "@tensorflow" / "tfjs" / "package.json"
 TFJS_VERSION = "4.22.0"
 INSTALL_TIMEOUT_S = 300
@@ -39,10 +40,11 @@ def tfjs() -> None:
     assert installed == TFJS_VERSION, f"tests/parity/node_modules holds tf.js {installed}, not {TFJS_VERSION}"
 
 
-def run_tfjs(document: dict[str, Any]) -> dict[str, Any]:
-    """What `tfjs_fit.mjs` answers to `document` ({"cases": [...]} or {"bench": {...}})."""
+def run_tfjs(document: dict[str, Any], program: Path = PROGRAM) -> dict[str, Any]:
+    """What `tfjs_fit.mjs` answers to `document` ({"cases": [...]} or {"bench": {...}}),
+    or another program of this folder (`tfjs_models.mjs`)."""
     completed = subprocess.run(
-        ["node", str(PROGRAM)],
+        ["node", str(program)],
         input=json.dumps(document),
         capture_output=True,
         text=True,
@@ -50,5 +52,5 @@ def run_tfjs(document: dict[str, Any]) -> dict[str, Any]:
         timeout=RUN_TIMEOUT_S,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"tfjs_fit.mjs exited with {completed.returncode}:\n{completed.stderr}")
+        raise RuntimeError(f"{program.name} exited with {completed.returncode}:\n{completed.stderr}")
     return json.loads(completed.stdout)

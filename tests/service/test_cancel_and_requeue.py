@@ -83,7 +83,7 @@ def test_a_cancelled_job_whose_worker_died_ends_cancelled_instead_of_resuming(
     assert (job.status, job.worker) == (JobStatus.cancelled, "dies")
 
 
-def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
+def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_its_last_checkpoint(
     session: Session, submit: Callable[..., Job]
 ) -> None:
     job = submit()
@@ -95,7 +95,9 @@ def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_no_checkpoint(
     service.request_cancel(session, job.id)
     expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
-    assert session.execute(select(Checkpoint).where(Checkpoint.job_id == job.id)).first() is None
+    assert service.get_job(session, job.id).status == JobStatus.cancelled
+    # never resumed, but its model is exported from it
+    assert session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job.id)).scalar() == b"state"
 
 
 def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_going_round(
@@ -111,7 +113,7 @@ def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_go
     job = service.get_job(session, job.id)
     assert (job.status, job.attempt, job.worker) == (JobStatus.failed, 3, "dies-3")
     assert job.error == service.workers_lost(3) and "lost on each of 3 attempts" in job.error
-    assert session.execute(select(Checkpoint).where(Checkpoint.job_id == job.id)).first() is None
+    assert session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job.id)).scalar() == b"state"
     assert service.claim(session, job.id, worker="later", lease_seconds=60, max_attempts=3) is None
 
 

@@ -1,0 +1,86 @@
+"""A job's model as tf.js loads it: `model.json` and `weights.bin`.
+
+A succeeded job exports its final weights; a running, cancelled or failed one the weights
+of its last checkpoint (the epoch it got to), so that a long run that was stopped is not
+lost. The ETag is a digest of what the files hold: an unchanged model is not sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trainq.services.db.models import Checkpoint as CheckpointRow
+from trainq.services.db.models import Weights
+from trainq.services.engine import Checkpoint
+from trainq.services.errors import JobHasNoWeights
+from trainq.services.jobs import service as jobs
+from trainq.services.models.artifact import model_json, weights_bin
+from trainq.services.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class JobModel:
+    """A job's model at `epoch` (epochs completed), with its weights in getWeights() order."""
+
+    job_id: str
+    status: str
+    epoch: int
+    spec: JobSpec
+    weights: list[np.ndarray]
+
+    @property
+    def final(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    body: bytes
+    etag: str
+    epoch: int
+
+
+def job_model(session: Session, job_id: str) -> JobModel:
+    """The job's final weights, or those of its last checkpoint; JobHasNoWeights (409)
+    before its first epoch ends."""
+    job = jobs.get_job(session, job_id)
+    final = session.get(Weights, job_id)
+    if final is not None:
+        weights, epoch = jobs.weights_from_bytes(final.data), job.epochs_done
+    else:
+        row = session.execute(
+            select(CheckpointRow.data, CheckpointRow.epoch).where(CheckpointRow.job_id == job_id)
+        ).one_or_none()
+        if row is None:
+            raise JobHasNoWeights(job_id, job.status)
+        weights, epoch = Checkpoint.from_bytes(row.data).weights, row.epoch
+    return JobModel(job_id, job.status, epoch, JobSpec.model_validate(job.spec), weights)
+
+
+def metadata(model: JobModel) -> dict[str, Any]:
+    """What userDefinedMetadata.trainq says of a job's model (compile is added beside it)."""
+    return {"jobId": model.job_id, "status": model.status, "epoch": model.epoch, "final": model.final}
+
+
+def job_model_json(session: Session, job_id: str) -> ExportedFile:
+    model = job_model(session, job_id)
+    document = model_json(model.spec.model.layers, model.spec.compile, model.weights, metadata(model))
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return ExportedFile(body, _etag(body), model.epoch)
+
+
+def job_weights_bin(session: Session, job_id: str) -> ExportedFile:
+    model = job_model(session, job_id)
+    body = weights_bin(model.weights)
+    return ExportedFile(body, _etag(body), model.epoch)
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
