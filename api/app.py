@@ -1,7 +1,8 @@
 """The FastAPI app: `create_app()` (uvicorn's `--factory trainq.api.app:create_app`).
 
 Everything a route needs is put on `app.state` here, from one Settings: the database's
-session factory, the Celery app that enqueues job ids, the trained-model cache.
+session factory (whose sessions send what they recorded through the Celery app once
+they commit, `services.queue`), the broker check, the trained-model cache.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors
 from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, sweeps, workers
-from trainq.services.db.session import session_factory
+from trainq.services import queue
+from trainq.services.db.session import new_session_factory
 from trainq.services.settings import Settings, get_settings
 from trainq.services.trained_models import TrainedModels
-from trainq.worker.app import broker_reachable, create_celery, send_job
-from trainq.worker.evaluations import send_evaluation
 
 DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
 them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.
@@ -29,7 +29,7 @@ Every 4xx answer is `{"detail": "...", "errors": [{"field": "model.layers[0].uni
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    celery = create_celery(settings)
+    celery = queue.create_celery(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,11 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # not from a CDN: like the dashboard, the reference must work on a closed network
     app = FastAPIOffline(title="trainq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.session_factory = session_factory(settings)
-    app.state.enqueue = partial(send_job, celery)
-    app.state.broker_check = partial(broker_reachable, celery)
+    app.state.session_factory = new_session_factory(settings, queue.session_info(celery))
+    app.state.broker_check = partial(queue.broker_reachable, celery)
     app.state.trained_models = TrainedModels(settings.model_cache_size)
-    app.state.enqueue_evaluation = partial(send_evaluation, celery)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(health.router)

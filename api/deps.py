@@ -1,22 +1,18 @@
-"""What a route may ask for: the settings, a database session, the way to enqueue a job,
-the trained-model cache. All of it lives on `app.state`, set by `create_app`, so a test
-builds an app on its own database and broker without touching globals."""
+"""What a route may ask for: the settings, a database session, the trained-model cache.
+All of it lives on `app.state`, set by `create_app`, so a test builds an app on its own
+database and broker without touching globals."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from trainq.services.db.session import session_scope
-from trainq.services.placement import Route
 from trainq.services.settings import Settings
 from trainq.services.trained_models import TrainedModels
-
-# (job id, its queue and priority): put the job's message on the broker
-Enqueue = Callable[[str, Route], None]
 
 
 def _settings(request: Request) -> Settings:
@@ -24,13 +20,10 @@ def _settings(request: Request) -> Settings:
 
 
 def _session(request: Request) -> Iterator[Session]:
-    # one transaction per request: committed when the route returns, rolled back if it raises
+    # one transaction per request: committed when the route returns, rolled back if it
+    # raises; what the services recorded to send goes to the broker once it committed
     with session_scope(request.app.state.session_factory) as session:
         yield session
-
-
-def _enqueue(request: Request) -> Enqueue:
-    return request.app.state.enqueue
 
 
 def _trained_models(request: Request) -> TrainedModels:
@@ -59,5 +52,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
-EnqueueDep = Annotated[Enqueue, Depends(_enqueue)]
 TrainedModelsDep = Annotated[TrainedModels, Depends(_trained_models)]

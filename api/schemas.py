@@ -13,6 +13,7 @@ from trainq.services.db.models import Dataset, Epoch, Evaluation, Job
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.spec import SEED_EXAMPLE, JobSpec, Matrix
 from trainq.services.sweeps.service import Ranking, SweepSummary
+from trainq.services.sweeps.space import RandomDraws, Range
 from trainq.services.workers.registry import WorkerState, WorkerStatus
 
 BatchSize = Annotated[
@@ -326,6 +327,10 @@ class RandomSearch(Schema):
     draws: int = Field(gt=0, le=100_000, description="How many points to draw")
     seed: int = Field(0, ge=0, description="The seed of the draws: the same request gives the same points")
     ranges: dict[str, RandomRange] = Field(min_length=1, description="Per path into the job spec, its range")
+
+    def draws_of(self) -> RandomDraws:
+        ranges = {path: Range(**spread.model_dump()) for path, spread in self.ranges.items()}
+        return RandomDraws(ranges, draws=self.draws, seed=self.seed)
 
 
 class SweepCreate(Schema):

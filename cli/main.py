@@ -162,7 +162,7 @@ def up(
     With nothing configured: a SQLite database and a SQLite broker under TRAINQ_HOME
     (./.trainq). With DATABASE_URL and REDIS_URL set: PostgreSQL and Redis."""
     from trainq.services.db import migrate
-    from trainq.worker.app import broker_reachable, create_celery
+    from trainq.services.queue import broker_reachable, create_celery
 
     settings = get_settings()
     migrate.upgrade(settings)

@@ -131,10 +131,7 @@ def get_dataset(dataset_id: DatasetId, session: SessionDep) -> DatasetRead:
     summary="Delete a dataset and its bytes (409 while a queued or running job uses it)",
 )
 def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: SettingsDep) -> Response:
-    dataset = datasets.delete_dataset(session, dataset_id)
-    # the row goes first: should removing the bytes fail, nothing names them any more
-    session.commit()
-    datasets.delete_bytes(storage_for(settings), dataset)
+    datasets.delete_dataset(session, storage_for(settings), dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

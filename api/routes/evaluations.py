@@ -3,16 +3,13 @@ uploaded dataset, too large to evaluate inside the API; poll the evaluation by i
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, status
 
 from trainq.api.deps import SessionDep, require_json
 from trainq.api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
 from trainq.services.datasets import evaluations
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["evaluations"])
 
@@ -29,16 +26,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
     dependencies=[Depends(require_json)],
     summary="Evaluate the trained model on an uploaded dataset, on a worker",
 )
-def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep, request: Request) -> EvaluationRead:
-    evaluation = evaluations.create(session, job_id, body.dataset_id, body.batch_size)
-    # stored before a worker can take its message
-    session.commit()
-    try:
-        request.app.state.enqueue_evaluation(evaluation.id)
-    except Exception:
-        # stored and queued: the workers' requeue sweep sends it once requeue_after_seconds have passed
-        log.exception("enqueueing evaluation %s failed; the requeue sweep will send it", evaluation.id)
-    return EvaluationRead.of(evaluation)
+def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.create(session, job_id, body.dataset_id, body.batch_size))
 
 
 @router.get(

@@ -7,13 +7,12 @@ arithmetic (evaluate, predict) never block the event loop.
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from trainq.api import etag
-from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, TrainedModelsDep, require_json
+from trainq.api.deps import SessionDep, SettingsDep, TrainedModelsDep, require_json
 from trainq.api.schemas import (
     EpochRead,
     ErrorBody,
@@ -28,18 +27,13 @@ from trainq.api.schemas import (
     WeightArray,
     WeightsRead,
 )
-from trainq.services.datasets import evaluations
-from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets.storage import storage_for
-from trainq.services.errors import InvalidInput
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit
 from trainq.services.jobs.states import JobStatus
 from trainq.services.models import exports
-from trainq.services.placement import route
 from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
 from trainq.services.workers.registry import online_kinds, waiting_reason
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -67,7 +61,6 @@ def submit_job(
     ],
     session: SessionDep,
     settings: SettingsDep,
-    enqueue: EnqueueDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -79,24 +72,12 @@ def submit_job(
         ),
     ] = None,
 ) -> JobRead:
-    spec = job.spec()
-    # Everything the engine would refuse is refused now, before anything is stored
-    # (for an uploaded dataset: its shapes, from its metadata).
-    dataset_jobs.check_training(session, spec)
-    stored, created = jobs.submit(session, spec, name=job.name, device=job.device, idempotency_key=idempotency_key)
-    reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
+    stored, created = submit.submit_job(
+        session, job.spec(), name=job.name, device=job.device, idempotency_key=idempotency_key
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
-        return JobRead.of(stored, reason=reason)
-    dataset_jobs.record_use(session, stored.id, spec)
-    # The job must be in the database before a worker can take its message.
-    session.commit()
-    try:
-        enqueue(stored.id, route(stored.device, in_sweep=False))
-    except Exception:
-        # The job is stored and queued; the workers' requeue sweep sends it once
-        # requeue_after_seconds have passed, so the submit still succeeds.
-        log.exception("enqueueing job %s failed; the requeue sweep will send it", stored.id)
+    reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
     return JobRead.of(stored, reason=reason)
 
 
@@ -195,21 +176,16 @@ def get_weights_bin(job_id: JobId, request: Request, session: SessionDep) -> Res
 def evaluate(
     job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep, settings: SettingsDep
 ) -> EvaluateResponse:
-    if body.dataset_id is not None:
-        if body.x is not None or body.y is not None:
-            raise InvalidInput("datasetId", "give x and y, or datasetId, not both")
-        logs = evaluations.evaluate_here(
-            session,
-            storage_for(settings),
-            models.model(session, job_id),
-            body.dataset_id,
-            body.batch_size,
-            max_bytes=settings.max_request_bytes,
-        )
-    else:
-        if body.x is None or body.y is None:
-            raise InvalidInput("x" if body.x is None else "y", "Field required (or datasetId instead of x and y)")
-        logs = models.evaluate(session, job_id, body.x, body.y, body.batch_size)
+    logs = models.evaluate(
+        session,
+        job_id,
+        x=body.x,
+        y=body.y,
+        dataset_id=body.dataset_id,
+        batch_size=body.batch_size,
+        storage=storage_for(settings),
+        max_bytes=settings.max_request_bytes,
+    )
     loss = logs.pop("loss")
     return EvaluateResponse(loss=loss, metrics=logs)
 

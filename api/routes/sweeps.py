@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from trainq.api.deps import EnqueueDep, SessionDep, SettingsDep, require_json
+from trainq.api.deps import SessionDep, SettingsDep, require_json
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
-from trainq.services.placement import route
 from trainq.services.sweeps import service as sweeps
-from trainq.services.sweeps.space import Range, grid_points, random_points
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
@@ -29,19 +24,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
     dependencies=[Depends(require_json)],
     summary="Create a sweep: one job per point of a grid or random draws",
 )
-def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, enqueue: EnqueueDep) -> SweepRead:
-    if body.grid is not None:
-        points, space = grid_points(body.grid), {"grid": body.grid}
-    else:
-        assert body.random is not None
-        ranges = {path: Range(**spread.model_dump()) for path, spread in body.random.ranges.items()}
-        points = random_points(ranges, draws=body.random.draws, seed=body.random.seed)
-        space = {"random": body.random.model_dump(by_alias=True, exclude_none=True)}
-    sweep, jobs = sweeps.create_sweep(
+def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep) -> SweepRead:
+    ranking = sweeps.create_sweep(
         session,
         base=body.base,
-        space=space,
-        points=points,
+        grid=body.grid,
+        random=body.random.draws_of() if body.random is not None else None,
         device=body.device,
         name=body.name,
         metric=body.metric,
@@ -49,16 +37,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep, 
         max_points=settings.max_sweep_points,
         max_inline_bytes=settings.max_request_bytes,
     )
-    # the jobs must be in the database before a worker can take their messages
-    session.commit()
-    for job in jobs:
-        try:
-            enqueue(job.id, route(job.device, in_sweep=True))
-        except Exception:
-            # stored and queued: the workers' requeue sweep sends the rest later
-            log.exception("enqueueing sweep %s's jobs failed; the requeue sweep will send them", sweep.id)
-            break
-    return SweepRead.of(sweeps.rank(session, sweep.id))
+    return SweepRead.of(ranking)
 
 
 @router.get(
@@ -98,8 +77,7 @@ def get_sweep(
     ),
 )
 def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
-    sweeps.cancel_sweep(session, sweep_id)
-    return SweepRead.of(sweeps.rank(session, sweep_id))
+    return SweepRead.of(sweeps.cancel_sweep(session, sweep_id))
 
 
 @router.delete(

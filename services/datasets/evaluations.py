@@ -40,6 +40,7 @@ from trainq.services.jobs.service import Lease
 from trainq.services.jobs.states import Device
 from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
 from trainq.services.placement import SHARED_QUEUE
+from trainq.services.queue import evaluation_message, send_after_commit
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
 
@@ -63,9 +64,10 @@ class Claim:
 
 
 def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> Evaluation:
-    """A queued evaluation; refused now if the job has no weights (409) or the dataset
-    does not fit its model (422 naming datasetId). The dataset is held until the caller
-    commits, so that it cannot be deleted under the evaluation being stored."""
+    """A queued evaluation, sent to the workers once the caller commits; refused now if the
+    job has no weights (409) or the dataset does not fit its model (422 naming datasetId).
+    The dataset is held until the caller commits, so that it cannot be deleted under the
+    evaluation being stored."""
     jobs.final_weights(session, job_id)
     config = JobSpec.model_validate(jobs.get_job(session, job_id).spec).to_training_config()
     x, y = stand_ins(held_dataset(session, dataset_id, "datasetId"))
@@ -87,6 +89,7 @@ def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> E
     except IntegrityError:
         # not while the dataset is held; should another path store one, still a 409, not a 500
         raise DatasetDeleted(dataset_id, "datasetId") from None
+    send_after_commit(session, evaluation_message(evaluation.id))
     return evaluation
 
 

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from trainq.services.datasets import formats
 from trainq.services.datasets.storage import Storage
 from trainq.services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job, JobDataset, utcnow
-from trainq.services.db.session import session_scope
+from trainq.services.db.session import after_commit, session_scope
 from trainq.services.errors import DatasetInUse, DatasetNotFound, InvalidInput
 from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs.states import JobStatus
@@ -163,16 +164,17 @@ def hold_dataset(
     return dataset
 
 
-def delete_dataset(session: Session, dataset_id: str) -> Dataset:
+def delete_dataset(session: Session, storage: Storage, dataset_id: str) -> None:
     """Remove the dataset's row, refused (DatasetInUse) while queued or running work reads
-    it. The caller removes its bytes (`delete_bytes`) once the removal is committed."""
+    it, and its bytes once that is committed: should removing them fail, nothing names
+    them any more."""
     dataset = hold_dataset(session, dataset_id, exclusive=True)
     in_use = users(session, dataset_id)
     if in_use:
         raise DatasetInUse(dataset_id, in_use)
     session.delete(dataset)
     session.flush()
-    return dataset
+    after_commit(session, partial(delete_bytes, storage, dataset))
 
 
 def discard_staging(folder: Path) -> None:

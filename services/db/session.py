@@ -2,13 +2,16 @@
 
 Services take a session and never commit; the API's request dependency and the worker
 wrap each unit of work in `session_scope`, which commits on success and rolls back on error.
+What must wait for the commit (a broker message a worker acts on, removing a deleted
+dataset's bytes) a service hands to `after_commit`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trainq.services.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 # what a dropped connection or a locked SQLite file raise: the database failed, not the work
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -75,8 +80,46 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
     settings = settings or get_settings()
     url = settings.sqlalchemy_url
     if url not in _factories:
-        _factories[url] = sessionmaker(get_engine(settings), expire_on_commit=False)
+        _factories[url] = new_session_factory(settings)
     return _factories[url]
+
+
+def new_session_factory(settings: Settings, info: Mapping[str, Any] | None = None) -> sessionmaker[Session]:
+    """A sessionmaker of its own on the settings' engine, `info` in each session's `Session.info`
+    (`services.queue.session_info`: the Celery app its sessions send through)."""
+    factory = sessionmaker(get_engine(settings), expire_on_commit=False, info=dict(info or {}))
+    event.listen(factory, "after_commit", _run_after_commit)
+    event.listen(factory, "after_rollback", _forget_after_commit)
+    return factory
+
+
+_AFTER_COMMIT = "trainq.after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the session's transaction has committed, never if it rolls back.
+    It runs inside `commit()`, so before a request's answer; an exception it raises is
+    logged, not raised (what it follows is stored for good). Sessions of
+    `session_factory` and `new_session_factory` run these."""
+    pending_after_commit(session).append(action)
+
+
+def pending_after_commit(session: Session) -> list[Callable[[], None]]:
+    """What waits for the session's commit, in order (`after_commit` appends to it)."""
+    actions: list[Callable[[], None]] = session.info.setdefault(_AFTER_COMMIT, [])
+    return actions
+
+
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:
+            log.exception("after commit: %r failed", action)
+
+
+def _forget_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 def _forget_parent_connections() -> None:

@@ -53,6 +53,8 @@ from trainq.services.errors import (
 )
 from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs.states import FINISHED, Device, JobStatus
+from trainq.services.placement import route
+from trainq.services.queue import job_message, send_after_commit
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
@@ -92,9 +94,9 @@ def submit(
 ) -> tuple[Job, bool]:
     """Store a validated job as queued; True if created, False if it replays an earlier submit.
 
-    `sweep` is (sweep id, point index) for a point of a sweep. `enqueued_at` is set now
-    because the caller sends the broker message right after committing; if that send is
-    lost, the requeue sweep sends it again later."""
+    `sweep` is (sweep id, point index) for a point of a sweep. A created job's message is
+    sent once the session commits (`services.queue.send_after_commit`), so `enqueued_at`
+    is set now; if that send is lost, the requeue sweep sends it again later."""
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
@@ -117,10 +119,12 @@ def submit(
         sweep_id=sweep[0] if sweep else None,
         sweep_index=sweep[1] if sweep else None,
     )
+    message = job_message(values["id"], route(device, in_sweep=sweep is not None))
     if idempotency_key is None:
         job = Job(**values)
         session.add(job)
         session.flush()
+        send_after_commit(session, message)
         return job, True
 
     request_hash = _request_hash(document, name, device)
@@ -133,9 +137,12 @@ def submit(
         .returning(Job.id)
     ).scalar_one_or_none()
     job = session.execute(select(Job).where(Job.idempotency_key == idempotency_key)).scalar_one()
-    if inserted is None and job.request_hash != request_hash:
-        raise IdempotencyKeyReused(idempotency_key)
-    return job, inserted is not None
+    if inserted is None:
+        if job.request_hash != request_hash:
+            raise IdempotencyKeyReused(idempotency_key)
+        return job, False
+    send_after_commit(session, message)
+    return job, True
 
 
 def get_job(session: Session, job_id: str) -> Job:

@@ -29,7 +29,7 @@ from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.spec import JobSpec
-from trainq.services.sweeps.space import Point, apply
+from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
 
 
 @dataclass(frozen=True)
@@ -66,20 +66,23 @@ def create_sweep(
     session: Session,
     *,
     base: JobSpec,
-    space: dict[str, Any],
-    points: list[Point],
+    grid: dict[str, list[Any]] | None,
+    random: RandomDraws | None,
     device: Device,
     name: str | None,
     metric: str,
     goal: str,
     max_points: int,
     max_inline_bytes: int,
-) -> tuple[Sweep, list[Job]]:
-    """Store the sweep and its jobs, queued, in point order. Every point is checked as a
-    submitted job would be before anything is stored: one invalid point refuses the sweep,
-    naming the point (`points[i]`) and the field at fault. Each job holds its own copy of
-    inline data, so all the copies together must fit in `max_inline_bytes` (one request's
-    worth); more is refused with 413 and a pointer to uploading a dataset."""
+) -> Ranking:
+    """Store the sweep and its jobs, queued, one per point of the `grid` or the `random`
+    draws (one of the two), in point order; their messages go to the workers once the
+    caller commits. Every point is checked as a submitted job would be before anything is
+    stored: one invalid point refuses the sweep, naming the point (`points[i]`) and the
+    field at fault. Each job holds its own copy of inline data, so all the copies together
+    must fit in `max_inline_bytes` (one request's worth); more is refused with 413 and a
+    pointer to uploading a dataset. The new sweep, ranked (every job unranked yet)."""
+    points, space = points_of(grid, random)
     if not points:
         raise InvalidInput("body", "the sweep has no points")
     if len(points) > max_points:
@@ -109,7 +112,6 @@ def create_sweep(
     )
     session.add(sweep)
     session.flush()
-    stored = []
     for index, spec in enumerate(specs):
         job, _ = jobs.submit(
             session,
@@ -120,8 +122,7 @@ def create_sweep(
             sweep=(sweep.id, index),
         )
         dataset_jobs.record_use(session, job.id, spec)
-        stored.append(job)
-    return sweep, stored
+    return rank(session, sweep.id)
 
 
 def get_sweep(session: Session, sweep_id: str) -> Sweep:
@@ -202,9 +203,9 @@ def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: st
     return Ranking(sweep, metric, goal, result)
 
 
-def cancel_sweep(session: Session, sweep_id: str) -> None:
+def cancel_sweep(session: Session, sweep_id: str) -> Ranking:
     """Cancel every job of the sweep not yet finished: queued ones at once, running ones
-    at their worker's next heartbeat (as cancelling each job would)."""
+    at their worker's next heartbeat (as cancelling each job would). The sweep, ranked."""
     get_sweep(session, sweep_id)
     session.execute(
         update(Job)
@@ -219,6 +220,7 @@ def cancel_sweep(session: Session, sweep_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+    return rank(session, sweep_id)
 
 
 def delete_sweep(session: Session, sweep_id: str) -> None:

@@ -11,7 +11,7 @@ import copy
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,30 @@ class Range:
     high: float | None = None
     log: bool = False
     integer: bool = False
+
+
+@dataclass(frozen=True)
+class RandomDraws:
+    """`draws` points, each path drawn from its range, seeded: the same request, the same points."""
+
+    ranges: dict[str, Range]
+    draws: int
+    seed: int = 0
+
+    def document(self) -> dict[str, Any]:
+        """As the request wrote it (what a sweep stores as its space)."""
+        ranges = {
+            path: {k: v for k, v in asdict(spread).items() if v is not None} for path, spread in self.ranges.items()
+        }
+        return {"draws": self.draws, "seed": self.seed, "ranges": ranges}
+
+
+def points_of(grid: dict[str, list[Any]] | None, random: RandomDraws | None) -> tuple[list[Point], dict[str, Any]]:
+    """The points of a grid, or of random draws (exactly one of the two), and the space as a sweep stores it."""
+    if grid is not None:
+        return grid_points(grid), {"grid": grid}
+    assert random is not None
+    return random_points(random.ranges, draws=random.draws, seed=random.seed), {"random": random.document()}
 
 
 # integer draws stay well inside int64 (numpy draws them as such)

@@ -9,7 +9,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
-from trainq.worker.app import QUEUE
+from trainq.services.queue import QUEUE
 
 pytestmark = pytest.mark.e2e
 

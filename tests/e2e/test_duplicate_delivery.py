@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
-from trainq.worker.app import QUEUE, RUN_JOB
+from trainq.services.queue import QUEUE, RUN_JOB
 
 pytestmark = pytest.mark.e2e
 

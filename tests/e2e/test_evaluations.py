@@ -15,8 +15,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import submit, wait_for_status
 from tests.support.processes import wait_for
-from trainq.worker.app import QUEUE
-from trainq.worker.evaluations import RUN_EVALUATION
+from trainq.services.queue import QUEUE, RUN_EVALUATION
 
 pytestmark = pytest.mark.e2e
 

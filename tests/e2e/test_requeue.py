@@ -6,7 +6,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, seed_spec, submit, wait_for_status
-from trainq.worker.app import QUEUE
+from trainq.services.queue import QUEUE
 
 pytestmark = pytest.mark.e2e
 

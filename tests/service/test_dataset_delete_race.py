@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from tests.service.conftest import SEED
 from trainq.services.datasets import evaluations
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets import service as datasets
+from trainq.services.datasets.storage import FolderStorage
 from trainq.services.db.models import Dataset, Evaluation, Job, JobDataset, utcnow
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.errors import DatasetDeleted, DatasetInUse, InvalidInput
@@ -31,6 +33,8 @@ from trainq.services.spec import JobSpec
 
 Factory = sessionmaker[Session]
 LOCK_WAIT_SECONDS = 10
+# the datasets here are rows alone: removing their bytes (none) after a delete commits does nothing
+NO_BYTES = FolderStorage(Path("/nonexistent/trainq-test-storage"))
 
 
 @pytest.fixture
@@ -123,7 +127,7 @@ def test_a_job_submitted_while_its_dataset_is_being_deleted_waits_and_is_refused
     with session_scope(pg) as session:
         dataset_id = stored_dataset(session)
     with pg() as deleting:
-        datasets.delete_dataset(deleting, dataset_id)
+        datasets.delete_dataset(deleting, NO_BYTES, dataset_id)
         thread, outcome = in_thread(lambda: _submit_in_scope(pg, spec_on(dataset_id)))
         wait_until_a_session_waits_on_a_lock(pg)
         deleting.commit()
@@ -156,7 +160,7 @@ def test_an_evaluation_asked_for_while_its_dataset_is_being_deleted_waits_and_is
     with session_scope(pg) as session:
         dataset_id, job_id = stored_dataset(session), trained_job(session)
     with pg() as deleting:
-        datasets.delete_dataset(deleting, dataset_id)
+        datasets.delete_dataset(deleting, NO_BYTES, dataset_id)
         thread, outcome = in_thread(lambda: _evaluate_in_scope(pg, job_id, dataset_id))
         wait_until_a_session_waits_on_a_lock(pg)
         deleting.commit()
@@ -215,7 +219,7 @@ def _submit_in_scope(factory: Factory, spec: JobSpec) -> str:
 
 def _delete_in_scope(factory: Factory, dataset_id: str) -> None:
     with session_scope(factory) as session:
-        datasets.delete_dataset(session, dataset_id)
+        datasets.delete_dataset(session, NO_BYTES, dataset_id)
 
 
 def _evaluate_in_scope(factory: Factory, job_id: str, dataset_id: str) -> str:

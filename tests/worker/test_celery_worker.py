@@ -18,9 +18,9 @@ from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
 from trainq.services.placement import route
+from trainq.services.queue import create_celery, send_job
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
-from trainq.worker.app import create_celery, send_job
 
 
 @pytest.fixture

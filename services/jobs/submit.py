@@ -1,0 +1,25 @@
+"""Submitting a job: checked as the engine would check it, stored queued with the datasets
+it reads held, its message sent once the caller's transaction commits."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from trainq.services.datasets import jobs as dataset_jobs
+from trainq.services.db.models import Job
+from trainq.services.jobs import service as jobs
+from trainq.services.jobs.states import Device
+from trainq.services.spec import JobSpec
+
+
+def submit_job(
+    session: Session, spec: JobSpec, *, name: str | None, device: Device, idempotency_key: str | None
+) -> tuple[Job, bool]:
+    """The job, and True if created (False: it replays an earlier submit with the same key).
+    Everything the engine would refuse is refused now, before anything is stored (for an
+    uploaded dataset: its shapes, from its metadata)."""
+    dataset_jobs.check_training(session, spec)
+    job, created = jobs.submit(session, spec, name=name, device=device, idempotency_key=idempotency_key)
+    if created:
+        dataset_jobs.record_use(session, job.id, spec)
+    return job, created
