@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors
-from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, sweeps, workers
+from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, models, sweeps, workers
 from trainq.services import queue
 from trainq.services.db.session import new_session_factory
 from trainq.services.settings import Settings, get_settings
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluations.router)
     app.include_router(sweeps.router)
     app.include_router(workers.router)
+    app.include_router(models.router)
     dashboard.install(app)
     # a dataset upload streams to storage under its own, larger limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))

@@ -1,21 +1,27 @@
-"""Conditional GET: a response with an ETag, and 304 Not Modified when the client has it."""
+"""A model file (model.json, weights.bin) answered with its ETag, or 304 Not Modified
+when the client has it already."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import Request, Response
 
+from trainq.services.models.exports import ExportedFile
 
-def respond(request: Request, body: bytes, etag: str, media_type: str, headers: Mapping[str, str] = {}) -> Response:
-    """`body` with its ETag, or an empty 304 when If-None-Match names that ETag (or `*`).
+# the epoch a job's model file holds: a running, cancelled or failed job exports its last checkpoint
+EPOCH_HEADER = "X-Trainq-Epoch"
+
+
+def respond(request: Request, file: ExportedFile, media_type: str) -> Response:
+    """`file` with its ETag, or an empty 304 when If-None-Match names that ETag (or `*`).
 
     `no-cache` makes a browser ask again each time, so a running job's newer epoch is
     seen, while an unchanged model costs a 304 and no body."""
-    common = {"ETag": etag, "Cache-Control": "no-cache", **headers}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=common)
-    return Response(body, media_type=media_type, headers=common)
+    headers = {"ETag": file.etag, "Cache-Control": "no-cache"}
+    if file.epoch is not None:
+        headers[EPOCH_HEADER] = str(file.epoch)
+    if _matches(request.headers.get("if-none-match"), file.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(file.body, media_type=media_type, headers=headers)
 
 
 def _matches(header: str | None, etag: str) -> bool:

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from trainq.services.db.models import Dataset, Epoch, Evaluation, Job
+from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredModel
 from trainq.services.jobs.states import Device, JobStatus
-from trainq.services.spec import SEED_EXAMPLE, JobSpec, Matrix
+from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix
 from trainq.services.sweeps.service import Ranking, SweepSummary
 from trainq.services.sweeps.space import RandomDraws, Range
 from trainq.services.workers.registry import WorkerState, WorkerStatus
@@ -30,7 +30,7 @@ class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class JobCreate(JobSpec):
+class JobCreate(JobRequest):
     """A training job: the job spec (model, compile, fit, data) plus how to run it."""
 
     model_config = ConfigDict(
@@ -39,13 +39,6 @@ class JobCreate(JobSpec):
 
     name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")
     device: Device = Field(Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)")
-
-    def spec(self) -> JobSpec:
-        """The job spec alone, without name and device (already validated: no second pass)."""
-        fields = JobSpec.model_fields
-        return JobSpec.model_construct(
-            self.model_fields_set & fields.keys(), **{name: getattr(self, name) for name in fields}
-        )
 
 
 class Progress(Schema):
@@ -233,6 +226,48 @@ class DatasetRead(Schema):
 
 class DatasetPage(Schema):
     items: list[DatasetRead] = Field(description="Datasets, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class ModelLinks(Schema):
+    model_config = ConfigDict(alias_generator=None)
+
+    self: str = Field(description="This model")
+    model_json: str = Field(
+        serialization_alias="model.json", description="Its model.json: tf.loadLayersModel('<this URL>')"
+    )
+    weights_bin: str = Field(serialization_alias="weights.bin", description="The weights its model.json names")
+
+
+class ModelRead(Schema):
+    id: str = Field(description='The model\'s id: start a job from it with "model": {"from": "<id>"}')
+    name: str | None = Field(description="The name it was stored with")
+    layers: list[dict[str, Any]] = Field(description="Its layers, as a job spec's model.layers")
+    compile: dict[str, Any] | None = Field(
+        description="Its compile, as a job spec's (from tf.js's trainingConfig); null when saved uncompiled"
+    )
+    parameters: int = Field(description="How many weights it holds")
+    source_job_id: str | None = Field(description="The job it was saved from; null for an upload")
+    created_at: datetime = Field(description="When it was stored (UTC)")
+    links: ModelLinks
+
+    @classmethod
+    def of(cls, model: StoredModel) -> ModelRead:
+        base = f"/v1/models/{model.id}"
+        return cls(
+            id=model.id,
+            name=model.name,
+            layers=model.layers,
+            compile=model.compile,
+            parameters=model.parameters,
+            source_job_id=model.source_job_id,
+            created_at=model.created_at,
+            links=ModelLinks(self=base, model_json=f"{base}/model.json", weights_bin=f"{base}/weights.bin"),
+        )
+
+
+class ModelPage(Schema):
+    items: list[ModelRead] = Field(description="Models, newest first")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 

@@ -1,11 +1,12 @@
 """trainq's domain errors, raised by services and mapped to HTTP once, in `api/errors.py`.
 
 TrainqError
- ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound
+ ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound, ModelNotFound
  ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
  │                     DatasetDeleted, JobNotDeletable, SweepNotDeletable
  └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
-     └── PayloadTooLarge 413
+     ├── PayloadTooLarge 413
+     └── InvalidArtifact 422  a tf.js model.json or weights file trainq cannot take (services.models.artifact)
 """
 
 from __future__ import annotations
@@ -116,3 +117,12 @@ class SweepNotDeletable(Conflict):
             "and delete it once they ended"
         )
         self.field = "path.sweep_id"
+
+
+# --- stored models (issue 13) ---
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, model_id: str, field: str = "path.model_id") -> None:
+        super().__init__(f"model {model_id} not found")
+        self.field = field

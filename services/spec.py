@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
@@ -207,6 +207,42 @@ class Data(SpecModel):
     @property
     def uses_dataset(self) -> bool:
         return self.dataset_id is not None
+
+
+class ModelFrom(SpecModel):
+    """`{"from": "<modelId>"}`: a stored model's layers (POST /v1/models), its weights the initial weights."""
+
+    from_: str = Field(alias="from", min_length=1, max_length=64, description="The id POST /v1/models answered")
+
+
+def _model_kind(value: Any) -> str:
+    return "ModelFrom" if isinstance(value, ModelFrom) or (isinstance(value, dict) and "from" in value) else "Model"
+
+
+class JobRequest(SpecModel):
+    """A job spec as submitted: the model may name a stored model instead of its layers, and
+    compile may then be left out when that model was saved compiled (a tf.js trainingConfig).
+    `services.models.service.job_spec` turns it into the JobSpec that is stored and trained."""
+
+    # the tags are type names, which error paths leave out (model.layers[0].units, model.from)
+    model: Annotated[
+        Annotated[Model, Tag("Model")] | Annotated[ModelFrom, Tag("ModelFrom")],
+        Discriminator(_model_kind),
+    ] = Field(description="tf.sequential of tf.layers.dense, or {from: <modelId>}")
+    compile: Compile | None = Field(
+        None, description="model.compile options; optional when model.from names a model saved compiled"
+    )
+    fit: Fit = Field(Fit(), description="model.fit options")
+    data: Data = Field(description="The training data")
+
+    @model_validator(mode="after")
+    def _compile_unless_stored(self) -> JobRequest:
+        if self.compile is None and isinstance(self.model, Model):
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type="missing", loc=("compile",), input=None)],
+            )
+        return self
 
 
 class JobSpec(SpecModel):

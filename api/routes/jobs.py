@@ -22,6 +22,7 @@ from trainq.api.schemas import (
     JobCreate,
     JobPage,
     JobRead,
+    ModelRead,
     PredictRequest,
     PredictResponse,
     WeightArray,
@@ -32,6 +33,7 @@ from trainq.services.jobs import service as jobs
 from trainq.services.jobs import submit
 from trainq.services.jobs.states import JobStatus
 from trainq.services.models import exports
+from trainq.services.models import service as models
 from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
 from trainq.services.workers.registry import online_kinds, waiting_reason
 
@@ -72,9 +74,7 @@ def submit_job(
         ),
     ] = None,
 ) -> JobRead:
-    stored, created = submit.submit_job(
-        session, job.spec(), name=job.name, device=job.device, idempotency_key=idempotency_key
-    )
+    stored, created = submit.submit_job(session, job, name=job.name, device=job.device, idempotency_key=idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
     reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
@@ -130,8 +130,6 @@ def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
-# the epoch a model.json or weights.bin holds: a running, cancelled or failed job exports its last checkpoint
-EPOCH_HEADER = "X-Trainq-Epoch"
 TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: If-None-Match named the current ETag"},
     **{code: {"model": ErrorBody} for code in (404, 409)},
@@ -145,12 +143,11 @@ TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
     description="A tf.js layers-model artifact (as model.save() writes it) whose weightsManifest points at "
     "weights.bin beside it. A succeeded job's final weights; a running, cancelled or failed job's last "
-    f"checkpoint, its epoch in userDefinedMetadata.trainq.epoch and the {EPOCH_HEADER} header. 409 before "
+    f"checkpoint, its epoch in userDefinedMetadata.trainq.epoch and the {etag.EPOCH_HEADER} header. 409 before "
     "the first epoch ends.",
 )
 def get_model_json(job_id: JobId, request: Request, session: SessionDep) -> Response:
-    exported = exports.job_model_json(session, job_id)
-    return etag.respond(request, exported.body, exported.etag, "application/json", {EPOCH_HEADER: str(exported.epoch)})
+    return etag.respond(request, exports.job_model_json(session, job_id), "application/json")
 
 
 @router.get(
@@ -160,10 +157,23 @@ def get_model_json(job_id: JobId, request: Request, session: SessionDep) -> Resp
     summary="The weights model.json names: little-endian float32, in its manifest's order",
 )
 def get_weights_bin(job_id: JobId, request: Request, session: SessionDep) -> Response:
-    exported = exports.job_weights_bin(session, job_id)
-    return etag.respond(
-        request, exported.body, exported.etag, "application/octet-stream", {EPOCH_HEADER: str(exported.epoch)}
-    )
+    return etag.respond(request, exports.job_weights_bin(session, job_id), "application/octet-stream")
+
+
+@router.post(
+    "/{job_id}/model",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelRead,
+    responses=ERRORS,
+    summary="Save the job's model to start other jobs from (model: {from: <modelId>})",
+    description="A succeeded job's final weights; a running, cancelled or failed job's last checkpoint.",
+)
+def save_model(
+    job_id: JobId,
+    session: SessionDep,
+    name: Annotated[str | None, Query(max_length=200, description="A label for people")] = None,
+) -> ModelRead:
+    return ModelRead.of(models.save_job(session, job_id, name=name))
 
 
 @router.post(

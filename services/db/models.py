@@ -295,3 +295,28 @@ class Sweep(Base):
         CheckConstraint("goal IN ('min', 'max')", name="goal"),
         Index("ix_sweeps_created_at_id", "created_at", "id"),
     )
+
+
+# --- stored models: tf.js artifacts and saved jobs (issue 13) ---------------------------
+
+
+class StoredModel(Base):
+    """A model kept to start jobs from: uploaded as tf.js saves one, or saved from a job.
+
+    Its layers and compile are the job spec's (dumped by alias, like `Job.spec`); its
+    weights, in getWeights() order, an npz archive as `Weights.data`."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
+    layers: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    # null: saved uncompiled (no trainingConfig); a job from it must give its own compile
+    compile: Mapped[dict[str, Any] | None]
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    parameters: Mapped[int] = mapped_column(BigInteger)
+    # the job it was saved from (POST /v1/jobs/{id}/model); null for an upload
+    source_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_models_created_at_id", "created_at", "id"),)

@@ -9,15 +9,18 @@ from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import Job
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
-from trainq.services.spec import JobSpec
+from trainq.services.models import service as models
+from trainq.services.spec import JobRequest
 
 
 def submit_job(
-    session: Session, spec: JobSpec, *, name: str | None, device: Device, idempotency_key: str | None
+    session: Session, request: JobRequest, *, name: str | None, device: Device, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """The job, and True if created (False: it replays an earlier submit with the same key).
+    A model named by its id (model.from) is first replaced by its layers and weights.
     Everything the engine would refuse is refused now, before anything is stored (for an
     uploaded dataset: its shapes, from its metadata)."""
+    spec = models.job_spec(session, request)
     dataset_jobs.check_training(session, spec)
     job, created = jobs.submit(session, spec, name=name, device=device, idempotency_key=idempotency_key)
     if created:

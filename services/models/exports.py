@@ -44,7 +44,7 @@ class JobModel:
 class ExportedFile:
     body: bytes
     etag: str
-    epoch: int
+    epoch: int | None  # the job's epoch it holds; None for a stored model
 
 
 def job_model(session: Session, job_id: str) -> JobModel:
@@ -72,15 +72,15 @@ def metadata(model: JobModel) -> dict[str, Any]:
 def job_model_json(session: Session, job_id: str) -> ExportedFile:
     model = job_model(session, job_id)
     document = model_json(model.spec.model.layers, model.spec.compile, model.weights, metadata(model))
-    body = json.dumps(document, separators=(",", ":")).encode()
-    return ExportedFile(body, _etag(body), model.epoch)
+    return exported(document, model.epoch)
 
 
 def job_weights_bin(session: Session, job_id: str) -> ExportedFile:
     model = job_model(session, job_id)
-    body = weights_bin(model.weights)
-    return ExportedFile(body, _etag(body), model.epoch)
+    return exported(weights_bin(model.weights), model.epoch)
 
 
-def _etag(body: bytes) -> str:
-    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+def exported(content: dict[str, Any] | bytes, epoch: int | None) -> ExportedFile:
+    """A model.json document (compact JSON) or a weights file, with its ETag: a digest of its bytes."""
+    body = content if isinstance(content, bytes) else json.dumps(content, separators=(",", ":")).encode()
+    return ExportedFile(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', epoch)

@@ -15,7 +15,10 @@ from trainq.services.db.migrate import downgrade, upgrade
 from trainq.services.db.models import Base
 
 TABLES = (
-    {"jobs", "epochs", "checkpoints", "weights"} | {"datasets", "job_datasets", "evaluations"} | {"workers", "sweeps"}
+    {"jobs", "epochs", "checkpoints", "weights"}
+    | {"datasets", "job_datasets", "evaluations"}
+    | {"workers", "sweeps"}
+    | {"models"}
 )
 
 
