@@ -19,11 +19,13 @@ lint: $(TESTING)
 	$(VENV)/bin/ruff format --check .
 
 # mypy reads the code under its installed name (trainq.services, ...): a link tree in .typecheck/
-# gives it the package-dir mapping of pyproject.toml, which it cannot read itself
+# gives it the package-dir mapping of pyproject.toml, which it cannot read itself. The tests
+# and benchmarks are checked too: they call the package, so a renamed function fails here first
 TYPECHECK_TREE := .typecheck/trainq
 typecheck: $(TESTING)
 	@mkdir -p $(TYPECHECK_TREE) && for d in services api worker cli migrations; do ln -sfn ../../$$d $(TYPECHECK_TREE)/$$d; done
-	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p trainq
+	@for d in tests bench; do ln -sfn ../$$d .typecheck/$$d; done
+	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p trainq -p tests -p bench
 
 install: $(RUNTIME)
 

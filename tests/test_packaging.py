@@ -68,10 +68,11 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_one_top_level_package_named_trainq(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        (top_level_file,) = [name for name in names if name.endswith(".dist-info/top_level.txt")] or [None]
+        top_level_files = [name for name in names if name.endswith(".dist-info/top_level.txt")]
         top_level = {name.split("/", 1)[0] for name in names if ".dist-info/" not in name}
         assert top_level == {"trainq"}, top_level
-        if top_level_file is not None:
+        assert len(top_level_files) <= 1, top_level_files
+        for top_level_file in top_level_files:
             assert archive.read(top_level_file).decode().split() == ["trainq"]
     # what each repository folder became inside it
     for module in (

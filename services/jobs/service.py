@@ -21,14 +21,13 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import and_, delete, func, literal, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
@@ -43,6 +42,7 @@ from trainq.services.db.models import (
     Weights,
     utcnow,
 )
+from trainq.services.db.upsert import insert
 from trainq.services.errors import (
     IdempotencyKeyReused,
     InvalidInput,
@@ -131,7 +131,7 @@ def submit(
     values.update(idempotency_key=idempotency_key, request_hash=request_hash)
     # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
     inserted = session.execute(
-        _insert(session)(Job)
+        insert(session, Job)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Job.id)
@@ -398,9 +398,8 @@ def record_epochs(
     lease = _update_owned(session, job_id, attempt, **values)
     if not lease.owned:
         return lease
-    insert = _insert(session)
     for first in range(0, len(rows), EPOCHS_PER_STATEMENT):
-        statement = insert(Epoch).values(rows[first : first + EPOCHS_PER_STATEMENT])
+        statement = insert(session, Epoch).values(rows[first : first + EPOCHS_PER_STATEMENT])
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["job_id", "epoch"],
@@ -413,7 +412,9 @@ def record_epochs(
         )
     if checkpoint is not None:
         epoch, data = checkpoint
-        checkpoint_row = insert(Checkpoint).values(job_id=job_id, epoch=epoch, attempt=attempt, data=data, saved_at=now)
+        checkpoint_row = insert(session, Checkpoint).values(
+            job_id=job_id, epoch=epoch, attempt=attempt, data=data, saved_at=now
+        )
         session.execute(
             checkpoint_row.on_conflict_do_update(
                 index_elements=["job_id"],
@@ -534,12 +535,6 @@ def _values(devices: Collection[Device]) -> list[str]:
 
 def _values_of(statuses: Collection[JobStatus]) -> list[str]:
     return sorted(JobStatus(status).value for status in statuses)
-
-
-def _insert(session: Session) -> Callable[..., Any]:
-    """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite do)."""
-    dialect = session.get_bind().dialect.name
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
 
 
 def _owned_by(job_id: str, attempt: int) -> tuple[Any, ...]:

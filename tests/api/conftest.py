@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,10 +31,14 @@ def settings(sqlite_home: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+def app(settings: Settings) -> FastAPI:
+    """The app `client` talks to, for a test that looks inside it (its model cache)."""
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://trainq.test") as client:
-        client.app = app  # type: ignore[attr-defined]
         yield client
 
 

@@ -59,4 +59,4 @@ async def test_a_dataset_goes_to_s3_is_read_back_mapped_and_deleted_from_it(s3: 
         assert (await client.delete(f"/v1/datasets/{dataset_id}")).status_code == 204
         s3fs.invalidate_cache()
         assert not s3fs.exists(keys[0]) and not s3fs.exists(keys[1])
-        assert not Path(mx.filename).exists()
+        assert mx.filename is not None and not Path(mx.filename).exists()

@@ -8,6 +8,7 @@ import copy
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.conftest import Broker
@@ -39,7 +40,7 @@ async def test_a_queued_job_is_409_until_cancelled_then_deleted_and_gone(
 
 
 async def test_a_deleted_job_no_longer_predicts_from_the_model_cache(
-    client: httpx.AsyncClient, factory: sessionmaker[Session], settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, factory: sessionmaker[Session], settings: Settings
 ) -> None:
     job = (await client.post("/v1/jobs", json=SEED_EXAMPLE)).json()
     run_job(factory, job["id"], worker="test:1", settings=settings)
@@ -49,7 +50,7 @@ async def test_a_deleted_job_no_longer_predicts_from_the_model_cache(
 
     gone = await client.post(f"/v1/jobs/{job['id']}/predict", json={"x": [[1.0]]})
     assert gone.status_code == 404
-    assert job["id"] not in client.app.state.trained_models  # type: ignore[attr-defined]
+    assert job["id"] not in app.state.trained_models
 
 
 async def test_a_sweep_is_409_while_its_jobs_wait_and_deleted_with_them_once_cancelled(

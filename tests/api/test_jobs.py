@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -223,7 +224,7 @@ async def test_bad_list_parameters_name_the_query_field(
 
 
 async def test_a_trained_job_serves_history_weights_evaluate_and_predict(
-    client: httpx.AsyncClient, factory: Factory, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, factory: Factory, settings: Settings
 ) -> None:
     document = seed(
         fit={"epochs": 6, "batchSize": 2, "validationSplit": 0.2, "seed": 7},
@@ -252,7 +253,7 @@ async def test_a_trained_job_serves_history_weights_evaluate_and_predict(
     assert evaluated.status_code == 200
     assert evaluated.json() == {"loss": expected["loss"], "metrics": {"mae": expected["mae"]}}
     assert predicted.json()["predictions"] == model.predict(np.array(x_new, np.float32)).tolist()
-    assert job["id"] in client.app.state.trained_models  # type: ignore[attr-defined]
+    assert job["id"] in app.state.trained_models
 
 
 async def test_evaluate_names_the_request_field_at_fault(

@@ -108,7 +108,7 @@ class Cluster:
 
     def query(self, statement: str, *params: object) -> list[tuple]:
         with psycopg.connect(self.database_url, autocommit=True) as connection:
-            return connection.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            return connection.execute(statement, params).fetchall()
 
     def submit_all(self, specs: list[dict[str, Any]]) -> list[str]:
         """Submit every spec at once from a few client threads; the ids in order."""

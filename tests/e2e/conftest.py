@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from celery import Celery
@@ -64,7 +65,7 @@ class Stack:
             "TRAINQ_HOME": str(self.folder / "home"),
         }
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> httpx.Client:
         assert self.api is not None
         return self.api.client()
 
@@ -81,9 +82,10 @@ class Stack:
         self.api = self.processes.api({**self.env, **env})
         return self.api
 
-    def worker(self, name: str, *, wait: bool = True, **env: str) -> Process:
-        """A Celery worker (one pool process) named `name@e2e`; with `wait`, until it answers a ping."""
-        process = self.processes.worker({**self.env, **env}, name=f"{name}-{uuid.uuid4().hex[:6]}")
+    def worker(self, name: str, env: Mapping[str, str] | None = None, *, wait: bool = True) -> Process:
+        """A Celery worker (one pool process) named `name@e2e`, with `env` on top of the stack's;
+        with `wait`, until it answers a ping."""
+        process = self.processes.worker({**self.env, **(env or {})}, name=f"{name}-{uuid.uuid4().hex[:6]}")
         self.workers.append(process)
         if wait:
             self.wait_for_workers([process])
@@ -132,16 +134,12 @@ class Stack:
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
                 )
             ]
-            return {
-                table: connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[
-                    0
-                ]  # type: ignore[index]
-                for table in tables
-            }
+            count = sql.SQL("SELECT count(*) FROM {}")
+            return {table: connection.execute(count.format(sql.Identifier(table))).fetchall()[0][0] for table in tables}
 
     def query(self, statement: str, *params: object) -> list[tuple]:
         with psycopg.connect(self.database_url, autocommit=True) as connection:
-            return connection.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            return connection.execute(statement, params).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ fault, and a rejected submit leaves every table of the database as it was."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -74,8 +75,8 @@ class Bad:
     field: str | None  # must appear in errors[].field; None where no request field is at fault
     json: Any = None
     content: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
     before: Callable[[httpx.Client], None] | None = None
 
 

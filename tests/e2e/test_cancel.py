@@ -27,7 +27,7 @@ def test_a_cancelled_queued_job_never_starts(stack: Stack) -> None:
 
         # its message is still in the queue, ahead of the next job's: once the next job has
         # run, the worker has been handed the cancelled one and must have refused it
-        stack.worker("after-cancel", **HEARTBEAT)
+        stack.worker("after-cancel", HEARTBEAT)
         later = submit(client, seed_spec(epochs=5))
         wait_for_status(client, later["id"], "succeeded", timeout=30, processes=stack.processes)
 
@@ -43,7 +43,7 @@ def test_a_cancelled_queued_job_never_starts(stack: Stack) -> None:
 
 
 def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack: Stack) -> None:
-    first, second = stack.worker("a", wait=False, **HEARTBEAT), stack.worker("b", wait=False, **HEARTBEAT)
+    first, second = stack.worker("a", HEARTBEAT, wait=False), stack.worker("b", HEARTBEAT, wait=False)
     stack.wait_for_workers([first, second])
     with stack.client() as client:
         endless = submit(client, long_spec(epochs=100_000))

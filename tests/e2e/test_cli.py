@@ -71,7 +71,7 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
 
     with TrainqClient(stack.api.base_url) as client:
         job = client.job(job_id)
-        assert job.status == "succeeded"
+        assert job.status == "succeeded" and job.metrics is not None
         out = ok(trainq(stack, "jobs", url_from_env=True))
         assert re.search(rf"{job_id}\s+y = 2x \+ 1\s+succeeded\s+30/30", out), out
         assert json.loads(ok(trainq(stack, "jobs", "--json")))["items"][0] == client._request(
@@ -186,7 +186,7 @@ def test_watch_draws_a_progress_bar_that_advances_and_ctrl_c_leaves_the_job_runn
     stack: Stack, tmp_path: Path
 ) -> None:
     assert stack.api is not None
-    stack.worker("watch", **HEARTBEAT)
+    stack.worker("watch", HEARTBEAT)
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=100_000))
         env = {

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, ViewportSize, expect
 
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
@@ -20,16 +20,16 @@ from trainq.services.client import TrainqClient
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = REPO / "test-artifacts"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # the page polls every second: a change shows within two polls, and a job within its run
 SEEN_MS = 15_000
 XSS_NAME = "<script>alert(1)</script>"
 HEARTBEAT = {"TRAINQ_HEARTBEAT_SECONDS": "0.2"}
 
 
-def open_page(browser: Browser, url: str, dialogs: list[str], viewport: dict[str, int] = DESKTOP) -> Page:
-    page = browser.new_page(viewport=viewport)  # type: ignore[arg-type]
+def open_page(browser: Browser, url: str, dialogs: list[str], viewport: ViewportSize = DESKTOP) -> Page:
+    page = browser.new_page(viewport=viewport)
 
     def dismiss(dialog: Dialog) -> None:
         dialogs.append(dialog.message)
@@ -58,7 +58,7 @@ def wait_for_points(page: Page, condition: Callable[[int], bool], what: str) -> 
     wait_for(lambda: condition(chart_points(page)), timeout=SEEN_MS / 1000, what=what, state=lambda: chart_points(page))
 
 
-def job_row(page: Page, job_id: str):  # type: ignore[no-untyped-def]
+def job_row(page: Page, job_id: str) -> Locator:
     return page.locator(f'table.jobs tr[data-job-id="{job_id}"]')
 
 
@@ -118,14 +118,16 @@ def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
         expected = client.evaluate(job.id, x, y)
         shown = dict(zip(answer.locator("th").all_inner_texts(), answer.locator("td").all_inner_texts()))
         assert set(shown) == {"loss", "mae"}
+        expected_mae = expected.metrics["mae"]
+        assert expected.loss is not None and expected_mae is not None
         assert math.isclose(float(shown["loss"]), expected.loss, rel_tol=1e-5, abs_tol=1e-12)
-        assert math.isclose(float(shown["mae"]), expected.metrics["mae"], rel_tol=1e-5, abs_tol=1e-12)
+        assert math.isclose(float(shown["mae"]), expected_mae, rel_tol=1e-5, abs_tol=1e-12)
 
         page.get_by_role("button", name="Predict").click()
         expect(answer.locator("caption")).to_have_text("Predictions (4)", timeout=SEEN_MS)
         predicted = [float(text) for text in answer.locator("td").all_inner_texts()]
         for got, want in zip(predicted, client.predict(job.id, x), strict=True):
-            assert math.isclose(got, want[0], rel_tol=1e-5)
+            assert want[0] is not None and math.isclose(got, want[0], rel_tol=1e-5)
 
         # a field the API refuses is named in the answer
         page.locator("textarea[name=x]").fill("[[1, 2]]")
@@ -149,7 +151,7 @@ def test_the_cancel_button_stops_a_running_job_and_the_workers_page_shows_it(
     stack: Stack, browser: Browser, dialogs: list[str]
 ) -> None:
     assert stack.api is not None
-    worker = stack.worker("cancel", **HEARTBEAT)
+    worker = stack.worker("cancel", HEARTBEAT)
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=100_000))
         page = open_page(browser, stack.api.base_url + "/#/workers", dialogs)

@@ -27,7 +27,7 @@ from tests.support.processes import wait_for
 pytestmark = pytest.mark.e2e
 
 HOSTILE_NAME = '<img src=x onerror="alert(1)"> lr × batch'
-GRID = {"compile.optimizer.learningRate": [0.1, 0.02], "fit.batchSize": [20, 40]}
+GRID: dict[str, list[Any]] = {"compile.optimizer.learningRate": [0.1, 0.02], "fit.batchSize": [20, 40]}
 EPOCHS = 12
 
 
@@ -65,7 +65,7 @@ def test_a_sweep_is_listed_ranked_and_plotted_one_curve_per_job_and_its_cancel_b
     stack: Stack, browser: Browser, dialogs: list[str]
 ) -> None:
     assert stack.api is not None
-    stack.worker("sweeps", **HEARTBEAT)
+    stack.worker("sweeps", HEARTBEAT)
     errors: list[str] = []
     page = watch_errors(open_page(browser, stack.api.base_url + "/#/sweeps", dialogs), errors)
     expect(page.get_by_text("No sweeps yet.")).to_be_visible(timeout=SEEN_MS)

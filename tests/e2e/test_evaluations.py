@@ -112,7 +112,7 @@ def test_an_evaluation_whose_message_was_lost_still_runs(stack: Stack, trained: 
         assert stack.redis.client().llen(QUEUE) == 0
 
         # not pinged: this test's pings would read a connection the restart closed
-        stack.worker("sweeper", wait=False, **SWEEP)
+        stack.worker("sweeper", SWEEP, wait=False)
         done = finished(stack, client, evaluation["id"])
         assert done["status"] == "succeeded" and done["attempt"] == 1, done
         expected = in_the_api(client, job_id, dataset_id)

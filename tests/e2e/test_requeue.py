@@ -21,7 +21,7 @@ def test_a_queued_job_whose_message_was_lost_still_runs(stack: Stack) -> None:
         stack.redis.restart_empty()
         assert stack.redis.client().llen(QUEUE) == 0
 
-        stack.worker("sweeper", **SWEEP)
+        stack.worker("sweeper", SWEEP)
         job = wait_for_status(
             client, lost["id"], ("succeeded", "failed", "cancelled"), timeout=30, processes=stack.processes
         )

@@ -31,7 +31,7 @@ THROTTLED = {"TRAINQ_CHECKPOINT_INTERVAL_SECONDS": "2", "TRAINQ_REPORT_INTERVAL_
 
 def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(stack: Stack) -> None:
     spec = long_spec(epochs=EPOCHS, samples=1000)
-    victim = stack.worker("victim", **SHORT_LEASE, **THROTTLED)
+    victim = stack.worker("victim", {**SHORT_LEASE, **THROTTLED})
     with stack.client() as client:
         job = submit(client, spec)
 
@@ -63,7 +63,7 @@ def test_a_job_whose_worker_dies_is_taken_over_and_resumed_from_its_checkpoint(s
             len(seen_before),
         )
 
-        survivor = stack.worker("survivor", **SHORT_LEASE)
+        survivor = stack.worker("survivor", SHORT_LEASE)
         done = wait_for_status(
             client, job["id"], ("succeeded", "failed", "cancelled"), timeout=60, processes=stack.processes
         )

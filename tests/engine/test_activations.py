@@ -4,6 +4,7 @@ against central finite differences, tf.js's behaviour at the kinks."""
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.engine.gradcheck import assert_gradient_matches
@@ -370,7 +371,7 @@ TFJS = {
 }
 
 
-def assert_within_ulps(got: np.ndarray, expected: list, ulps: int = 2) -> None:
+def assert_within_ulps(got: np.ndarray, expected: npt.ArrayLike, ulps: int = 2) -> None:
     expected = np.asarray(expected, dtype=np.float32)
     spacing = np.spacing(np.maximum(np.abs(expected), np.float32(1e-38)))
     error = np.abs(got.astype(np.float64) - expected)

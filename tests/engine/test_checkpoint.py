@@ -127,7 +127,7 @@ def test_bytes_round_trip_every_field():
             "scalars": {"acc_beta1": float(np.float32(0.9) ** 7)},
             "slots": {"m": [np.ones((2, 3), np.float32), np.zeros(1, np.float32)]},
         },
-        rng=np.random.default_rng(5).bit_generator.state,
+        rng=dict(np.random.default_rng(5).bit_generator.state),
         early_stopping={"wait": 1, "best": math.inf},
         stopped=False,
     )

@@ -13,6 +13,7 @@ from trainq.services.engine import (
     DenseConfig,
     Diverged,
     EarlyStoppingConfig,
+    EpochEnd,
     FitConfig,
     InitializerConfig,
     Model,
@@ -98,8 +99,13 @@ def test_should_stop_in_a_run_of_batches_keeps_only_finished_epochs(monkeypatch,
     # 4 batches an epoch in runs of 3: the 7th batch ends epoch 1's first run, the 8th
     # is epoch 1's last batch, alone in its run, and that epoch is kept
     monkeypatch.setattr(sys.modules["trainq.services.engine.fit"], "BATCHES_PER_RUN", 3)
-    calls = []
-    result = fit(config(epochs=5, batch_size=16), X, Y, should_stop=lambda: calls.append(1) or len(calls) == stop_at)
+    calls: list[int] = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) == stop_at
+
+    result = fit(config(epochs=5, batch_size=16), X, Y, should_stop=should_stop)
     assert result.epochs == finished and result.stop_reason == "cancelled" and len(calls) == stop_at
     assert result.history == fit(config(epochs=len(finished), batch_size=16), X, Y).history
 
@@ -193,7 +199,7 @@ def test_early_stopping_auto_mode_maximises_accuracy_names():
 
 
 def test_on_epoch_end_sees_every_epoch_with_its_logs(xp):
-    seen = []
+    seen: list[EpochEnd] = []
     result = fit(config(epochs=3, validation_split=0.2, metrics=("mse",)), X, Y, xp=xp, on_epoch_end=seen.append)
     assert [e.epoch for e in seen] == [0, 1, 2]
     assert [e.logs["val_loss"] for e in seen] == result.history["val_loss"]
@@ -217,8 +223,13 @@ def test_should_stop_cancels_after_the_current_batch_keeping_finished_epochs(xp)
 
 
 def test_cancel_at_an_epochs_last_batch_keeps_that_epoch():
-    calls = []
-    result = fit(config(epochs=5, batch_size=25), X, Y, should_stop=lambda: calls.append(1) or len(calls) == 2)
+    calls: list[int] = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) == 2
+
+    result = fit(config(epochs=5, batch_size=25), X, Y, should_stop=should_stop)
     assert result.epochs == [0] and result.stop_reason == "cancelled"
 
 

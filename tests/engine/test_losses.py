@@ -3,6 +3,8 @@ central finite differences, tf.js's quirks (|r| at 0, clipping, hinge labels), t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,8 @@ from trainq.services.engine.losses import LOSS_NAMES, get_loss
 # Printed by @tensorflow/tfjs 4.22.0 (cpu backend, node): for each case (targets, outputs)
 # and each loss (taken from a compiled model's lossFunctions; huberLoss is tf.losses.huberLoss,
 # whose value is the batch mean), the loss and tf.grad(p => mean(loss(t, p)))(outputs).
-TFJS_CASES = {
+# case: (targets, outputs, {loss: (tf.js's loss value(s), its gradient)})
+TFJS_CASES: dict[str, tuple[list[list[float]], list[list[float]], dict[str, tuple[Any, list[list[float]]]]]] = {
     "reg": (
         [
             [0.5, -1.0, 2.0],
@@ -722,9 +725,9 @@ def test_sparse_targets_are_one_index_per_sample_for_at_least_two_classes():
     with pytest.raises(InvalidData) as caught:
         loss.check_target((10, 4), 4, "data.y")
     assert caught.value.field == "data.y"
-    with pytest.raises(InvalidConfig) as caught:
+    with pytest.raises(InvalidConfig) as refused:
         loss.check_target((10, 1), 1, "data.y")
-    assert caught.value.field == "compile.loss"
+    assert refused.value.field == "compile.loss"
 
 
 @pytest.mark.parametrize("case, name", [(c, n) for c, (_, _, values) in TFJS_CASES.items() for n in values])

@@ -9,7 +9,7 @@ import pytest
 
 from trainq.services.engine import InvalidConfig, OptimizerConfig
 from trainq.services.engine.arrays import namespace, to_numpy
-from trainq.services.engine.optimizers import OPTIMIZER_NAMES, get_optimizer
+from trainq.services.engine.optimizers import OPTIMIZER_NAMES, Adam, get_optimizer
 
 W0 = [np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32), np.array([0.1, -0.2], dtype=np.float32)]
 GRADS = [
@@ -105,6 +105,7 @@ def test_sgd_step_is_bit_exact_float32_arithmetic(xp):
 
 def test_adam_keeps_beta_powers_as_running_float32_products():
     optimizer = get_optimizer(OptimizerConfig("adam"))
+    assert isinstance(optimizer, Adam)
     weights = [np.zeros(3, np.float32)]
     optimizer.build(np, weights)
     expected = np.float32(0.999)

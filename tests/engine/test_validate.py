@@ -11,6 +11,7 @@ from trainq.services.engine import (
     CompileConfig,
     DenseConfig,
     EarlyStoppingConfig,
+    EpochEnd,
     FitConfig,
     InitializerConfig,
     InvalidConfig,
@@ -164,7 +165,7 @@ def test_a_validation_split_that_leaves_nothing_to_train_on_is_refused():
 
 
 def test_fit_validates_before_training():
-    trained = []
+    trained: list[EpochEnd] = []
     with pytest.raises(InvalidData):
         fit(GOOD, np.ones((10, 2), np.float32), Y, on_epoch_end=trained.append)
     assert trained == []

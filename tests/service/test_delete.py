@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.service.conftest import job_spec
+from tests.service.conftest import job_spec, record_one
 from trainq.services.datasets import evaluations
 from trainq.services.db.models import Checkpoint, Dataset, Epoch, Evaluation, Job, JobDataset, Sweep, Weights
 from trainq.services.errors import JobNotDeletable, JobNotFound, SweepNotDeletable
@@ -20,17 +20,16 @@ from trainq.services.jobs import service
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.sweeps import service as sweeps
 
-JOB_TABLES = (Job, Epoch, Checkpoint, Weights, Evaluation, JobDataset)
+# each table keyed by a job, by the column that holds the job's id
+JOB_KEYS = (Job.id, Epoch.job_id, Checkpoint.job_id, Weights.job_id, Evaluation.job_id, JobDataset.job_id)
 WEIGHTS = [np.ones((1, 1), np.float32), np.zeros((1,), np.float32)]
 
 
 def rows_of(session: Session, job_id: str) -> dict[str, int]:
     """How many rows each table keyed by a job holds for `job_id`."""
     return {
-        table.__tablename__: session.execute(
-            select(func.count()).select_from(table).where((table.id if table is Job else table.job_id) == job_id)  # type: ignore[attr-defined]
-        ).scalar_one()
-        for table in JOB_TABLES
+        key.class_.__tablename__: session.execute(select(func.count()).where(key == job_id)).scalar_one()
+        for key in JOB_KEYS
     }
 
 
@@ -62,7 +61,7 @@ def trained(session: Session, submit: Callable[..., Job], *, epochs: int = 3) ->
     claim = service.claim(session, job.id, worker="w", lease_seconds=60)
     assert claim is not None
     for epoch in range(epochs):
-        service.record_epoch(
+        record_one(
             session, job.id, attempt=claim.attempt, epoch=epoch, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
         )
     assert service.succeed(session, job.id, attempt=claim.attempt, weights=WEIGHTS)
@@ -113,9 +112,7 @@ def test_a_failed_or_cancelled_job_is_deleted_too(session: Session, submit: Call
     else:
         claim = service.claim(session, job.id, worker="w", lease_seconds=60)
         assert claim is not None
-        service.record_epoch(
-            session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
-        )
+        record_one(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c")
         assert service.fail(session, job.id, attempt=claim.attempt, error="diverged")
     session.commit()
 
@@ -138,9 +135,7 @@ def test_a_running_job_keeps_its_epochs_and_checkpoint(session: Session, submit:
     job = submit()
     claim = service.claim(session, job.id, worker="w", lease_seconds=60)
     assert claim is not None
-    service.record_epoch(
-        session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
-    )
+    record_one(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c")
     session.commit()
 
     with pytest.raises(JobNotDeletable, match="is running; cancel it first"):
@@ -197,9 +192,7 @@ def test_deleting_a_sweep_whose_jobs_ended_removes_it_and_every_job_with_its_rec
     for job in stored:
         claim = service.claim(session, job.id, worker="w", lease_seconds=60)
         assert claim is not None
-        service.record_epoch(
-            session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
-        )
+        record_one(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c")
         assert service.succeed(session, job.id, attempt=claim.attempt, weights=WEIGHTS)
     other = service.submit(session, job_spec(), name="not in the sweep", device=Device.auto, idempotency_key=None)[0]
     session.commit()

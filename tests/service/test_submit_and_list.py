@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -65,8 +66,8 @@ def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> N
     ],
     ids=["spec", "name", "device"],
 )
-def test_an_idempotency_key_reused_with_another_request_is_refused(session: Session, change: dict) -> None:
-    request = dict(spec=job_spec(), name="a", device=Device.auto)
+def test_an_idempotency_key_reused_with_another_request_is_refused(session: Session, change: dict[str, Any]) -> None:
+    request: dict[str, Any] = dict(spec=job_spec(), name="a", device=Device.auto)
     service.submit(session, **request, idempotency_key="key-1")
     with pytest.raises(IdempotencyKeyReused):
         service.submit(session, **{**request, **change}, idempotency_key="key-1")

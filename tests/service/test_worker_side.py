@@ -201,7 +201,7 @@ def test_succeed_stores_the_weights_that_final_weights_returns(
             np.testing.assert_array_equal(got, want)
         job = service.get_job(reader, job.id)
         assert job.status == JobStatus.succeeded
-        assert job.finished_at is not None and job.finished_at >= job.started_at
+        assert job.started_at is not None and job.finished_at is not None and job.finished_at >= job.started_at
         assert job.lease_expires_at is None
         assert reader.get(Checkpoint, job.id) is None
 

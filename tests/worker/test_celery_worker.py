@@ -40,7 +40,7 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
         "TRAINQ_REQUEUE_AFTER_SECONDS": "1",
         "TRAINQ_HEARTBEAT_SECONDS": "0.2",
     }
-    settings = Settings(**env)  # type: ignore[arg-type]
+    settings = Settings(**env)  # type: ignore[arg-type]  # the worker's own env: strings, which pydantic converts
     engine = create_engine_for(settings)
     factory = sessionmaker(engine, expire_on_commit=False)
     celery = create_celery(settings)

@@ -161,7 +161,13 @@ def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over
     with session_scope(factory) as session:
         claim = evaluations.claim(session, evaluation_id, worker="slow:1", lease_seconds=settings.lease_seconds)
     assert claim is not None
-    first = row(factory, evaluation_id)
+    first = row(factory, evaluation_id).lease_expires_at
+    assert first is not None
+
+    def extended() -> datetime | None:
+        expiry = row(factory, evaluation_id).lease_expires_at
+        return expiry if expiry is not None and expiry > first else None
+
     renew = partial(
         evaluations.renew_lease,
         evaluation_id=evaluation_id,
@@ -171,14 +177,8 @@ def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over
     keeper = LeaseKeeper(factory, renew, interval=settings.heartbeat_seconds, name=f"evaluation {evaluation_id}")
     keeper.start()
     try:
-        renewed: datetime = wait_for(
-            lambda: (
-                (later := row(factory, evaluation_id)).lease_expires_at > first.lease_expires_at
-                and later.lease_expires_at
-            ),
-            "the heartbeat extends the lease",
-        )
-        assert renewed > first.lease_expires_at and not keeper.lost.is_set()
+        wait_for(extended, "the heartbeat extends the lease")
+        assert not keeper.lost.is_set()
 
         with session_scope(factory) as session:
             session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(lease_expires_at=LONG_AGO))
@@ -204,7 +204,8 @@ def test_the_sweep_resends_evaluations_whose_message_was_lost_or_whose_worker_di
 
     assert sorted(evaluations.requeue_stranded(factory, sent.append, settings)) == sorted([lost, orphaned])
     assert sorted(sent) == sorted([lost, orphaned])
-    assert row(factory, lost).enqueued_at > LONG_AGO
+    resent_at = row(factory, lost).enqueued_at
+    assert resent_at is not None and resent_at > LONG_AGO
     # sent just now: the next sweep leaves them alone
     assert evaluations.requeue_stranded(factory, sent.append, settings) == []
     assert row(factory, fresh).status == "queued" and row(factory, alive).worker == "busy:1"

@@ -248,7 +248,8 @@ def test_a_worker_killed_between_a_checkpoint_and_its_next_report_is_resumed_bit
 
     assert reports == [(0, None), (1, None), (2, None), (3, 4), (4, None), (5, None)]
     with factory() as session:
-        assert session.get(Checkpoint, job_id).epoch == 4  # type: ignore[union-attr]
+        checkpoint = session.get(Checkpoint, job_id)
+        assert checkpoint is not None and checkpoint.epoch == 4
     assert [e.epoch for e in epoch_rows(factory, job_id)] == list(range(6))  # two epochs past the checkpoint
     expire_lease(factory, job_id)
 
@@ -354,7 +355,8 @@ def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_work
     assert sorted(requeue_stranded(factory, enqueue, settings)) == sorted([lost, orphaned])
 
     assert sorted(sent) == sorted([lost, orphaned])
-    assert job_row(factory, lost).enqueued_at > long_ago
+    resent_at = job_row(factory, lost).enqueued_at
+    assert resent_at is not None and resent_at > long_ago
     # sent just now: the next sweep leaves them alone
     assert requeue_stranded(factory, enqueue, settings) == []
     assert job_row(factory, fresh).status == "queued"
