@@ -96,7 +96,7 @@ LAYERS = [
 
 
 def test_the_export_is_what_tfjs_writes_for_the_same_model() -> None:
-    cases = [
+    cases: list[tuple[list[dict[str, Any]], dict[str, Any]]] = [
         (
             LAYERS,
             {
@@ -180,7 +180,7 @@ def test_tfjs_loads_the_export_compiled_and_predicts_what_trainq_predicts() -> N
 
 
 def _round_trip_cases() -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    cases = [
+    cases: list[tuple[list[dict[str, Any]], dict[str, Any]]] = [
         ([{"units": 3, "inputShape": [2], "activation": activation}], {"optimizer": "sgd", "loss": "meanSquaredError"})
         for activation in ACTIVATION_NAMES
     ]
@@ -230,7 +230,7 @@ def test_every_activation_loss_and_optimizer_survives_the_export_round_trip() ->
 
 
 def test_what_tfjs_saves_is_read_as_its_layers_compile_and_weights() -> None:
-    compile = {
+    compile: dict[str, Any] = {
         "optimizer": {"name": "adam", "learningRate": 0.01, "beta1": 0.8},
         "loss": "categoricalCrossentropy",
         "metrics": ["accuracy"],

@@ -171,11 +171,11 @@ def test_deleting_an_unknown_job_raises_job_not_found(session: Session) -> None:
 
 
 def a_sweep(session: Session, points: int = 3) -> tuple[Sweep, list[Job]]:
-    sweep, stored = sweeps.create_sweep(
+    created = sweeps.create_sweep(
         session,
         base=job_spec(),
-        space={"grid": {"fit.epochs": list(range(1, points + 1))}},
-        points=[{"fit.epochs": epochs} for epochs in range(1, points + 1)],
+        grid={"fit.epochs": list(range(1, points + 1))},
+        random=None,
         device=Device.auto,
         name="delete me",
         metric="loss",
@@ -184,7 +184,7 @@ def a_sweep(session: Session, points: int = 3) -> tuple[Sweep, list[Job]]:
         max_inline_bytes=1 << 20,
     )
     session.commit()
-    return sweep, stored
+    return created.sweep, [entry.job for entry in created.jobs]
 
 
 def test_deleting_a_sweep_whose_jobs_ended_removes_it_and_every_job_with_its_records(session: Session) -> None:
