@@ -10,7 +10,7 @@
 //   {"load": {url, headers?, x?}} or {"load": {modelJson, weights (base64), x?}}
 //       tf.loadLayersModel over HTTP (or from memory), answering {weights, predict?,
 //       optimizer: {className, config}?, loss?, metricsNames?, userDefinedMetadata}.
-//   {"fit": {url, headers?, x, y, epochs, batchSize, validationData?}}
+//   {"fit": {url, headers?, x, y, epochs, batchSize, validationSplit?}}
 //       loads the model over HTTP, compiled by its trainingConfig, and fits it with
 //       shuffle false: {history, weights}.
 // Weights travel as {"shape", "values"}, float32 values written exactly.
@@ -136,9 +136,9 @@ async function load(step) {
 async function fit(step) {
   const model = await loadModel(step);
   const options = { epochs: step.epochs, batchSize: step.batchSize, shuffle: false, verbose: 0 };
-  if (step.validationData) options.validationData = [matrix(step.validationData.x), matrix(step.validationData.y)];
+  if (step.validationSplit) options.validationSplit = step.validationSplit;
   const history = await model.fit(matrix(step.x), matrix(step.y), options);
-  return { history: history.history, weights: weightsOf(model) };
+  return { history: history.history, weights: weightsOf(model), metricsNames: model.metricsNames };
 }
 
 const { steps } = JSON.parse(readFileSync(0, 'utf8'));
