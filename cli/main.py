@@ -18,6 +18,8 @@ import typer
 
 from trainq.cli import jobs as job_commands
 from trainq.cli.datasets import app as datasets_app
+from trainq.cli.models import app as models_app
+from trainq.cli.models import export
 from trainq.services.settings import get_settings
 
 app = typer.Typer(
@@ -28,8 +30,11 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Apply the Alembic migrations to the database.")
 app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(models_app, name="models")
 # submit, jobs, show, history, weights, evaluate, predict, cancel, watch: over HTTP
 job_commands.register(app)
+# TensorFlow.js out: the job's model.json and weights.bin
+app.command()(export)
 
 # `trainq up` gives its children this long to stop after SIGTERM (a worker finishes its
 # current batch of work), then kills them; a job they were running is taken over later

@@ -8,13 +8,15 @@ what a user imports to script it.
         for job, epochs in trainq.watch(job.id):
             print(job.progress.epoch, epochs[-1].logs if epochs else None)
         print(trainq.evaluate(job.id, x, y).loss)
+        trainq.export(job.id, Path("model"))           # model.json + weights.bin for tf.js
+        stored = trainq.import_model(Path("saved/model.json"))  # what tf.js's model.save wrote
 
 Every 4xx or 5xx answer raises an `ApiError` carrying the API's detail and field errors:
 
     ClientError
      ├── Unreachable            the server could not be reached or did not answer in time
      └── ApiError               the server answered an error (status_code, detail, errors)
-          ├── JobNotFound       404
+          ├── JobNotFound       404  (a model's too)
           ├── Conflict          409  no weights yet, a finished job cancelled
           ├── InvalidRequest    413, 415, 422 and any other 4xx: `errors` names each field
           └── ServerError       5xx
@@ -22,10 +24,12 @@ Every 4xx or 5xx answer raises an `ApiError` carrying the API's detail and field
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -162,6 +166,40 @@ class Evaluation:
     metrics: dict[str, float | None]
 
 
+@dataclass(frozen=True)
+class StoredModel:
+    """A model kept to start jobs from: `{"model": {"from": id}}` in a job spec."""
+
+    id: str
+    name: str | None
+    layers: list[dict[str, Any]]
+    compile: dict[str, Any] | None
+    parameters: int
+    source_job_id: str | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> StoredModel:
+        return cls(
+            id=raw["id"],
+            name=raw["name"],
+            layers=raw["layers"],
+            compile=raw["compile"],
+            parameters=raw["parameters"],
+            source_job_id=raw["sourceJobId"],
+            created_at=_time(raw["createdAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class Export:
+    """The files `export` wrote, and the epoch of the job's model they hold."""
+
+    model_json: Path
+    weights_bin: Path
+    epoch: int
+
+
 class TrainqClient:
     """One connection pool to one trainq server; use it as a context manager or `close()` it."""
 
@@ -257,15 +295,62 @@ class TrainqClient:
                 return
             time.sleep(interval)
 
+    # --- models: TensorFlow.js in and out -------------------------------------------
+
+    def export(self, job_id: str, directory: Path) -> Export:
+        """Write the job's model as tf.js loads it, `model.json` and `weights.bin`, into
+        `directory` (made if missing): the final weights, or a running, cancelled or failed
+        job's last checkpoint (`Export.epoch` says which epoch)."""
+        model_json = self._response("GET", f"/v1/jobs/{job_id}/model.json")
+        weights = self._response("GET", f"/v1/jobs/{job_id}/weights.bin")
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = Export(directory / "model.json", directory / "weights.bin", int(weights.headers["X-Trainq-Epoch"]))
+        paths.model_json.write_bytes(model_json.content)
+        paths.weights_bin.write_bytes(weights.content)
+        return paths
+
+    def import_model(self, model_json: Path, *, name: str | None = None) -> StoredModel:
+        """Store a model saved by tf.js (`model.json` and the weight files its manifest names,
+        beside it), sent as `tf.io.http` sends one."""
+        document = json.loads(model_json.read_bytes())
+        paths = [path for group in document.get("weightsManifest") or [] for path in group.get("paths", [])]
+        weights = b"".join((model_json.parent / path).read_bytes() for path in paths)
+        files = {
+            "model.json": ("model.json", model_json.read_bytes(), "application/json"),
+            "model.weights.bin": ("model.weights.bin", weights, "application/octet-stream"),
+        }
+        params = {"name": name} if name is not None else None
+        return StoredModel.of(self._request("POST", "/v1/models", files=files, params=params))
+
+    def save_model(self, job_id: str, *, name: str | None = None) -> StoredModel:
+        """Keep a job's model to start other jobs from."""
+        params = {"name": name} if name is not None else None
+        return StoredModel.of(self._request("POST", f"/v1/jobs/{job_id}/model", params=params))
+
+    def models(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[StoredModel], str | None]:
+        """One page of stored models, newest first, and the next page's cursor."""
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        page = self._request("GET", "/v1/models", params=params)
+        return [StoredModel.of(item) for item in page["items"]], page["nextCursor"]
+
+    def model(self, model_id: str) -> StoredModel:
+        return StoredModel.of(self._request("GET", f"/v1/models/{model_id}"))
+
+    def delete_model(self, model_id: str) -> None:
+        self._response("DELETE", f"/v1/models/{model_id}")
+
     # --- transport ----------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._response(method, path, **kwargs).json()
+
+    def _response(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
             raise Unreachable(f"trainq at {self.url} cannot be reached: {error}") from error
         if response.is_success:
-            return response.json()
+            return response
         raise _api_error(response)
 
 

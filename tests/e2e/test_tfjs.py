@@ -5,6 +5,10 @@ Celery worker, load the result back with `tf.loadLayersModel`, and compare with 
 
 from __future__ import annotations
 
+import base64
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +17,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, submit, watch_until_finished, weights
 from tests.parity.conftest import MODELS_PROGRAM, run_tfjs, tfjs  # noqa: F401 (tfjs: the fixture)
+from tests.support.processes import BIN, process_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parity]
 
@@ -116,3 +121,52 @@ def test_tfjs_saving_a_conv2d_model_or_short_weights_is_422_and_stores_nothing(s
     assert refused["body"]["errors"][0]["field"] == "modelTopology.config.layers[0].class_name"
     assert "'Conv2D' layers are not supported" in refused["body"]["detail"]
     assert stack.row_counts()["models"] == before
+
+
+def trainq(stack: Stack, *args: str) -> str:
+    """`trainq ARGS --url <the stack's API>`: its stdout, once it exited 0."""
+    assert stack.api is not None
+    done = subprocess.run(
+        [str(BIN / "trainq"), *args, "--url", stack.api.base_url],
+        env=process_env({"COLUMNS": "200"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"rc {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return done.stdout
+
+
+def test_trainq_models_import_takes_tfjs_files_and_trainq_export_writes_them(
+    stack: Stack,
+    tfjs: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    [saved] = steps({"save": {"model": {"layers": LAYERS, "weights": initial_weights()}, "compile": COMPILE}})
+    # the files tf.js writes for model.save('file://saved'): model.json naming its weights file beside it
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps(saved["modelJson"]))
+    (folder / saved["modelJson"]["weightsManifest"][0]["paths"][0]).write_bytes(base64.b64decode(saved["weights"]))
+
+    model_id = trainq(stack, "models", "import", str(folder / "model.json"), "--name", "from files").strip()
+    assert model_id in trainq(stack, "models", "list")
+    x, y = data(3, 16)
+    with stack.client() as client:
+        assert client.get(f"/v1/models/{model_id}").json()["name"] == "from files"
+        job = submit(client, {"model": {"from": model_id}, "fit": {"epochs": 2}, "data": {"x": x, "y": y}})
+        stack.worker("export")
+        _, final = watch_until_finished(client, job["id"], timeout=120, processes=stack.processes)
+        assert final["status"] == "succeeded", final
+        served = client.get(f"/v1/jobs/{job['id']}/model.json").content
+        served_weights = client.get(f"/v1/jobs/{job['id']}/weights.bin").content
+
+    out = tmp_path / "exported"
+    trainq(stack, "export", job["id"], "--out", str(out))
+    assert (out / "model.json").read_bytes() == served
+    assert (out / "weights.bin").read_bytes() == served_weights
+    # and the exported files go back in as a model
+    again = trainq(stack, "models", "import", str(out / "model.json")).strip()
+    with stack.client() as client:
+        assert client.get(f"/v1/models/{again}/weights.bin").content == served_weights
+        assert client.delete(f"/v1/models/{again}").status_code == 204
