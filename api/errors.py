@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.services.engine import EngineError
-from trainq.services.errors import IdempotencyKeyReused, InvalidInput, NotFound, TrainqError
+from trainq.services.errors import InvalidInput, TrainqError
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,6 @@ def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: 
         {"detail": detail, "errors": [{"field": field, "message": message} for field, message in errors]},
         status_code=status_code,
     )
-
-
-def invalid_input_response(error: InvalidInput) -> JSONResponse:
-    return error_response(error.status_code, [(error.field, error.reason)])
 
 
 def field_path(location: Iterable[Any]) -> str:
@@ -138,27 +134,12 @@ def _furthest_union_members(errors: Sequence[Mapping[str, Any]]) -> dict[tuple[A
 
 
 async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
-    if isinstance(error, InvalidInput):
-        field = error.field
-        # a service names a query parameter by its bare name (`cursor`, `limit`)
-        if field in request.query_params:
-            field = f"query.{field}"
-        return error_response(error.status_code, [(field, error.reason)])
-    if isinstance(error, IdempotencyKeyReused):
-        field = "header.Idempotency-Key"
-    elif named := getattr(error, "field", None):  # errors that name their own field (datasets, evaluations)
-        field = named
-    elif isinstance(error, NotFound) or "job_id" in request.path_params:
-        field = "path.job_id"
-    else:
-        field = "body"
-    return error_response(
-        error.status_code, [(field, error.message)], detail=f"{error.message[:1].upper()}{error.message[1:]}."
-    )
+    return error_response(error.status_code, [(error.field, error.reason)], detail=error.detail)
 
 
 async def _engine_error(request: Request, error: EngineError) -> JSONResponse:
-    return error_response(422, [(error.field, error.message)])
+    # refused by the engine where the API called it directly (an inline spec, evaluate, predict)
+    return await _trainq_error(request, InvalidInput.of(error))
 
 
 async def _request_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

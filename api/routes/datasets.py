@@ -81,13 +81,20 @@ async def upload_dataset(
         fmt = format_ or fields.get("format") or format_of(receiver.raw_media_type, receiver.filename)
         fmt = fmt or sniff(receiver.file.path) or "csv"
         if fmt not in FORMATS:
-            raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}, not {fmt!r}")
+            where = "query.format" if format_ is not None else "format"
+            raise InvalidInput(where, f"must be one of {', '.join(FORMATS)}, not {fmt!r}")
         upload = datasets.Upload(
             path=receiver.file.path,
             sha256=receiver.file.sha256,
             byte_size=receiver.file.size,
             format=fmt,
-            columns=Columns(_names(x_columns or fields.get("xColumns")), _names(y_columns or fields.get("yColumns"))),
+            columns=Columns(
+                _names(x_columns or fields.get("xColumns")),
+                _names(y_columns or fields.get("yColumns")),
+                # a service names the option where the request gave it: the query, or a multipart field
+                x_field="query.xColumns" if x_columns is not None else "xColumns",
+                y_field="query.yColumns" if y_columns is not None else "yColumns",
+            ),
             name=name or fields.get("name"),
         )
         dataset, created = await run_in_threadpool(

@@ -311,7 +311,7 @@ def evaluate_here(
     try:
         return model.evaluate(x, y, batch_size)
     except InvalidData as error:
-        raise InvalidInput("datasetId", error.message) from None
+        raise InvalidInput.of(error, "datasetId") from None
 
 
 # --- internals ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import math
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,10 +49,13 @@ def _rows_of(key: str) -> RowLabel:
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns are features and which targets, as the request named them (None: the default)."""
+    """Which columns are features and which targets, as the request named them (None: the
+    default), and where it named them (`query.xColumns`, or the multipart field `xColumns`)."""
 
     x: tuple[str, ...] | None = None
     y: tuple[str, ...] | None = None
+    x_field: str = field(default="xColumns", compare=False)
+    y_field: str = field(default="yColumns", compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ def convert(source: Path, fmt: str, columns: Columns, x_out: Path, y_out: Path, 
     if source.stat().st_size == 0:
         raise InvalidInput("file", "is empty")
     if fmt in ("npz", "json") and (columns.x is not None or columns.y is not None):
-        field = "xColumns" if columns.x is not None else "yColumns"
-        raise InvalidInput(field, f"a {fmt} file holds x and y apart: there are no columns to pick")
+        named = columns.x_field if columns.x is not None else columns.y_field
+        raise InvalidInput(named, f"a {fmt} file holds x and y apart: there are no columns to pick")
     with ColumnsWriter(x_out, "x") as x, ColumnsWriter(y_out, "y") as y:
         if fmt == "csv":
             _read_csv(source, columns, x, y)
@@ -227,10 +230,10 @@ def _pick(names: list[str], columns: Columns) -> tuple[list[int], list[int]]:
 
     if len(names) < 2 and (columns.x is None or columns.y is None):
         raise InvalidInput("file", f"has {len(names)} column; features and targets need two at least")
-    y = lookup(columns.y, "yColumns") if columns.y is not None else [len(names) - 1]
-    x = lookup(columns.x, "xColumns") if columns.x is not None else [j for j in range(len(names)) if j not in y]
+    y = lookup(columns.y, columns.y_field) if columns.y is not None else [len(names) - 1]
+    x = lookup(columns.x, columns.x_field) if columns.x is not None else [j for j in range(len(names)) if j not in y]
     if not x:
-        raise InvalidInput("xColumns", "no column is left for the features")
+        raise InvalidInput(columns.x_field, "no column is left for the features")
     return x, y
 
 
@@ -419,7 +422,7 @@ def _read_json(source: Path, x: ColumnsWriter, y: ColumnsWriter, max_bytes: int)
         try:
             array = samples(rows, key)
         except InvalidData as error:
-            raise InvalidInput(f"file.{error.field}", error.message) from None
+            raise InvalidInput.of(error).inside("file") from None
         except (TypeError, ValueError, OverflowError) as error:
             raise InvalidInput(f"file.{key}", f"must hold rows of numbers ({error})") from None
         if array.ndim != 2:

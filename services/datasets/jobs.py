@@ -43,7 +43,7 @@ def check_training(session: Session, spec: JobSpec) -> None:
         validate_training(spec.to_training_config(), x, y, validation)
     except InvalidData as error:
         field = "data.validationDatasetId" if error.field.startswith("data.validationData") else "data.datasetId"
-        raise InvalidInput(field, error.message) from None
+        raise InvalidInput.of(error, field) from None
 
 
 def record_use(session: Session, job_id: str, spec: JobSpec) -> None:

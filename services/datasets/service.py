@@ -108,7 +108,7 @@ def get_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id
 def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
     """A page of datasets, newest first, and the next page's cursor (None on the last)."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
     query = select(Dataset)
     if cursor is not None:
         created_at, last_id = cursors.decode(cursor)

@@ -23,5 +23,5 @@ def decode(cursor: str) -> tuple[datetime, str]:
         if created_at.tzinfo is None or not isinstance(job_id, str):
             raise ValueError("not a trainq cursor")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor", "is not a cursor this API handed out") from None
+        raise InvalidInput("query.cursor", "is not a cursor this API handed out") from None
     return created_at, job_id

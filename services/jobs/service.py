@@ -100,7 +100,7 @@ def submit(
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidInput("Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
+        raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
     document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     device = Device(device)
     now = utcnow()
@@ -164,7 +164,7 @@ def list_jobs(
     The spec (data included, possibly megabytes) is not loaded: reading `job.spec` on a
     listed job raises; use `get_job` for it."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
     query = select(Job).options(defer(Job.spec, raiseload=True))
     if status is not None:
         query = query.where(Job.status == JobStatus(status).value)

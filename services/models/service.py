@@ -47,7 +47,7 @@ def get_model(session: Session, model_id: str, field: str = "path.model_id") -> 
 def list_models(session: Session, *, cursor: str | None, limit: int) -> tuple[list[StoredModel], str | None]:
     """A page of models, newest first (their weights not loaded), and the next page's cursor."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
     query = select(StoredModel).options(defer(StoredModel.weights, raiseload=True))
     if cursor is not None:
         created_at, last_id = cursors.decode(cursor)

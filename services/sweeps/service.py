@@ -136,7 +136,7 @@ def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[li
     """A page of sweeps, newest first, each with its jobs counted by status and its best
     final value (by its own metric and goal), and the next page's cursor (None on the last)."""
     if not 1 <= limit <= jobs.MAX_PAGE:
-        raise InvalidInput("limit", f"must be between 1 and {jobs.MAX_PAGE}")
+        raise InvalidInput("query.limit", f"must be between 1 and {jobs.MAX_PAGE}")
     query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True))
     if cursor is not None:
         created_at, last_id = cursors.decode(cursor)
@@ -255,9 +255,9 @@ def _point_spec(session: Session, document: dict[str, Any], index: int, point: P
         spec = JobSpec.model_validate(apply(document, point))
         dataset_jobs.check_training(session, spec)
     except InvalidInput as error:
-        raise InvalidInput(f"{where}.{error.field}", f"{error.reason} (at {described})") from None
+        raise error.inside(where, f" (at {described})") from None
     except EngineError as error:
-        raise InvalidInput(f"{where}.{error.field}", f"{error.message} (at {described})") from None
+        raise InvalidInput.of(error).inside(where, f" (at {described})") from None
     except ValidationError as error:
         first = error.errors()[0]
         field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")

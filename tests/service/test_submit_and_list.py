@@ -153,22 +153,22 @@ def test_a_job_submitted_between_pages_does_not_shift_the_next_page(
 def test_a_cursor_not_handed_out_is_refused_naming_the_field(session: Session, cursor: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         service.list_jobs(session, status=None, cursor=cursor, limit=5)
-    assert raised.value.field == "cursor"
+    assert raised.value.field == "query.cursor"
 
 
 @pytest.mark.parametrize("limit", [0, -1, service.MAX_PAGE + 1])
 def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> None:
     with pytest.raises(InvalidInput) as raised:
         service.list_jobs(session, status=None, cursor=None, limit=limit)
-    assert raised.value.field == "limit"
+    assert raised.value.field == "query.limit"
 
 
 @pytest.mark.parametrize(
     ("name", "key", "field"),
     [
         ("x" * (service.NAME_MAX_LENGTH + 1), None, "name"),
-        (None, "k" * 256, "Idempotency-Key"),
-        (None, "", "Idempotency-Key"),
+        (None, "k" * 256, "header.Idempotency-Key"),
+        (None, "", "header.Idempotency-Key"),
     ],
     ids=["long-name", "long-key", "empty-key"],
 )
