@@ -100,9 +100,9 @@ def test_a_model_saved_by_tfjs_trains_on_trainq_and_loads_back_into_tfjs(stack: 
         theirs = np.asarray(fitted["history"][key], np.float64)
         assert ours.shape == theirs.shape == (FIT["epochs"],), key
         assert np.all(np.abs(ours - theirs) <= RELATIVE * np.maximum(np.abs(theirs), 1e-6)), (key, ours, theirs)
-    theirs = as_arrays(fitted["weights"])
-    scale = max(float(np.max(np.abs(w))) for w in theirs)
-    for ours_w, theirs_w in zip(trainq_weights, theirs, strict=True):
+    tfjs_weights = as_arrays(fitted["weights"])
+    scale = max(float(np.max(np.abs(w))) for w in tfjs_weights)
+    for ours_w, theirs_w in zip(trainq_weights, tfjs_weights, strict=True):
         assert np.max(np.abs(ours_w - theirs_w)) <= WEIGHT_SCALE * scale
 
 
