@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trainq.api import errors
+from trainq.api import errors, metrics
 from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, models, sweeps, workers
 from trainq.services import queue
 from trainq.services.db.session import new_session_factory
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(models.router)
     dashboard.install(app)
+    metrics.install(app, app.state.session_factory, partial(queue.messages_waiting, celery))
     # a dataset upload streams to storage under its own, larger limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))
     return app

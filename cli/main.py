@@ -132,15 +132,28 @@ def worker(
             help="The engine's array library (TRAINQ_ARRAY_LIBRARY; default: numpy on cpu, cupy or torch on gpu)",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus /metrics on this port (TRAINQ_WORKER_METRICS_PORT)"),
+    ] = None,
 ) -> None:
     """Run a Celery worker alone: it finds its device, records itself in the workers registry
     and takes jobs from its device kind's queue and the shared one (unless --queues says otherwise)."""
+    from trainq.worker.metrics import use_metrics_folder
+
+    settings = get_settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
+    if settings.worker_metrics_port is not None:
+        # before anything imports prometheus-client: the pool's processes count into this folder
+        use_metrics_folder(settings)
+
     from trainq.services.errors import InvalidInput
     from trainq.services.placement import queues_served
     from trainq.worker.app import app as celery
 
     overrides = {"worker_device": device, "array_library": array_library}
-    celery.settings = celery.settings.model_copy(
+    celery.settings = settings.model_copy(
         update={name: value.value for name, value in overrides.items() if value is not None}
     )
     try:
@@ -184,8 +197,12 @@ def up(
     signal.signal(signal.SIGTERM, stop)
 
     me = [sys.executable, "-m", "trainq.cli.main"]
+    metrics_port = settings.worker_metrics_port
     commands = [[*me, "api", "--host", host, "--port", str(port)]] + [
-        [*me, "worker", "--concurrency", "1", "--hostname", f"trainq-{i}@%h"] for i in range(1, workers + 1)
+        [*me, "worker", "--concurrency", "1", "--hostname", f"trainq-{i}@%h"]
+        # each worker serves its metrics on a port of its own: TRAINQ_WORKER_METRICS_PORT, the next one, ...
+        + (["--metrics-port", str(metrics_port + i - 1)] if metrics_port is not None else [])
+        for i in range(1, workers + 1)
     ]
     # each child leads its own process group: Ctrl-C reaches only this process, which stops
     # the children in order, and a worker's pool process is stopped with its worker

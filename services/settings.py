@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     worker_lost_after_seconds: float = Field(30.0, alias="TRAINQ_WORKER_LOST_AFTER_SECONDS", gt=0)
     max_sweep_points: int = Field(1000, alias="TRAINQ_MAX_SWEEP_POINTS", ge=1)
 
+    # --- operations (issue 15) ---
+    worker_metrics_port: int | None = Field(
+        None,
+        alias="TRAINQ_WORKER_METRICS_PORT",
+        ge=1,
+        le=65535,
+        description="Where a worker serves its Prometheus /metrics; unset: it serves none",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", alias="TRAINQ_WORKER_METRICS_HOST", description="The interface of a worker's /metrics"
+    )
+
     @model_validator(mode="after")
     def _heartbeats_outpace_their_deadlines(self) -> Settings:
         # A lease renewed less than twice within its span lapses on a live worker at the

@@ -30,6 +30,7 @@ from trainq.services.jobs.reporting import EpochBuffer
 from trainq.services.jobs.service import Claim
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
+from trainq.services.metrics import EPOCH_SECONDS, JOB_RESUMES, JOBS_FINISHED
 from trainq.services.placement import Route, devices_served, route
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
@@ -82,6 +83,8 @@ def run_job(
         return Outcome(job_id, None)
     changed(job_id)
     log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
+    if claim.attempt > 1:
+        JOB_RESUMES.inc()
     lease = LeaseKeeper(
         session_factory,
         partial(jobs.renew_lease, job_id=job_id, attempt=claim.attempt, lease_seconds=settings.lease_seconds),
@@ -194,6 +197,7 @@ def _train(
     def on_epoch_end(end: EpochEnd) -> None:
         nonlocal epoch_started
         wall_time = time.monotonic() - epoch_started
+        EPOCH_SECONDS.observe(wall_time)
         buffer.epoch_ended(end, wall_time)
         # the next epoch's clock starts after this one's report, so wall time is training time
         epoch_started = time.monotonic()
@@ -233,5 +237,6 @@ def _end(
     if not owned:
         log.warning("job %s: attempt %d was taken over; its %s is dropped", claim.job_id, claim.attempt, status)
         return Outcome(claim.job_id, None, taken_over=True)
+    JOBS_FINISHED.labels(status.value).inc()
     log.info("job %s: %s%s", claim.job_id, status, f" ({error})" if error else "")
     return Outcome(claim.job_id, status, error)

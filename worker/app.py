@@ -22,6 +22,7 @@ from trainq.services.db.session import session_factory
 from trainq.services.settings import Settings, get_settings
 from trainq.services.training import requeue_stranded
 from trainq.services.workers.device import WorkerDevice, detect
+from trainq.worker.metrics import MULTIPROC_VARIABLE, MetricsServer
 from trainq.worker.presence import Presence
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class RequeueSweep:
 
 _sweeps: dict[int, RequeueSweep] = {}
 _presences: dict[int, Presence] = {}
+_metrics: dict[int, MetricsServer] = {}
 
 
 def _start_sweep(sender: Any, **_: Any) -> None:
@@ -110,6 +112,12 @@ def _start_sweep(sender: Any, **_: Any) -> None:
         presence.start()
         sweep = _sweeps[os.getpid()] = RequeueSweep(sender.app)
         sweep.start()
+        settings = sender.app.settings
+        if settings.worker_metrics_port is not None:
+            if MULTIPROC_VARIABLE not in os.environ:
+                log.warning("no worker metrics: start the worker with `trainq worker` (it sets %s)", MULTIPROC_VARIABLE)
+            else:
+                _metrics[os.getpid()] = MetricsServer(settings.worker_metrics_host, settings.worker_metrics_port)
 
 
 def _stop_sweep(**_: Any) -> None:
@@ -119,6 +127,9 @@ def _stop_sweep(**_: Any) -> None:
     presence = _presences.pop(os.getpid(), None)
     if presence is not None:
         presence.stop()
+    metrics = _metrics.pop(os.getpid(), None)
+    if metrics is not None:
+        metrics.stop()
 
 
 app = create_worker_app(get_settings())

@@ -22,6 +22,7 @@ from trainq.services.db.session import session_scope
 from trainq.services.engine import EpochEnd
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.service import EpochRecord, Lease
+from trainq.services.metrics import REPORT_SECONDS
 
 
 class EpochBuffer:
@@ -62,7 +63,7 @@ class EpochBuffer:
         if now - self._checkpointed_at >= self.checkpoint_interval:
             taken = end.take_checkpoint()
             checkpoint = (taken.epoch, taken.to_bytes())
-        with session_scope(self.session_factory) as session:
+        with REPORT_SECONDS.time(), session_scope(self.session_factory) as session:
             lease = self.write(session, checkpoint)
         if checkpoint is not None:
             self._checkpointed_at = now

@@ -87,7 +87,7 @@ def test_services_start_in_order_through_health_checks() -> None:
         assert "datasets:/var/lib/trainq/datasets" in services[name]["volumes"]
     assert services["worker-gpu"]["profiles"] == ["gpu"] and services["flower"]["profiles"] == ["monitoring"]
     assert services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
-    assert set(compose()["volumes"]) == {"postgres-data", "redis-data", "datasets"}
+    assert set(compose()["volumes"]) == {"postgres-data", "redis-data", "datasets", "prometheus-data", "grafana-data"}
     documented = {
         line.split("=")[0].lstrip("# ")
         for line in (REPO / ".env.example").read_text().splitlines()
