@@ -45,7 +45,7 @@ def test_the_api_and_a_worker_expose_what_happened_to_their_jobs(stack: Stack) -
     assert stack.api is not None
     port = free_port()
     # a report per epoch, so that the worker's report count is its epoch count
-    stack.worker("metrics", TRAINQ_WORKER_METRICS_PORT=str(port), TRAINQ_REPORT_INTERVAL_SECONDS="0")
+    stack.worker("metrics", {"TRAINQ_WORKER_METRICS_PORT": str(port), "TRAINQ_REPORT_INTERVAL_SECONDS": "0"})
     with stack.client() as client:
         good = [submit(client, seed_spec(epochs=epochs)) for epochs in (3, 4)]
         bad = submit(client, diverging_spec())
