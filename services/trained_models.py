@@ -13,10 +13,10 @@ from collections import OrderedDict
 import numpy as np
 from sqlalchemy.orm import Session
 
-from trainq.services.datasets import evaluations
 from trainq.services.datasets.storage import Storage
 from trainq.services.engine import Model
 from trainq.services.errors import InvalidInput, JobNotFound
+from trainq.services.evaluations.evaluate import evaluate_here
 from trainq.services.jobs import service as jobs
 from trainq.services.spec import JobSpec, Matrix, samples
 
@@ -70,13 +70,13 @@ class TrainedModels:
         max_bytes: int,
     ) -> dict[str, float]:
         """`model.evaluate` on `x` and `y`, or on the uploaded dataset `dataset_id` if it
-        holds at most `max_bytes` (`evaluations.evaluate_here`): {"loss": ..., "<metric>": ...}.
+        holds at most `max_bytes` (`evaluate_here`): {"loss": ..., "<metric>": ...}.
         InvalidInput names x, y or datasetId."""
         if dataset_id is not None:
             if x is not None or y is not None:
                 raise InvalidInput("datasetId", "give x and y, or datasetId, not both")
             model = self.model(session, job_id)
-            return evaluations.evaluate_here(session, storage, model, dataset_id, batch_size, max_bytes=max_bytes)
+            return evaluate_here(session, storage, model, dataset_id, batch_size, max_bytes=max_bytes)
         if x is None or y is None:
             raise InvalidInput("x" if x is None else "y", "Field required (or datasetId instead of x and y)")
         model = self.model(session, job_id)

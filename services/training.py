@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -22,14 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets.storage import storage_for
-from trainq.services.db.models import Job, utcnow
+from trainq.services.db.models import Job
 from trainq.services.db.session import DATABASE_UNAVAILABLE, session_scope
 from trainq.services.engine import Checkpoint, Diverged, EngineError, EpochEnd, FitResult, fit
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.reporting import EpochBuffer
 from trainq.services.jobs.service import Claim
 from trainq.services.jobs.states import Device, JobStatus
-from trainq.services.leases import LeaseKeeper, messages_lacking, resend, take_one
+from trainq.services.leases import requeue
+from trainq.services.leases.keeper import LeaseKeeper, hold
 from trainq.services.metrics import EPOCH_SECONDS, JOB_RESUMES, JOBS_FINISHED
 from trainq.services.placement import Route, devices_served, route
 from trainq.services.settings import Settings
@@ -68,30 +68,14 @@ def run_job(
     queued for a worker that does). `changed` is told the job's id after each committed
     change (its claim, each report of epochs, its end): the live push to event streams."""
     changed = changed or _nobody
-    with session_scope(session_factory) as session:
-        claim = jobs.claim(
-            session,
-            job_id,
-            worker=worker,
-            lease_seconds=settings.lease_seconds,
-            devices=devices_served(device.kind),
-            max_attempts=settings.max_attempts,
-        )
-        if claim is not None and claim.attempt > 1:
-            jobs.rewind_to_checkpoint(session, job_id, attempt=claim.attempt)
-    if claim is None:
+    claim_here = partial(_claim, devices=devices_served(device.kind))
+    held = hold(session_factory, Job, job_id, claim_here, worker=worker, settings=settings)
+    if held is None:
         return Outcome(job_id, None)
+    claim, lease = held
     changed(job_id)
-    log.info("job %s: attempt %d on %s", job_id, claim.attempt, worker)
     if claim.attempt > 1:
         JOB_RESUMES.inc()
-    lease = LeaseKeeper(
-        session_factory,
-        partial(jobs.renew_lease, job_id=job_id, attempt=claim.attempt, lease_seconds=settings.lease_seconds),
-        interval=settings.heartbeat_seconds,
-        name=f"job {job_id}",
-    )
-    lease.start()
     buffer = EpochBuffer(
         session_factory,
         job_id,
@@ -103,7 +87,8 @@ def run_job(
     )
     failure: str | None = None
     try:
-        result = _train(session_factory, claim, buffer, lease, device, settings)
+        with lease:
+            result = _train(session_factory, claim, buffer, lease, device, settings)
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
@@ -116,8 +101,6 @@ def run_job(
         # Failing the job (rather than re-raising) keeps Celery from retrying it forever.
         log.exception("job %s: unexpected error", job_id)
         failure = f"internal error: {error!r}"
-    finally:
-        lease.stop()
     if lease.lost.is_set():
         return Outcome(job_id, None, taken_over=True)
     try:
@@ -138,6 +121,15 @@ def _nobody(job_id: str) -> None:
     pass
 
 
+def _claim(session: Session, job_id: str, **terms: Any) -> Claim | None:
+    """`jobs.claim`; a job taken over forgets, in the same transaction, the epochs recorded
+    after its last checkpoint (this attempt runs them again)."""
+    claim = jobs.claim(session, job_id, **terms)
+    if claim is not None and claim.attempt > 1:
+        jobs.rewind_to_checkpoint(session, job_id, attempt=claim.attempt)
+    return claim
+
+
 def requeue_stranded(
     session_factory: SessionFactory,
     enqueue: Callable[[str, Route], None],
@@ -155,26 +147,22 @@ def requeue_stranded(
     re-sent only as many as their queue lacks: in a backlog every waiting job's message is
     there, and re-sending each one every sweep would pile up duplicates for as long as the
     backlog lasts (hours, for a large sweep of long jobs)."""
-    now = utcnow()
     served = devices_served(kind)
-    with session_scope(session_factory) as session:
-        job_ids = jobs.stranded_jobs(
-            session,
-            queued_before=now - timedelta(seconds=settings.requeue_after_seconds),
-            now=now,
-            devices=served,
-        )
-        rows = session.execute(select(Job.id, Job.device, Job.sweep_id, Job.status).where(Job.id.in_(job_ids))).all()
-        routes = {job_id: route(device, in_sweep=sweep_id is not None) for job_id, device, sweep_id, _ in rows}
-        queued = {job_id for job_id, _, _, status in rows if status == JobStatus.queued.value}
-        lacking = messages_lacking(session, served, messages_waiting) if queued and messages_waiting else None
-    if lacking is not None:
-        job_ids = [job_id for job_id in job_ids if job_id not in queued or take_one(lacking, routes[job_id].queue)]
-    sent = resend(job_ids, lambda job_id: enqueue(job_id, routes[job_id]), "job")
-    if sent:
-        with session_scope(session_factory) as session:
-            jobs.mark_enqueued(session, sent)
-    return sent
+    return requeue.requeue_stranded(
+        session_factory,
+        Job,
+        settings,
+        Job.device.in_([device.value for device in served]),
+        routes=_routes,
+        send=enqueue,
+        devices=served,
+        messages_waiting=messages_waiting,
+    )
+
+
+def _routes(session: Session, job_ids: Sequence[str]) -> Mapping[str, Route]:
+    rows = session.execute(select(Job.id, Job.device, Job.sweep_id).where(Job.id.in_(job_ids))).all()
+    return {job_id: route(device, in_sweep=sweep_id is not None) for job_id, device, sweep_id in rows}
 
 
 def _train(

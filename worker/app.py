@@ -17,8 +17,8 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from trainq.services import queue
-from trainq.services.datasets import evaluations
 from trainq.services.db.session import session_factory
+from trainq.services.evaluations import service as evaluations
 from trainq.services.settings import Settings, get_settings
 from trainq.services.training import requeue_stranded
 from trainq.services.workers.device import WorkerDevice, detect
@@ -50,7 +50,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
 class RequeueSweep:
     """Every `requeue_after_seconds / 2`, re-send the jobs the database says are waiting but
     no broker message may carry (see `services.training.requeue_stranded`), and the
-    evaluations (`services.datasets.evaluations.requeue_stranded`): queued ones only as
+    evaluations (`services.evaluations.service.requeue_stranded`): queued ones only as
     many as their queue lacks messages. Each worker runs one; a job sent twice is
     harmless, since its claim lets one delivery run it."""
 

@@ -1,5 +1,5 @@
 """The evaluation task: `model.evaluate` of a finished job over an uploaded dataset.
-The logic lives in services.datasets.evaluations."""
+The logic lives in services.evaluations."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 
 from celery import Task, shared_task
 
-from trainq.services.datasets import evaluations
 from trainq.services.datasets.storage import storage_for
 from trainq.services.db.session import session_factory
+from trainq.services.evaluations import evaluate
 from trainq.services.queue import RUN_EVALUATION
 
 
@@ -17,4 +17,4 @@ from trainq.services.queue import RUN_EVALUATION
 def run_evaluation(self: Task, evaluation_id: str) -> None:
     settings = self.app.settings  # worker.app.WorkerCelery
     worker = f"{self.request.hostname}:{os.getpid()}"
-    evaluations.run(session_factory(settings), storage_for(settings), evaluation_id, worker=worker, settings=settings)
+    evaluate.run(session_factory(settings), storage_for(settings), evaluation_id, worker=worker, settings=settings)

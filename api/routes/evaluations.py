@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, status
 
 from trainq.api.deps import SessionDep, require_json
 from trainq.api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
-from trainq.services.datasets import evaluations
+from trainq.services.evaluations import service as evaluations
 
 router = APIRouter(tags=["evaluations"])
 

@@ -24,7 +24,7 @@ from trainq.services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job,
 from trainq.services.db.session import after_commit, session_scope
 from trainq.services.errors import DatasetInUse, DatasetNotFound, InvalidInput
 from trainq.services.jobs import cursor as cursors
-from trainq.services.jobs.states import JobStatus
+from trainq.services.leases.states import ACTIVE
 
 MAX_PAGE = 1000
 
@@ -126,7 +126,7 @@ def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[
 
 def users(session: Session, dataset_id: str) -> list[str]:
     """Ids of the queued or running jobs and evaluations that read the dataset."""
-    active = (JobStatus.queued.value, JobStatus.running.value)
+    active = [status.value for status in ACTIVE]
     jobs = session.execute(
         select(Job.id)
         .join(JobDataset, JobDataset.job_id == Job.id)

@@ -7,7 +7,9 @@ default. The schema itself is owned by the Alembic migrations in `migrations/`;
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -23,7 +25,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
-    Text,
     TypeDecorator,
     false,
 )
@@ -31,6 +32,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.leases.model import Leased
+from trainq.services.leases.states import WorkStatus
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
@@ -67,7 +70,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_of(column: str, values: type[JobStatus] | type[Device]) -> str:
+def _one_of(column: str, values: Iterable[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
@@ -85,33 +88,24 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONDocument, datetime: UTCDateTime()}
 
 
-class Job(Base):
-    __tablename__ = "jobs"
+class Job(Leased, Base):
+    """A training job; its lease columns (status, attempt, worker, ...) are `Leased`'s."""
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    __tablename__ = "jobs"
+    kind = "job"
+
     name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
-    status: Mapped[str] = mapped_column(String(16))
     device: Mapped[str] = mapped_column(String(8))
     # the validated JobSpec dumped by alias (tf.js field names), data included
     spec: Mapped[dict[str, Any]]
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH), unique=True)
     # sha256 of the request that used `idempotency_key`: a replay with another body is refused
     request_hash: Mapped[str | None] = mapped_column(String(64))
-    # raised by every claim; a worker's writes carry its attempt, so a stale worker is fenced off
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    worker: Mapped[str | None] = mapped_column(String(255))
-    lease_expires_at: Mapped[datetime | None]
-    heartbeat_at: Mapped[datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     epochs_total: Mapped[int]
     epochs_done: Mapped[int] = mapped_column(default=0)
     latest_logs: Mapped[dict[str, Any] | None]
-    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # the last time a broker message was sent for the job; the requeue sweep reads it
-    enqueued_at: Mapped[datetime | None]
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
     # issue 6: the sweep the job is a point of, and which point (its place in `Sweep.points`)
     sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
     sweep_index: Mapped[int | None]
@@ -130,6 +124,11 @@ class Job(Base):
     @property
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
+
+    @classmethod
+    def cancel_flag(cls) -> Any:
+        # a heartbeat tells a running job's worker that a person cancelled it
+        return cls.cancel_requested
 
 
 class Epoch(Base):
@@ -172,7 +171,8 @@ class Weights(Base):
 # --- datasets (issue 4) ---------------------------------------------------------------
 
 DATASET_FORMATS = ("csv", "npy", "npz", "json", "parquet")
-EVALUATION_STATUSES = ("queued", "running", "succeeded", "failed")
+# an evaluation cannot be cancelled
+EVALUATION_STATUSES = tuple(status for status in WorkStatus if status is not WorkStatus.cancelled)
 
 
 class Dataset(Base):
@@ -215,32 +215,24 @@ class JobDataset(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
 
 
-class Evaluation(Base):
-    """`model.evaluate` of a finished job over a dataset, run on a worker."""
+class Evaluation(Leased, Base):
+    """`model.evaluate` of a finished job over a dataset, run on a worker; leased as jobs are
+    (migration 0004)."""
 
     __tablename__ = "evaluations"
+    kind = "evaluation"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     batch_size: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
     # {"loss": ..., "<metric key>": ...} once succeeded
     logs: Mapped[dict[str, Any] | None]
-    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    # leased as jobs are (migration 0004): raised by every claim, so a stale worker's writes are refused
+    # added to a filled table (migration 0004), hence the server default
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    worker: Mapped[str | None] = mapped_column(String(255))
-    lease_expires_at: Mapped[datetime | None]
-    heartbeat_at: Mapped[datetime | None]
-    # the last time a broker message was sent for it; the requeue sweep reads it
-    enqueued_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in EVALUATION_STATUSES)})", name="status"),
+        CheckConstraint(_one_of("status", EVALUATION_STATUSES), name="status"),
         # the requeue sweep: queued ones by last enqueue, running ones by lease expiry
         Index("ix_evaluations_status_enqueued_at", "status", "enqueued_at"),
     )

@@ -21,7 +21,8 @@ from trainq.services.db.models import utcnow
 from trainq.services.db.session import session_scope
 from trainq.services.engine import EpochEnd
 from trainq.services.jobs import service as jobs
-from trainq.services.jobs.service import EpochRecord, Lease
+from trainq.services.jobs.service import EpochRecord
+from trainq.services.leases.service import Lease
 from trainq.services.metrics import REPORT_SECONDS
 
 

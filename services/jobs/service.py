@@ -1,4 +1,4 @@
-"""The job state machine: submit, claim, record epochs, succeed, fail, cancel, requeue.
+"""The job state machine: submit, claim, record epochs, succeed, fail, cancel, delete.
 
     queued ──claim──▶ running ──succeed──▶ succeeded
       │                │  ▲  ├──fail─────▶ failed
@@ -7,11 +7,13 @@
       │                     resumed from the last checkpoint
       └──request_cancel──▶ cancelled                     (never starts)
 
-Every function takes the session first and never commits: the API's request dependency or
-the worker's `session_scope` owns the transaction. Every change of state is one conditional
-UPDATE, so two processes racing for the same job cannot both win. A worker's writes carry
-the `attempt` its claim returned: once another worker has taken the job over, the old one's
-writes are refused (the functions answer False) and it must stop.
+A job is leased work: the lease itself (claim, renew, finish, the requeue sweep, the
+fencing by `attempt`) is `services.leases`'s; what is the job's own is here: its devices,
+cancelling, its epochs, checkpoint and weights. Every function takes the session first and
+never commits: the API's request dependency or the worker's `session_scope` owns the
+transaction. A worker's writes carry the `attempt` its claim returned: once another worker
+has taken the job over, the old one's writes are refused (the functions answer False) and
+it must stop.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ import math
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, literal, or_, select, true, update
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session, defer
-from sqlalchemy.orm.util import identity_key
 
 from trainq.services.db.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
@@ -38,7 +39,6 @@ from trainq.services.db.models import (
     Epoch,
     Evaluation,
     Job,
-    UTCDateTime,
     Weights,
     utcnow,
 )
@@ -52,7 +52,10 @@ from trainq.services.errors import (
     JobNotFound,
 )
 from trainq.services.jobs import cursor as cursors
-from trainq.services.jobs.states import FINISHED, Device, JobStatus
+from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.leases import service as leases
+from trainq.services.leases.service import Lease
+from trainq.services.leases.states import ACTIVE, FINISHED
 from trainq.services.placement import route
 from trainq.services.queue import job_message, send_after_commit
 
@@ -72,12 +75,6 @@ class Claim:
     device: Device
     lease_expires_at: datetime
     checkpoint: bytes | None  # an earlier attempt's last checkpoint: resume from it
-
-
-@dataclass(frozen=True)
-class Lease:
-    owned: bool  # False: another worker took the job over, or it ended; stop without writing
-    cancel_requested: bool  # True: stop after the current batch and call `cancelled`
 
 
 # --- the API side ---------------------------------------------------------------------
@@ -200,8 +197,9 @@ def request_cancel(session: Session, job_id: str) -> Job:
     """Cancel a job: a queued one is cancelled at once and never starts; a running one gets
     the flag its worker reads at its next heartbeat. Cancelling a cancelled job is a no-op."""
     now = utcnow()
-    cancelled = _update_job(
+    cancelled = leases.change(
         session,
+        Job,
         job_id,
         Job.status == JobStatus.queued.value,
         status=JobStatus.cancelled.value,
@@ -209,7 +207,7 @@ def request_cancel(session: Session, job_id: str) -> Job:
         finished_at=now,
     )
     if not cancelled:
-        _update_job(session, job_id, Job.status == JobStatus.running.value, cancel_requested=True)
+        leases.change(session, Job, job_id, Job.status == JobStatus.running.value, cancel_requested=True)
     job = get_job(session, job_id)
     if job.status not in (JobStatus.running, JobStatus.cancelled):
         raise JobNotCancellable(job_id, job.status)
@@ -223,7 +221,7 @@ def delete_job(session: Session, job_id: str) -> None:
     (cancel it first) or while one of its evaluations is: a worker would lose its writes."""
     job = get_job(session, job_id)
     evaluating = session.execute(
-        select(Evaluation.id).where(Evaluation.job_id == job_id, Evaluation.status.in_(("queued", "running"))).limit(1)
+        select(Evaluation.id).where(Evaluation.job_id == job_id, Evaluation.status.in_(_values_of(ACTIVE))).limit(1)
     ).scalar_one_or_none()
     if evaluating is not None:
         raise JobNotDeletable(job_id, f"is being evaluated ({evaluating}); delete it once the evaluation ended")
@@ -260,56 +258,34 @@ def claim(
     resumed, a job whose dead worker had been asked to cancel ends cancelled here, and one
     that has lost `max_attempts` workers already ends failed: a job that kills every worker
     it runs on (out of memory, say) must not go round the cluster forever."""
-    now = utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    expired = and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now)
-    claimable = or_(Job.status == JobStatus.queued.value, expired)
-    attempts_left = true() if max_attempts is None else Job.attempt < max_attempts
-    row = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            or_(Job.status == JobStatus.queued.value, and_(expired, attempts_left)),
-            Job.cancel_requested.is_(False),
-            Job.device.in_(_values(devices)),
-        )
-        .values(
-            status=JobStatus.running.value,
-            attempt=Job.attempt + 1,
-            worker=worker,
-            lease_expires_at=expires,
-            heartbeat_at=now,
-            started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
-        )
-        .returning(Job.attempt, Job.spec, Job.device)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    _expire(session, job_id)
+    served = Job.device.in_(_values(devices))
+    row = leases.claim(
+        session,
+        Job,
+        job_id,
+        Job.cancel_requested.is_(False),
+        served,
+        worker=worker,
+        lease_seconds=lease_seconds,
+        max_attempts=max_attempts,
+        returning=(Job.spec, Job.device),
+    )
     if row is None:
         # a job ended here keeps its last checkpoint: its model is exported from it
-        _update_job(
+        now = utcnow()
+        cancelled = leases.change(
             session,
+            Job,
             job_id,
-            claimable,
+            leases.claimable(Job, now),
             Job.cancel_requested.is_(True),
-            Job.device.in_(_values(devices)),
+            served,
             status=JobStatus.cancelled.value,
             finished_at=now,
             lease_expires_at=None,
-        ) or (
-            max_attempts is not None
-            and _update_job(
-                session,
-                job_id,
-                expired,
-                Job.attempt >= max_attempts,
-                Job.device.in_(_values(devices)),
-                status=JobStatus.failed.value,
-                finished_at=now,
-                lease_expires_at=None,
-                error=workers_lost(max_attempts),
-            )
         )
+        if not cancelled:
+            leases.give_up(session, Job, job_id, served, max_attempts=max_attempts)
         return None
     checkpoint = session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job_id)).scalar()
     return Claim(
@@ -317,40 +293,9 @@ def claim(
         attempt=row.attempt,
         spec=row.spec,
         device=Device(row.device),
-        lease_expires_at=expires,
+        lease_expires_at=row.lease_expires_at,
         checkpoint=checkpoint,
     )
-
-
-def workers_lost(max_attempts: int) -> str:
-    """Why a job or an evaluation ended failed after its last allowed takeover."""
-    return (
-        f"its worker was lost on each of {max_attempts} attempts (killed, out of memory, or cut off "
-        f"from the database); TRAINQ_MAX_ATTEMPTS is {max_attempts}"
-    )
-
-
-def renew_lease(session: Session, job_id: str, *, attempt: int, lease_seconds: float) -> Lease:
-    """The heartbeat: extend the lease while the job is still this attempt's."""
-    now = utcnow()
-    return _update_owned(
-        session, job_id, attempt, lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now
-    )
-
-
-def _update_owned(session: Session, job_id: str, attempt: int, **values: Any) -> Lease:
-    """Set `values` on the job while it is still this attempt's; what the row says then."""
-    cancel_requested = session.execute(
-        update(Job)
-        .where(*_owned_by(job_id, attempt))
-        .values(**values)
-        .returning(Job.cancel_requested)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    _expire(session, job_id)
-    if cancel_requested is None:
-        return Lease(owned=False, cancel_requested=False)
-    return Lease(owned=True, cancel_requested=cancel_requested)
 
 
 @dataclass(frozen=True)
@@ -395,7 +340,7 @@ def record_epochs(
     ]
     if rows:
         values.update(epochs_done=epochs[-1].epoch + 1, latest_logs=rows[-1]["logs"])
-    lease = _update_owned(session, job_id, attempt, **values)
+    lease = leases.update_owned(session, Job, job_id, attempt, **values)
     if not lease.owned:
         return lease
     for first in range(0, len(rows), EPOCHS_PER_STATEMENT):
@@ -430,7 +375,7 @@ def rewind_to_checkpoint(session: Session, job_id: str, *, attempt: int) -> None
     job that then ended earlier (cancelled, say) would keep rows of epochs it never ran."""
     resumes_at = select(Checkpoint.epoch).where(Checkpoint.job_id == job_id).scalar_subquery()
     session.execute(delete(Epoch).where(Epoch.job_id == job_id, Epoch.epoch >= func.coalesce(resumes_at, 0)))
-    _update_owned(session, job_id, attempt, epochs_done=func.coalesce(resumes_at, 0))
+    leases.update_owned(session, Job, job_id, attempt, epochs_done=func.coalesce(resumes_at, 0))
 
 
 def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:
@@ -450,51 +395,6 @@ def fail(session: Session, job_id: str, *, attempt: int, error: str) -> bool:
 def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
     """End a running job cancelled after its worker saw the flag; its epochs and last checkpoint are kept."""
     return _finish(session, job_id, attempt, JobStatus.cancelled)
-
-
-# --- the requeue sweep ----------------------------------------------------------------
-
-
-def stranded_jobs(
-    session: Session,
-    *,
-    queued_before: datetime,
-    now: datetime,
-    limit: int = 1000,
-    devices: Collection[Device] = tuple(Device),
-) -> list[str]:
-    """Jobs that no live broker message may carry: queued jobs last enqueued before
-    `queued_before`, and running jobs whose lease expired (their worker died) and that were
-    not re-enqueued since `queued_before`; only those asking for one of `devices` (a worker
-    re-sends the jobs it could run, so a gpu job is not re-sent while no GPU worker is
-    there to take it). Oldest first."""
-    enqueued_long_ago = or_(Job.enqueued_at.is_(None), Job.enqueued_at < queued_before)
-    query = (
-        select(Job.id)
-        .where(
-            enqueued_long_ago,
-            Job.device.in_(_values(devices)),
-            or_(
-                Job.status == JobStatus.queued.value,
-                and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
-            ),
-        )
-        .order_by(Job.created_at)
-        .limit(limit)
-    )
-    return list(session.execute(query).scalars())
-
-
-def mark_enqueued(session: Session, job_ids: Sequence[str]) -> None:
-    """Note that a broker message was just sent for these jobs."""
-    if job_ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(list(job_ids)))
-            .values(enqueued_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        _expire(session, *job_ids)
 
 
 # --- weights as bytes -----------------------------------------------------------------
@@ -537,43 +437,8 @@ def _values_of(statuses: Collection[JobStatus]) -> list[str]:
     return sorted(JobStatus(status).value for status in statuses)
 
 
-def _owned_by(job_id: str, attempt: int) -> tuple[Any, ...]:
-    return Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.running.value
-
-
-def _expire(session: Session, *job_ids: str) -> None:
-    """Forget what the session holds of jobs changed by a bulk UPDATE: the next read reloads them.
-
-    (The ORM's own synchronisation is off: with a RETURNING of our own it left stale values.)"""
-    for job_id in job_ids:
-        job = session.identity_map.get(identity_key(Job, job_id))
-        if job is not None:
-            session.expire(job)
-
-
-def _update_job(session: Session, job_id: str, *conditions: Any, **values: Any) -> bool:
-    """One conditional UPDATE of one job; whether it matched."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, *conditions)
-        .values(**values)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
-    )
-    _expire(session, job_id)
-    return result.scalar_one_or_none() is not None
-
-
 def _finish(session: Session, job_id: str, attempt: int, status: JobStatus, error: str | None = None) -> bool:
-    if not _update_job(
-        session,
-        job_id,
-        *_owned_by(job_id, attempt),
-        status=status.value,
-        finished_at=utcnow(),
-        lease_expires_at=None,
-        error=error,
-    ):
+    if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error):
         return False
     if status is JobStatus.succeeded:
         # its final weights say all the checkpoint did; a cancelled or failed job keeps its

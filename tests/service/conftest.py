@@ -19,8 +19,9 @@ from tests.conftest import settings_for
 from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import create_engine_for
 from trainq.services.jobs import service
-from trainq.services.jobs.service import EpochRecord, Lease
+from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device
+from trainq.services.leases.service import Lease
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec

@@ -12,8 +12,9 @@ from tests.service.conftest import expire_lease, record_one
 from trainq.services.db.models import Checkpoint, Job
 from trainq.services.errors import JobNotCancellable, JobNotFound
 from trainq.services.jobs import service
-from trainq.services.jobs.service import Lease
 from trainq.services.jobs.states import JobStatus
+from trainq.services.leases import service as leases
+from trainq.services.leases.service import Lease
 
 
 def test_a_cancelled_queued_job_never_starts(session: Session, submit: Callable[..., Job]) -> None:
@@ -35,7 +36,7 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
     assert (job.status, job.cancel_requested) == (JobStatus.running, True)
 
     # the worker learns it at its next heartbeat, or as it records its next epoch
-    assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60) == Lease(True, True)
+    assert leases.renew(session, Job, job.id, attempt=claim.attempt, lease_seconds=60) == Lease(True, True)
     assert record_one(
         session, job.id, attempt=claim.attempt, epoch=1, logs={"loss": 0.5}, wall_time=0.1, checkpoint=b"c"
     ) == Lease(True, True)
@@ -112,7 +113,7 @@ def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_go
     assert service.claim(session, job.id, worker="next", lease_seconds=60, max_attempts=3) is None
     job = service.get_job(session, job.id)
     assert (job.status, job.attempt, job.worker) == (JobStatus.failed, 3, "dies-3")
-    assert job.error == service.workers_lost(3) and "lost on each of 3 attempts" in job.error
+    assert job.error == leases.workers_lost(3) and "lost on each of 3 attempts" in job.error
     assert session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job.id)).scalar() == b"state"
     assert service.claim(session, job.id, worker="later", lease_seconds=60, max_attempts=3) is None
 
@@ -158,7 +159,7 @@ def test_stranded_jobs_are_queued_ones_enqueued_long_ago_and_running_ones_whose_
     service.request_cancel(session, finished)
     backdate_enqueue(session, finished, 600)
 
-    stranded = service.stranded_jobs(session, queued_before=now - timedelta(seconds=60), now=service.utcnow())
+    stranded = leases.stranded(session, Job, queued_before=now - timedelta(seconds=60), now=service.utcnow())
     assert sorted(stranded) == sorted([old_queued, dead])
     assert fresh_queued not in stranded
 
@@ -169,11 +170,11 @@ def test_a_job_just_re_enqueued_is_not_stranded_again_until_the_threshold(
     job = submit().id
     backdate_enqueue(session, job, 600)
     threshold = service.utcnow() - timedelta(seconds=60)
-    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow()) == [job]
-    service.mark_enqueued(session, [job])
-    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow()) == []
+    assert leases.stranded(session, Job, queued_before=threshold, now=service.utcnow()) == [job]
+    leases.mark_enqueued(session, Job, [job])
+    assert leases.stranded(session, Job, queued_before=threshold, now=service.utcnow()) == []
     later = service.utcnow() + timedelta(seconds=1)
-    assert service.stranded_jobs(session, queued_before=later, now=later) == [job]
+    assert leases.stranded(session, Job, queued_before=later, now=later) == [job]
 
 
 def test_stranded_jobs_are_given_oldest_first_up_to_the_limit(session: Session, submit: Callable[..., Job]) -> None:
@@ -181,4 +182,4 @@ def test_stranded_jobs_are_given_oldest_first_up_to_the_limit(session: Session, 
     for job_id in ids:
         backdate_enqueue(session, job_id, 600)
     threshold = service.utcnow() - timedelta(seconds=60)
-    assert service.stranded_jobs(session, queued_before=threshold, now=service.utcnow(), limit=3) == ids[:3]
+    assert leases.stranded(session, Job, queued_before=threshold, now=service.utcnow(), limit=3) == ids[:3]

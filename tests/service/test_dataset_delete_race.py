@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
 from tests.service.conftest import SEED
-from trainq.services.datasets import evaluations
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.storage import FolderStorage
 from trainq.services.db.models import Dataset, Evaluation, Job, JobDataset, utcnow
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.errors import DatasetDeleted, DatasetInUse, InvalidInput
+from trainq.services.evaluations import service as evaluations
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
 from trainq.services.spec import JobSpec

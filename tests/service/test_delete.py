@@ -13,11 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.service.conftest import job_spec, record_one
-from trainq.services.datasets import evaluations
 from trainq.services.db.models import Checkpoint, Dataset, Epoch, Evaluation, Job, JobDataset, Sweep, Weights
 from trainq.services.errors import JobNotDeletable, JobNotFound, SweepNotDeletable
+from trainq.services.evaluations import service as evaluations
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.leases import service as leases
+from trainq.services.leases.states import WorkStatus
 from trainq.services.sweeps import service as sweeps
 
 # each table keyed by a job, by the column that holds the job's id
@@ -73,7 +75,7 @@ def evaluated(session: Session, job: Job, dataset: Dataset, *, finish: bool) -> 
     if finish:
         claimed = evaluations.claim(session, evaluation.id, worker="w", lease_seconds=60)
         assert claimed is not None
-        assert evaluations.finish(session, evaluation.id, attempt=claimed.attempt, status="succeeded", logs={})
+        assert evaluations.finish(session, evaluation.id, attempt=claimed.attempt, status=WorkStatus.succeeded, logs={})
     return evaluation
 
 
@@ -151,7 +153,7 @@ def test_a_running_job_keeps_its_epochs_and_checkpoint(session: Session, submit:
         "job_datasets": 0,
     }
     # and the worker goes on owning it
-    assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60).owned
+    assert leases.renew(session, Job, job.id, attempt=claim.attempt, lease_seconds=60).owned
 
 
 def test_a_job_being_evaluated_is_not_deleted(session: Session, submit: Callable[..., Job]) -> None:

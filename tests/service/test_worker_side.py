@@ -13,8 +13,10 @@ from trainq.services.db.models import Checkpoint, Job, utcnow
 from trainq.services.db.session import session_scope
 from trainq.services.errors import JobHasNoWeights, JobNotFound
 from trainq.services.jobs import service
-from trainq.services.jobs.service import EpochRecord, Lease
+from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.leases import service as leases
+from trainq.services.leases.service import Lease
 
 
 def record(session: Session, job_id: str, attempt: int, epoch: int, loss: float = 1.0) -> bool:
@@ -108,7 +110,7 @@ def test_a_stale_attempt_is_fenced_off_after_a_takeover(session: Session, submit
     assert fresh is not None
 
     assert not record(session, job.id, stale.attempt, 0, loss=99.0)
-    assert service.renew_lease(session, job.id, attempt=stale.attempt, lease_seconds=60) == Lease(False, False)
+    assert leases.renew(session, Job, job.id, attempt=stale.attempt, lease_seconds=60) == Lease(False, False)
     assert not service.succeed(session, job.id, attempt=stale.attempt, weights=[np.zeros((1, 1))])
     assert not service.fail(session, job.id, attempt=stale.attempt, error="late")
     assert not service.cancelled(session, job.id, attempt=stale.attempt)
@@ -116,7 +118,7 @@ def test_a_stale_attempt_is_fenced_off_after_a_takeover(session: Session, submit
     assert session.get(Checkpoint, job.id) is None
 
     assert record(session, job.id, fresh.attempt, 0, loss=0.5)
-    assert service.renew_lease(session, job.id, attempt=fresh.attempt, lease_seconds=60) == Lease(True, False)
+    assert leases.renew(session, Job, job.id, attempt=fresh.attempt, lease_seconds=60) == Lease(True, False)
     assert service.succeed(session, job.id, attempt=fresh.attempt, weights=[np.ones((1, 1))])
     job = service.get_job(session, job.id)
     assert (job.status, job.worker, job.error) == (JobStatus.succeeded, "fast", None)
@@ -126,7 +128,7 @@ def test_renewing_the_lease_moves_its_expiry(session: Session, submit: Callable[
     job = submit()
     claim = service.claim(session, job.id, worker="w", lease_seconds=1)
     assert claim is not None
-    assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=3600) == Lease(True, False)
+    assert leases.renew(session, Job, job.id, attempt=claim.attempt, lease_seconds=3600) == Lease(True, False)
     job = service.get_job(session, job.id)
     assert job.lease_expires_at is not None
     assert (job.lease_expires_at - claim.lease_expires_at).total_seconds() > 3000
@@ -241,7 +243,7 @@ def test_a_finished_job_accepts_no_more_writes(session: Session, submit: Callabl
     assert not record(session, job.id, claim.attempt, 5)
     assert not service.fail(session, job.id, attempt=claim.attempt, error="x")
     assert not service.succeed(session, job.id, attempt=claim.attempt, weights=[np.zeros((1, 1))])
-    assert service.renew_lease(session, job.id, attempt=claim.attempt, lease_seconds=60).owned is False
+    assert leases.renew(session, Job, job.id, attempt=claim.attempt, lease_seconds=60).owned is False
     np.testing.assert_array_equal(service.final_weights(session, job.id)[0], np.ones((1, 1)))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.worker.conftest import SEED
 from tests.worker.test_training import submit, wait_for
-from trainq.services.datasets import evaluations
 from trainq.services.datasets.formats import Columns
 from trainq.services.datasets.service import Upload, ingest
 from trainq.services.datasets.storage import storage_for
 from trainq.services.db.models import Evaluation
 from trainq.services.db.session import session_scope
 from trainq.services.engine import Model
+from trainq.services.evaluations import evaluate
+from trainq.services.evaluations import service as evaluations
 from trainq.services.jobs import service as jobs
-from trainq.services.leases import LeaseKeeper
+from trainq.services.leases import service as leases
+from trainq.services.leases.keeper import LeaseKeeper
+from trainq.services.leases.states import WorkStatus
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
 
@@ -81,7 +83,7 @@ def row(factory: Factory, evaluation_id: str) -> Evaluation:
 
 
 def run(factory: Factory, settings: Settings, evaluation_id: str, worker: str) -> str | None:
-    return evaluations.run(factory, storage_for(settings), evaluation_id, worker=worker, settings=settings)
+    return evaluate.run(factory, storage_for(settings), evaluation_id, worker=worker, settings=settings)
 
 
 def engine_logs() -> dict[str, float]:
@@ -133,7 +135,9 @@ def test_an_evaluation_whose_worker_died_is_taken_over_once_its_lease_expires(
 
     # the dead worker's attempt, should it wake up, is fenced off
     with session_scope(factory) as session:
-        assert not evaluations.finish(session, evaluation_id, attempt=dead.attempt, status="failed", error="late")
+        assert not evaluations.finish(
+            session, evaluation_id, attempt=dead.attempt, status=WorkStatus.failed, error="late"
+        )
     assert row(factory, evaluation_id).status == "succeeded"
 
 
@@ -151,7 +155,7 @@ def test_an_evaluation_that_lost_its_worker_max_attempts_times_ends_failed(
     assert run(factory, settings, evaluation_id, "next:1") is None
     ended = row(factory, evaluation_id)
     assert (ended.status, ended.attempt) == ("failed", settings.max_attempts)
-    assert ended.error == jobs.workers_lost(settings.max_attempts)
+    assert ended.error == leases.workers_lost(settings.max_attempts)
 
 
 def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over(
@@ -168,13 +172,7 @@ def test_a_running_evaluation_renews_its_lease_and_learns_when_it_was_taken_over
         expiry = row(factory, evaluation_id).lease_expires_at
         return expiry if expiry is not None and expiry > first else None
 
-    renew = partial(
-        evaluations.renew_lease,
-        evaluation_id=evaluation_id,
-        attempt=claim.attempt,
-        lease_seconds=settings.lease_seconds,
-    )
-    keeper = LeaseKeeper(factory, renew, interval=settings.heartbeat_seconds, name=f"evaluation {evaluation_id}")
+    keeper = LeaseKeeper(factory, Evaluation, evaluation_id, attempt=claim.attempt, settings=settings)
     keeper.start()
     try:
         wait_for(extended, "the heartbeat extends the lease")
