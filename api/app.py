@@ -13,9 +13,11 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors, metrics
+from trainq.api.deps import AUTHENTICATED
 from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, models, sweeps, workers
 from trainq.services import queue
 from trainq.services.db.session import new_session_factory
@@ -24,7 +26,10 @@ from trainq.services.trained_models import TrainedModels
 
 DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
 them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.
-Every 4xx answer is `{"detail": "...", "errors": [{"field": "model.layers[0].units", "message": "..."}]}`."""
+Every 4xx answer is `{"detail": "...", "errors": [{"field": "model.layers[0].units", "message": "..."}]}`.
+
+Every `/v1` route needs an API key, sent as `Authorization: Bearer <key>` (Authorize, above):
+`trainq up` saves one in TRAINQ_HOME/api-key; `trainq keys create --tenant NAME` makes others."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,17 +50,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker_check = partial(queue.broker_reachable, celery)
     app.state.trained_models = TrainedModels(settings.model_cache_size)
     errors.install(app)
-    app.include_router(jobs.router)
     app.include_router(health.router)
-    app.include_router(datasets.router)
-    app.include_router(evaluations.router)
-    app.include_router(sweeps.router)
-    app.include_router(workers.router)
-    app.include_router(models.router)
+    # every /v1 route needs an API key; the health checks, the dashboard's files and the
+    # API reference stay open
+    for router in (jobs.router, datasets.router, evaluations.router, sweeps.router, workers.router, models.router):
+        app.include_router(router, dependencies=AUTHENTICATED)
     dashboard.install(app)
     metrics.install(app, app.state.session_factory, partial(queue.messages_waiting, celery))
     # a dataset upload streams to storage under its own, larger limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))
+    # Outermost, so that every answer (a 401, a 413) carries its CORS headers. Only the
+    # listed origins' pages may call the API from a browser, with their key in a header:
+    # no credentials (cookies) are allowed, none are used.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
     return app
 
 

@@ -1,6 +1,6 @@
-"""What a route may ask for: the settings, a database session, the trained-model cache.
-All of it lives on `app.state`, set by `create_app`, so a test builds an app on its own
-database and broker without touching globals."""
+"""What a route may ask for: who calls (the API key's `Principal`), the settings, a
+database session, the trained-model cache. All of it lives on `app.state`, set by
+`create_app`, so a test builds an app on its own database and broker without touching globals."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from trainq.services.db.session import session_scope
+from trainq.services.errors import NotAuthenticated
 from trainq.services.settings import Settings
+from trainq.services.tenants import keys
+from trainq.services.tenants.principal import Principal
 from trainq.services.trained_models import TrainedModels
 
 
@@ -24,6 +28,26 @@ def _session(request: Request) -> Iterator[Session]:
     # raises; what the services recorded to send goes to the broker once it committed
     with session_scope(request.app.state.session_factory) as session:
         yield session
+
+
+# declared in the OpenAPI document, so /docs offers to authorize; auto_error=False: a
+# request without it is answered by `_principal`, in the one error body, with 401
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key: `trainq keys create --tenant NAME`, or the one `trainq up` saved in TRAINQ_HOME/api-key",
+)
+
+
+def _principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller, from `Authorization: Bearer <key>`; 401 without a valid key."""
+    if credentials is None:
+        raise NotAuthenticated("an API key is required: send the header Authorization: Bearer <key>")
+    # a scope of its own: the key's last use is recorded whatever becomes of the request
+    with session_scope(request.app.state.session_factory) as session:
+        return keys.authenticate(session, credentials.credentials)
 
 
 def _trained_models(request: Request) -> TrainedModels:
@@ -48,6 +72,10 @@ def require_json(request: Request) -> None:
         )
 
 
+# Every /v1 router is included with AUTHENTICATED (api/app.py); a route that needs to know
+# who calls takes PrincipalDep too, which FastAPI answers from the same, cached, call.
+AUTHENTICATED = [Depends(_principal)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored

@@ -134,7 +134,9 @@ def _furthest_union_members(errors: Sequence[Mapping[str, Any]]) -> dict[tuple[A
 
 
 async def _trainq_error(request: Request, error: TrainqError) -> JSONResponse:
-    return error_response(error.status_code, [(error.field, error.reason)], detail=error.detail)
+    response = error_response(error.status_code, [(error.field, error.reason)], detail=error.detail)
+    response.headers.update(error.headers)
+    return response
 
 
 async def _engine_error(request: Request, error: EngineError) -> JSONResponse:

@@ -65,6 +65,14 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
     write_csv(csv, matrix)
     print(f"files: .npy {npy.stat().st_size / MB:,.0f} MB, CSV {csv.stat().st_size / MB:,.0f} MB\n")
     subprocess.run([str(BIN / "trainq"), "db", "upgrade"], env=env, check=True, capture_output=True)
+    made = subprocess.run(
+        [str(BIN / "trainq"), "keys", "create", "--tenant", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
 
     ids = {}
     for fmt, path in (("npy", npy), ("csv", csv)):
@@ -78,7 +86,7 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
                 f"{url}/v1/datasets",
                 params={"format": fmt},
                 content=file_chunks(path),
-                headers={"Content-Length": str(path.stat().st_size)},
+                headers={"Content-Length": str(path.stat().st_size), **auth},
                 timeout=3600,
             )
             seconds = time.perf_counter() - started
@@ -101,10 +109,12 @@ def run(rows: int, columns: int, folder: Path, env: dict[str, str]) -> None:
     ):
         url = f"http://127.0.0.1:{port}"
         wait_http(url)
-        job = httpx.post(f"{url}/v1/jobs", json={**spec, "data": {"datasetId": ids["npy"]}}, timeout=60).json()
-        final = wait_job(url, job["id"])
+        job = httpx.post(
+            f"{url}/v1/jobs", json={**spec, "data": {"datasetId": ids["npy"]}}, headers=auth, timeout=60
+        ).json()
+        final = wait_job(url, job["id"], auth)
         assert final["status"] == "succeeded", final
-        history = httpx.get(f"{url}/v1/jobs/{job['id']}/history", timeout=60).json()["epochs"]
+        history = httpx.get(f"{url}/v1/jobs/{job['id']}/history", headers=auth, timeout=60).json()["epochs"]
         pool = children(worker.pid)
         peak = max(vm_hwm(pid) for pid in pool)
     worker_rate = rows / min(epoch["wallTime"] for epoch in history)
@@ -198,10 +208,10 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
-def wait_job(url: str, job_id: str, timeout: float = 600) -> dict[str, Any]:
+def wait_job(url: str, job_id: str, auth: dict[str, str], timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=30).json()
+        job = httpx.get(f"{url}/v1/jobs/{job_id}", headers=auth, timeout=30).json()
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
         time.sleep(0.2)

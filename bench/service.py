@@ -37,9 +37,11 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
+from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Processes, process_env, wait_for
 from tests.support.redis import RedisServer
+from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE
 
 TINY_JOB = {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 5}}
@@ -77,6 +79,7 @@ def main() -> None:
             )
             if migrated.returncode != 0:
                 raise SystemExit(f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
+            keys.grant_in(Settings(DATABASE_URL=env["DATABASE_URL"]))
             api = processes.api(env)
             for name in ("one", "two"):
                 processes.worker(env, name=f"bench-{name}")
@@ -91,7 +94,7 @@ def main() -> None:
 
 
 def run(base_url: str, database_url: str, processes: Processes, jobs: int, evaluations: int) -> list[tuple[str, str]]:
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as client:
         # a first job warms both the API's and a worker's imports and connections
         warm = client.post("/v1/jobs", json=TINY_JOB).json()["id"]
         wait_until_finished(client, [warm], processes)
@@ -115,7 +118,7 @@ def run(base_url: str, database_url: str, processes: Processes, jobs: int, evalu
         evaluate_latencies: list[float] = []
 
         def evaluate(_: int) -> None:
-            with httpx.Client(base_url=base_url, timeout=60) as own:
+            with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as own:
                 for _ in range(evaluations // CLIENT_THREADS):
                     t0 = time.perf_counter()
                     answer = own.post(f"/v1/jobs/{warm}/evaluate", json={"x": x_test, "y": y_test})
@@ -148,7 +151,7 @@ def run(base_url: str, database_url: str, processes: Processes, jobs: int, evalu
 
 
 def submit(base_url: str) -> str:
-    answer = httpx.post(f"{base_url}/v1/jobs", json=TINY_JOB, timeout=60)
+    answer = httpx.post(f"{base_url}/v1/jobs", json=TINY_JOB, headers=keys.HEADERS, timeout=60)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 

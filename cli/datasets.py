@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from trainq.services.client import DEFAULT_URL
+from trainq.services.client import DEFAULT_URL, NotAuthenticated, auth_headers
 
 CHUNK_BYTES = 1024 * 1024
 UPLOAD_TIMEOUT_SECONDS = 3600.0
@@ -75,7 +75,7 @@ def upload(
                 f"{url}/v1/datasets",
                 params=params,
                 content=chunks(),
-                headers={"Content-Length": str(size)},
+                headers={"Content-Length": str(size), **auth_headers()},
                 timeout=UPLOAD_TIMEOUT_SECONDS,
             )
         except httpx.HTTPError as error:
@@ -96,7 +96,7 @@ def list_(
 ) -> None:
     """The datasets, newest first."""
     try:
-        response = httpx.get(f"{url}/v1/datasets", params={"limit": limit}, timeout=30)
+        response = httpx.get(f"{url}/v1/datasets", params={"limit": limit}, headers=auth_headers(), timeout=30)
     except httpx.HTTPError as error:
         err.print(f"trainq: cannot reach {url} ({error})")
         raise typer.Exit(1) from None
@@ -125,7 +125,8 @@ def _fail_unless_ok(response: httpx.Response) -> None:
         return
     try:
         body = response.json()
-        err.print(f"trainq: {response.status_code}: {body['detail']}")
+        hint = f" {NotAuthenticated.HINT}" if response.status_code == 401 else ""
+        err.print(f"trainq: {response.status_code}: {body['detail']}{hint}")
         for error in body.get("errors", []):
             err.print(f"  {error['field']}: {error['message']}")
     except (ValueError, KeyError, TypeError):

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trainq.cli.watch import summary, watch_job
-from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, Matrix, TrainqClient
+from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, Matrix, NotAuthenticated, TrainqClient
 
 Url = Annotated[str, typer.Option("--url", envvar="TRAINQ_URL", help="The trainq API to talk to")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table")]
@@ -263,6 +263,9 @@ def _call(request: Any) -> Any:
     """Run one client call; an error answer becomes a message on stderr and exit 1."""
     try:
         return request()
+    except NotAuthenticated as error:
+        err.print(f"trainq: {error}", markup=False)
+        raise typer.Exit(1) from None
     except ApiError as error:
         err.print(f"trainq: {error.detail}", markup=False)
         # one error is the detail already; several are listed, each naming its field

@@ -1,4 +1,4 @@
-"""The `trainq` command: fit a spec locally, migrate the database, run the API, the
+"""The `trainq` command: fit a spec locally, migrate the database, manage API keys, run the API, the
 workers, or all of them at once (`trainq up`)."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import typer
 
 from trainq.cli import jobs as job_commands
 from trainq.cli.datasets import app as datasets_app
+from trainq.cli.keys import app as keys_app
+from trainq.cli.keys import ensure_local_key
 from trainq.cli.models import app as models_app
 from trainq.cli.models import export
 from trainq.services.settings import get_settings
@@ -31,6 +33,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Apply the Alembic migrations to
 app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
+app.add_typer(keys_app, name="keys")
 # submit, jobs, show, history, weights, evaluate, predict, cancel, watch: over HTTP
 job_commands.register(app)
 # TensorFlow.js out: the job's model.json and weights.bin
@@ -184,6 +187,7 @@ def up(
 
     settings = get_settings()
     migrate.upgrade(settings)
+    key = ensure_local_key(settings)
     # the first connection to the SQLite broker creates its tables: once, here, before
     # several processes race to
     broker_reachable(create_celery(settings), timeout=10)
@@ -210,8 +214,11 @@ def up(
     try:
         url = f"http://{host}:{port}"
         if _wait_ready(url, children, stopping):
+            # the key in the fragment: a browser sends no fragment to the server, so it
+            # reaches no log; the page keeps it for its tab
             typer.echo(
-                f"trainq is up: API at {url} (docs at {url}/docs), {workers} worker(s); "
+                f"trainq is up: dashboard at {url}/#key={key}\n"
+                f"API at {url} (docs at {url}/docs), its admin key in {settings.key_file}; {workers} worker(s); "
                 f"database {_redacted(settings.sqlalchemy_url)}, broker {_redacted(settings.broker_url)}. "
                 "Ctrl-C stops it."
             )

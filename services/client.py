@@ -3,7 +3,7 @@ what a user imports to script it.
 
     from trainq.services.client import TrainqClient
 
-    with TrainqClient("http://127.0.0.1:8000") as trainq:
+    with TrainqClient("http://127.0.0.1:8000") as trainq:  # the key: TRAINQ_API_KEY, else TRAINQ_HOME/api-key
         job = trainq.submit(spec)
         for job, epochs in trainq.watch(job.id):
             print(job.progress.epoch, epochs[-1].logs if epochs else None)
@@ -16,6 +16,7 @@ Every 4xx or 5xx answer raises an `ApiError` carrying the API's detail and field
     ClientError
      ├── Unreachable            the server could not be reached or did not answer in time
      └── ApiError               the server answered an error (status_code, detail, errors)
+          ├── NotAuthenticated  401  no API key, or one not valid or revoked
           ├── JobNotFound       404  (a model's too)
           ├── Conflict          409  no weights yet, a finished job cancelled
           ├── InvalidRequest    413, 415, 422 and any other 4xx: `errors` names each field
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from trainq.services.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
@@ -64,6 +67,13 @@ class ApiError(ClientError):
     def __str__(self) -> str:
         fields = "; ".join(f"{error.field}: {error.message}" for error in self.errors)
         return f"{self.detail} ({fields})" if fields and len(self.errors) > 1 else self.detail
+
+
+class NotAuthenticated(ApiError):
+    HINT = "Set TRAINQ_API_KEY, or TRAINQ_HOME to the folder whose api-key `trainq up` wrote."
+
+    def __str__(self) -> str:
+        return f"{self.detail} {self.HINT}"
 
 
 class JobNotFound(ApiError):
@@ -204,10 +214,18 @@ class TrainqClient:
     """One connection pool to one trainq server; use it as a context manager or `close()` it."""
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`api_key`: default TRAINQ_API_KEY, else the key `trainq up` saved in TRAINQ_HOME/api-key."""
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, transport=transport, headers=auth_headers(api_key)
+        )
 
     def __enter__(self) -> TrainqClient:
         return self
@@ -354,6 +372,12 @@ class TrainqClient:
         raise _api_error(response)
 
 
+def auth_headers(api_key: str | None = None) -> dict[str, str]:
+    """The Authorization header of `api_key`, else of TRAINQ_API_KEY, else of TRAINQ_HOME/api-key."""
+    api_key = api_key or get_settings().local_api_key()
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def _api_error(response: httpx.Response) -> ApiError:
     try:
         body = response.json()
@@ -363,7 +387,8 @@ def _api_error(response: httpx.Response) -> ApiError:
         detail = f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"
         errors = []
     code = response.status_code
-    kind = JobNotFound if code == 404 else Conflict if code == 409 else ServerError if code >= 500 else InvalidRequest
+    kinds: dict[int, type[ApiError]] = {401: NotAuthenticated, 404: JobNotFound, 409: Conflict}
+    kind = kinds.get(code) or (ServerError if code >= 500 else InvalidRequest)
     return kind(code, detail, errors)
 
 

@@ -1,7 +1,9 @@
 """trainq's domain errors, raised by services and mapped to HTTP once, in `api/errors.py`.
 
 TrainqError
- ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound, SweepNotFound, ModelNotFound
+ ├── NotAuthenticated  401  no API key, or one that is not valid or was revoked
+ ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound, ModelNotFound, SweepNotFound,
+ │                     KeyNotFound
  ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
  │                     DatasetDeleted, JobNotDeletable, SweepNotDeletable
  └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
@@ -38,6 +40,23 @@ class TrainqError(Exception):
     def detail(self) -> str:
         """The error as one sentence."""
         return f"{self.message[:1].upper()}{self.message[1:]}."
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries (WWW-Authenticate, Retry-After)."""
+        return {}
+
+
+class NotAuthenticated(TrainqError):
+    status_code = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "header.Authorization")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # RFC 6750: the scheme a client should authenticate with
+        return {"WWW-Authenticate": 'Bearer realm="trainq"'}
 
 
 class NotFound(TrainqError):
@@ -159,3 +178,11 @@ class SweepNotDeletable(Conflict):
 class ModelNotFound(NotFound):
     def __init__(self, model_id: str, field: str = "path.model_id") -> None:
         super().__init__(f"model {model_id} not found", field)
+
+
+# --- tenants and keys (issue 11) ---
+
+
+class KeyNotFound(NotFound):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"API key {key_id} not found", "key_id")

@@ -7,12 +7,13 @@ SQLAlchemy transport on SQLite, under `TRAINQ_HOME` (default `./.trainq`). With
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -76,6 +77,24 @@ class Settings(BaseSettings):
         "127.0.0.1", alias="TRAINQ_WORKER_METRICS_HOST", description="The interface of a worker's /metrics"
     )
 
+    # --- keys and tenants (issue 11) ---
+    # what the command line and the Python client send; unset: the key in `key_file`
+    api_key: SecretStr | None = Field(None, alias="TRAINQ_API_KEY")
+    # the origins whose pages may call the API from a browser (comma-separated); none by default
+    cors_origins: Annotated[list[str], NoDecode] = Field([], alias="TRAINQ_CORS_ORIGINS")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        origins = [origin.strip() for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            # what a browser sends as Origin: scheme://host[:port], nothing after
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"TRAINQ_CORS_ORIGINS: {origin!r} is not an origin such as https://app.example.com")
+        return origins
+
     @model_validator(mode="after")
     def _heartbeats_outpace_their_deadlines(self) -> Settings:
         # A lease renewed less than twice within its span lapses on a live worker at the
@@ -102,6 +121,20 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{(self.home / 'trainq.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        """The admin key `trainq up` made on its first start, readable by its user only."""
+        return self.home / "api-key"
+
+    def local_api_key(self) -> str | None:
+        """TRAINQ_API_KEY, else the key in `key_file`, else None."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        try:
+            return self.key_file.read_text().strip() or None
+        except OSError:
+            return None
 
     @property
     def dataset_storage_url(self) -> str:

@@ -5,11 +5,13 @@ The server starts only when a test asks for it. `postgres_url` is an empty datab
 by the session; `new_postgres_database()` makes a fresh one, migrated to head by default,
 copied from a template migrated once (a copy takes milliseconds, a migration much longer).
 `sqlite_home` is the same for SQLite: a folder holding a copy of a database migrated once.
+Both templates hold the test session's API key (tests/support/keys.py).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -17,12 +19,16 @@ from typing import Any
 
 import pytest
 
+from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Processes
 from trainq.services.db.migrate import upgrade
 from trainq.services.settings import Settings
 
 MIGRATED_TEMPLATE = "trainq_migrated"
+
+# what TrainqClient (and anything reading the settings) sends, in this process
+os.environ["TRAINQ_API_KEY"] = keys.TEST_KEY
 
 
 def settings_for(url: str) -> Settings:
@@ -39,6 +45,7 @@ def sqlite_settings(home: Path, **values: Any) -> Settings:
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("sqlite-template")
     upgrade(sqlite_settings(home))
+    keys.grant_in(sqlite_settings(home))
     return home / "trainq.db"
 
 
@@ -62,7 +69,9 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture(scope="session")
 def _migrated_template(postgres_server: PostgresServer) -> str:
-    upgrade(settings_for(postgres_server.create_database(MIGRATED_TEMPLATE)))
+    settings = settings_for(postgres_server.create_database(MIGRATED_TEMPLATE))
+    upgrade(settings)
+    keys.grant_in(settings)
     return MIGRATED_TEMPLATE
 
 

@@ -312,3 +312,38 @@ class StoredModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_models_created_at_id", "created_at", "id"),)
+
+
+# --- tenants and their API keys (issue 11) ---------------------------------------------
+
+TENANT_MAX_LENGTH = 64
+
+
+class Tenant(Base):
+    """Whoever owns jobs, datasets, sweeps and evaluations; its quotas (null: no limit)."""
+
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(TENANT_MAX_LENGTH), primary_key=True)
+    # queued + running jobs at once
+    max_active_jobs: Mapped[int | None]
+    # the bytes of its stored datasets, as uploaded
+    max_dataset_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of the key: the key itself is shown once, at creation.
+
+    The key reads `tq_<id>_<secret>`: `id` is public (listed, revoked by), and finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # sees and acts on every tenant's work
+    admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

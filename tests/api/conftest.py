@@ -3,7 +3,7 @@ a real broker: Celery's SQLAlchemy transport on a SQLite file, whose messages th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import sqlite_settings
+from tests.support.keys import HEADERS
 from trainq.api.app import create_app
 from trainq.services.db.session import create_engine_for
 from trainq.services.placement import QUEUES
@@ -30,6 +31,12 @@ def settings(sqlite_home: Path) -> Settings:
     return sqlite_settings(sqlite_home, TRAINQ_MAX_REQUEST_BYTES=64 * 1024)
 
 
+def asgi_client(app: FastAPI, headers: Mapping[str, str] = HEADERS) -> httpx.AsyncClient:
+    """A client of `app` over ASGI, sending the test session's key (which the migrated
+    template holds) unless `headers` say otherwise."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://trainq.test", headers=headers)
+
+
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     """The app `client` talks to, for a test that looks inside it (its model cache)."""
@@ -38,7 +45,7 @@ def app(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://trainq.test") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

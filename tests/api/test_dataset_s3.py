@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
-import httpx
 import numpy as np
 import pytest
 
+from tests.api.conftest import asgi_client
 from tests.support.s3 import S3Server
 from trainq.api.app import create_app
 from trainq.services.settings import Settings
@@ -34,7 +34,7 @@ async def test_a_dataset_goes_to_s3_is_read_back_mapped_and_deleted_from_it(s3: 
     buffer = io.BytesIO()
     np.savez(buffer, x=x, y=x[:, :1] * 2)
     s3fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(on_s3)), base_url="http://t") as client:
+    async with asgi_client(create_app(on_s3)) as client:
         response = await client.post("/v1/datasets", content=buffer.getvalue())
         assert response.status_code == 201, response.text
         dataset_id = response.json()["id"]

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.api.conftest import asgi_client
 from trainq.services.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -223,7 +224,7 @@ async def test_a_file_over_the_size_limit_is_413(settings: Settings) -> None:
     from trainq.api.app import create_app
 
     small = settings.model_copy(update={"max_dataset_bytes": 100})
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(small)), base_url="http://t") as client:
+    async with asgi_client(create_app(small)) as client:
         body = b"a,b\n" + b"1,2\n" * 100
         declared = await upload(client, body, content_type="text/csv")
         assert await error_of(declared, 413) == ("body", "is larger than the dataset limit of 100 bytes")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import Broker
+from tests.api.conftest import Broker, asgi_client
 from tests.conftest import sqlite_settings
 from tests.support.redis import RedisServer
 from trainq.api.app import create_app
@@ -31,7 +31,7 @@ async def test_readyz_is_503_naming_the_broker_when_it_is_unreachable(settings: 
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     app = create_app(sqlite_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with asgi_client(app) as client:
         ready = await client.get("/readyz")
 
     assert ready.status_code == 503
@@ -52,7 +52,7 @@ async def test_on_redis_a_submit_is_enqueued_there_and_readyz_follows_the_broker
 ) -> None:
     on_redis = sqlite_settings(tmp_path, REDIS_URL=redis_server.url)
     app = create_app(on_redis)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with asgi_client(app) as client:
         ready = await client.get("/readyz")
         job = (await client.post("/v1/jobs", json=SEED_EXAMPLE)).json()
         messages = Broker(redis_server.url).take_all()

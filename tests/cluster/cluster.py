@@ -18,9 +18,11 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
+from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Api, Process, Processes, process_env, stop, wait_for
 from tests.support.redis import RedisServer
+from trainq.services.settings import Settings
 
 # the workers beat often and are lost soon, so a test sees the registry change in seconds
 CLUSTER_ENV = {"TRAINQ_WORKER_HEARTBEAT_SECONDS": "0.5", "TRAINQ_WORKER_LOST_AFTER_SECONDS": "5"}
@@ -55,6 +57,7 @@ class Cluster:
             timeout=60,
         )
         assert migrated.returncode == 0, f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}"
+        keys.grant_in(Settings(DATABASE_URL=cluster.database_url))
         cluster.api = cluster.processes.api(cluster.env)
         return cluster
 

@@ -1,13 +1,17 @@
 """docker-compose.yml: a real Compose parser accepts it, and every service's command is
-something the image provides (a `trainq` subcommand, or Celery/Flower as declared deps)."""
+something the image provides (a `trainq` subcommand, or Celery/Flower as declared deps);
+it refuses to start without its secrets, and publishes nothing beyond loopback by default."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tomllib
+from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 import yaml
 
@@ -15,6 +19,12 @@ from tests.support.processes import REPO
 from trainq.cli.main import app as trainq_cli
 
 COMPOSE = REPO / "docker-compose.yml"
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "REDIS_PASSWORD": "redis-secret",
+    "FLOWER_BASIC_AUTH": "admin:flower-secret",
+}
+PROFILES = ["--profile", "gpu", "--profile", "monitoring"]
 
 
 def compose() -> dict[str, Any]:
@@ -49,18 +59,50 @@ def trainq_command_exists(args: list[str]) -> bool:
     return all(word.split("=")[0] in options for word in words if word.startswith("--"))
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def compose_config(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with `env` as its .env file (never the checkout's own)."""
     binary = shutil.which("docker-compose")
     assert binary is not None, "docker-compose is missing (Debian package docker-compose; `make test` installs it)"
-    for profile_args in ([], ["--profile", "gpu", "--profile", "monitoring"]):
-        checked = subprocess.run(
-            [binary, "-f", str(COMPOSE), *profile_args, "config", "-q"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    env_file = folder / "env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
+    return subprocess.run(
+        [binary, "--env-file", str(env_file), "-f", str(COMPOSE), *args, "config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    for profile_args in ([], PROFILES):
+        checked = compose_config(tmp_path, SECRETS, *profile_args)
         assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_compose_refuses_to_start_without_each_secret_in_env(tmp_path: Path, secret: str) -> None:
+    for missing in ({k: v for k, v in SECRETS.items() if k != secret}, {**SECRETS, secret: ""}):
+        refused = compose_config(tmp_path, missing)
+        assert refused.returncode != 0 and f"set {secret}" in refused.stderr, refused.stderr
+
+
+def test_published_ports_bind_loopback_and_every_client_sends_its_password(tmp_path: Path) -> None:
+    resolved = compose_config(tmp_path, SECRETS, *PROFILES)
+    assert resolved.returncode == 0, resolved.stderr
+    services = yaml.safe_load(resolved.stdout)["services"]
+    for name in ("api", "flower", "postgres", "redis"):
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), services[name]["ports"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-secret"
+    assert services["redis"]["command"][-2:] == ["--requirepass", "redis-secret"]
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:flower-secret"
+    for name in ("migrate", "api", "worker", "worker-gpu", "flower"):
+        environment = services[name]["environment"]
+        assert ":pg-secret@postgres:" in environment["DATABASE_URL"], name
+        assert environment["REDIS_URL"] == "redis://:redis-secret@redis:6379/0", name
+    exposed = compose_config(tmp_path, {**SECRETS, "TRAINQ_API_PUBLISH": "10.0.0.5:8000"})
+    assert yaml.safe_load(exposed.stdout)["services"]["api"]["ports"] == ["10.0.0.5:8000:8000/tcp"]
 
 
 def test_every_service_command_exists_in_the_image() -> None:
@@ -93,5 +135,5 @@ def test_services_start_in_order_through_health_checks() -> None:
         for line in (REPO / ".env.example").read_text().splitlines()
         if "=" in line and not line.startswith("# ---")
     }
-    used = {word.split(":-")[0].split("}")[0] for word in COMPOSE.read_text().split("${")[1:]}
+    used = set(re.findall(r"\$\{([A-Z_0-9]+)", COMPOSE.read_text()))
     assert used <= documented, used - documented

@@ -23,6 +23,8 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from psycopg import sql
 from sqlalchemy import make_url
 
+from tests.conftest import settings_for
+from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Api, Process, Processes, process_env, stop, wait_for
 from tests.support.redis import RedisServer
@@ -77,6 +79,7 @@ class Stack:
             timeout=MIGRATE_DEADLINE_SECONDS,
         )
         assert done.returncode == 0, f"trainq db upgrade failed:\n{done.stdout.decode()}\n{done.stderr.decode()}"
+        keys.grant_in(settings_for(self.database_url))
 
     def start_api(self, **env: str) -> Api:
         self.api = self.processes.api({**self.env, **env})

@@ -192,7 +192,7 @@ def test_watch_draws_a_progress_bar_that_advances_and_ctrl_c_leaves_the_job_runn
         env = {
             k: v
             for k, v in process_env({"TRAINQ_URL": stack.api.base_url, "TERM": "xterm-256color"}).items()
-            if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TERM")
+            if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TRAINQ_API_KEY", "TERM")
         }
         terminal = Terminal(tmp_path, [str(BIN / "trainq"), "watch", job.id], env)
         try:

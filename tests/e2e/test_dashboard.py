@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Dialog, Locator, Page, ViewportSize, ex
 
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import line, long_spec, seed_spec
+from tests.support.keys import TEST_KEY, with_key
 from tests.support.processes import REPO, wait_for
 from trainq.services.client import TrainqClient
 
@@ -36,7 +37,11 @@ def open_page(browser: Browser, url: str, dialogs: list[str], viewport: Viewport
         dialog.dismiss()
 
     page.on("dialog", dismiss)
-    page.goto(url)
+    # logged in as a user of `trainq up` is: the key in the URL's fragment, kept by the tab
+    base, _, route = url.partition("#")
+    page.goto(with_key(base))
+    if route:
+        page.goto(url)
     return page
 
 
@@ -145,6 +150,31 @@ def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
         wait_for_points(phone, lambda n: n == 30, "the chart plots 30 epochs")
         screenshot(phone, "job-phone")
         assert dialogs == []
+
+
+def test_a_page_without_a_key_asks_for_one_and_a_refused_key_asks_again(
+    stack: Stack, browser: Browser, dialogs: list[str]
+) -> None:
+    assert stack.api is not None
+    page = browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
+    page.goto(f"{stack.api.base_url}/#/workers")
+    expect(page.get_by_text("An API key is needed.")).to_be_visible(timeout=SEEN_MS)
+    screenshot(page, "key")
+    page.get_by_label("API key").fill("tq_000000000000_not-a-key")
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_text("The API refused the key this page had")).to_be_visible(timeout=SEEN_MS)
+    page.get_by_label("API key").fill(TEST_KEY)
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.locator("table.workers, .empty:not(.key)").first).to_be_visible(timeout=SEEN_MS)
+    expect(page.get_by_text("An API key is needed.")).to_be_hidden()
+    # kept for the tab, in session storage; never in a cookie
+    assert page.evaluate("sessionStorage.getItem('trainq.apiKey')") == TEST_KEY
+    assert page.context.cookies() == []
+    # the key in the URL's fragment is taken out of the address bar
+    page.goto(with_key(stack.api.base_url))
+    expect(page.get_by_text("An API key is needed.")).to_be_hidden()
+    assert "key=" not in page.url
+    page.close()
 
 
 def test_the_cancel_button_stops_a_running_job_and_the_workers_page_shows_it(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_finished
@@ -35,3 +37,16 @@ def test_seed_job_succeeds_on_the_embedded_default(embedded: tuple[Api, Processe
         check_trained_line(client, final, spec)
     # everything lived in TRAINQ_HOME: no external service was configured
     assert (home / "trainq.db").is_file() and (home / "broker.db").is_file()
+
+
+def test_the_first_start_saves_an_admin_key_for_its_user_only_and_prints_the_dashboard_url_with_it(
+    embedded: tuple[Api, Processes, Path],
+) -> None:
+    api, processes, home = embedded
+    path = home / "api-key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = path.read_text().strip()
+    assert f"dashboard at {api.base_url}/#key={key}" in processes.started[0].log()
+    assert httpx.get(f"{api.base_url}/v1/jobs", timeout=30).status_code == 401
+    with api.client() as client:
+        assert client.get("/v1/jobs").status_code == 200

@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,10 @@ pytestmark = pytest.mark.e2e
 README = REPO / "README.md"
 README_ADDRESS = "http://127.0.0.1:8000"
 COMMAND_DEADLINE_SECONDS = 60
-ASSIGNMENT = re.compile(r"^[A-Z_]+=\S+$", re.MULTILINE)
+# JOB=..., or a file read into a variable: export TRAINQ_API_KEY=$(cat ...)
+ASSIGNMENT = re.compile(r"^(?:export )?[A-Z_]+=(?:\S+|\$\(cat \S+\))$", re.MULTILINE)
+# where the README's `trainq up` keeps its key
+README_KEY_FILE = ".trainq/api-key"
 
 
 @dataclass
@@ -72,23 +76,23 @@ def same_shape(shown: Any, got: Any, where: str = "answer") -> None:
 
 
 @pytest.fixture(scope="module")
-def trainq_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Processes]]:
+def trainq_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Processes, Path]]:
     folder = tmp_path_factory.mktemp("readme")
     processes = Processes(folder / "logs")
     try:
-        yield processes.up({"TRAINQ_HOME": str(folder / "home")}, workers=1), processes
+        yield processes.up({"TRAINQ_HOME": str(folder / "home")}, workers=1), processes, folder / "home"
     finally:
         processes.stop_all()
 
 
-def test_the_readme_walk_through_gives_the_answers_it_shows(trainq_up: tuple[Api, Processes]) -> None:
-    api, processes = trainq_up
+def test_the_readme_walk_through_gives_the_answers_it_shows(trainq_up: tuple[Api, Processes, Path]) -> None:
+    api, processes, home = trainq_up
     steps = walk_through(README.read_text())
     assert any("/evaluate" in step.command for step in steps) and any("/predict" in step.command for step in steps)
     ids: dict[str, str] = {}  # the README's job ids -> this run's
     assignments: list[str] = []
     for step in steps:
-        command = step.command.replace(README_ADDRESS, api.base_url)
+        command = step.command.replace(README_ADDRESS, api.base_url).replace(README_KEY_FILE, str(home / "api-key"))
         for shown, actual in ids.items():
             command = command.replace(shown, actual)
         script = "\n".join(["set -euo pipefail", *assignments, command])
@@ -97,7 +101,8 @@ def test_the_readme_walk_through_gives_the_answers_it_shows(trainq_up: tuple[Api
             capture_output=True,
             text=True,
             cwd=REPO,
-            env=process_env({}),
+            # no key but the one the README's commands read from trainq up's file
+            env=process_env({"TRAINQ_API_KEY": ""}),
             timeout=COMMAND_DEADLINE_SECONDS,
         )
         assert done.returncode == 0, (

@@ -19,6 +19,7 @@ TABLES = (
     | {"datasets", "job_datasets", "evaluations"}
     | {"workers", "sweeps"}
     | {"models"}
+    | {"tenants", "api_keys"}
 )
 
 

@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import httpx
 
+from tests.support.keys import TEST_KEY
+
 T = TypeVar("T")
 
 BIN = Path(sys.executable).parent
@@ -40,9 +42,11 @@ def free_port() -> int:
 
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The test runner's environment without trainq's configuration, plus `env`."""
+    """The test runner's environment without trainq's configuration, plus `env`; the
+    test session's API key, for the command line (`env` may set another, or "" for none)."""
     base = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARIABLES and not k.startswith("TRAINQ_")}
     base["PYTHONUNBUFFERED"] = "1"
+    base["TRAINQ_API_KEY"] = TEST_KEY
     base.update(env)
     return base
 
@@ -155,10 +159,12 @@ class Processes:
         return self.trainq(name, ["worker", "--concurrency", "1", "--hostname", f"{name}@e2e"], env)
 
     def up(self, env: Mapping[str, str], port: int | None = None, workers: int = 1, name: str = "up") -> Api:
+        """`trainq up`: its client sends the admin key it saved in TRAINQ_HOME."""
         port = port or free_port()
         process = self.trainq(name, ["up", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], env)
         api = Api(process, f"http://127.0.0.1:{port}")
         api.wait_ready(self, timeout=90)
+        api.key = (Path(env["TRAINQ_HOME"]) / "api-key").read_text().strip()
         return api
 
 
@@ -166,9 +172,10 @@ class Processes:
 class Api:
     process: Process
     base_url: str
+    key: str = TEST_KEY  # what `client()` sends
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=timeout)
+        return httpx.Client(base_url=self.base_url, timeout=timeout, headers={"Authorization": f"Bearer {self.key}"})
 
     def wait_ready(self, processes: Processes, timeout: float = 60.0) -> None:
         """Until /healthz answers 200: the process serves HTTP. (Whether its database and

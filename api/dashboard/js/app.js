@@ -1,11 +1,14 @@
-// The trainq dashboard: three views chosen by the URL's hash, each polling the API.
+// The trainq dashboard: views chosen by the URL's hash, each polling the API.
+//   #key=KEY           the API key (`trainq up` prints this URL): kept for the tab, then #/
 //   #/ (?status=...)   the jobs table
 //   #/jobs/ID          one job
 //   #/workers          the workers running jobs
 //   #/sweeps           the sweeps
 //   #/sweeps/ID        one sweep: its ranking and its curves
 
+import { KEY_NEEDED, apiKey, takeKeyFromUrl } from "./api.js";
 import { h, setChildren, setText } from "./dom.js";
+import { keyView } from "./key.js";
 import { jobView } from "./job.js";
 import { jobsView } from "./jobs.js";
 import { sweepView } from "./sweep.js";
@@ -31,6 +34,10 @@ let current = null;
 
 function route() {
   current?.stop();
+  if (!apiKey()) {
+    askForKey({ refused: false });
+    return;
+  }
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const parts = path.split("/").filter(Boolean);
@@ -62,5 +69,19 @@ function route() {
   window.scrollTo(0, 0);
 }
 
-window.addEventListener("hashchange", route);
+/** `refused`: the API answered 401 to the key the page had. */
+function askForKey({ refused }) {
+  current?.stop();
+  current = null;
+  document.title = "API key · trainq";
+  indicator.className = "live";
+  setText(indicator, "");
+  keyView(root, { refused, done: route });
+}
+
+window.addEventListener(KEY_NEEDED, (event) => askForKey(event.detail));
+window.addEventListener("hashchange", () => {
+  if (!takeKeyFromUrl()) route();
+});
+takeKeyFromUrl();
 route();

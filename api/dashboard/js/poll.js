@@ -12,7 +12,8 @@ export function poll(tick, { interval = 1000, onError } = {}) {
     try {
       again = (await tick(controller.signal)) !== false;
     } catch (error) {
-      if (error.name === "AbortError") return;
+      // stopped meanwhile (another page, or one asking for a key): nothing to show
+      if (error.name === "AbortError" || stopped) return;
       onError?.(error);
     }
     if (!stopped && again) timer = setTimeout(run, document.hidden ? interval * 5 : interval);

@@ -1,0 +1,107 @@
+"""`trainq keys`: API keys, made, listed and revoked on the database directly, like
+`trainq db upgrade` (no API key is needed to make the first one); and the admin key
+`trainq up` makes on its first start and saves in TRAINQ_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trainq.services.db.session import session_factory, session_scope
+from trainq.services.errors import TrainqError
+from trainq.services.settings import Settings, get_settings
+from trainq.services.tenants import keys
+from trainq.services.tenants.principal import DEFAULT_TENANT
+
+app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke. On the database directly.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+@app.command("create")
+def create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key acts for (made if new)")],
+    admin: Annotated[bool, typer.Option("--admin", help="The key sees and acts on every tenant's work")] = False,
+) -> None:
+    """Make a key and print it, this once: only its hash is stored."""
+    try:
+        with session_scope(session_factory(get_settings())) as session:
+            row, key = keys.issue(session, tenant, admin=admin)
+    except TrainqError as error:
+        err.print(f"trainq: {error.message}", markup=False)
+        raise typer.Exit(2) from None
+    err.print(f"API key {row.id} for tenant {row.tenant}{' (admin)' if admin else ''}; it is not shown again:")
+    out.print(key, markup=False)
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key")] = False) -> None:
+    """The keys: id, tenant, admin, created, last used, revoked (never the key)."""
+    with session_scope(session_factory(get_settings())) as session:
+        rows = keys.list_keys(session)
+    if as_json:
+        for row in rows:
+            document = {
+                "id": row.id,
+                "tenant": row.tenant,
+                "admin": row.admin,
+                "createdAt": row.created_at.isoformat(),
+                "lastUsedAt": _iso(row.last_used_at),
+                "revokedAt": _iso(row.revoked_at),
+            }
+            out.print(json.dumps(document), markup=False)
+        return
+    table = Table("ID", "TENANT", "ADMIN", "CREATED", "LAST USED", "REVOKED")
+    for row in rows:
+        table.add_row(
+            row.id, row.tenant, "yes" if row.admin else "", _shown(row.created_at), _shown(row.last_used_at),
+            _shown(row.revoked_at),
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `trainq keys list` shows it")]) -> None:
+    """Refuse the key from now on (its next request is answered 401)."""
+    try:
+        with session_scope(session_factory(get_settings())) as session:
+            row = keys.revoke(session, key_id)
+    except TrainqError as error:
+        err.print(f"trainq: {error.message}", markup=False)
+        raise typer.Exit(1) from None
+    err.print(f"API key {row.id} of tenant {row.tenant} revoked")
+
+
+def ensure_local_key(settings: Settings) -> str:
+    """The admin key of the local tenant in `settings.key_file`: the one there if this
+    database knows it, else a new one, saved there readable by this user only."""
+    path = settings.key_file
+    with session_scope(session_factory(settings)) as session:
+        try:
+            saved = path.read_text().strip()
+        except FileNotFoundError:
+            saved = ""
+        if saved and keys.valid(session, saved):
+            return saved
+        _, key = keys.issue(session, DEFAULT_TENANT, admin=True)
+        # written whole, 0600 from its creation, then moved over any older file
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(key + "\n")
+        os.replace(staged, path)
+    return key
+
+
+def _shown(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,118 @@
+"""API keys: issued to a tenant, shown once, stored as a hash, checked per request, revoked.
+
+A key reads `tq_<id>_<secret>`: the prefix makes a leaked key recognisable (secret
+scanners, logs); `id` (48 random bits, public) names the key in lists and finds its row;
+`secret` is 256 random bits. The row keeps only the SHA-256 of the whole key. A slow
+password hash (bcrypt, argon2) exists to make guessing a low-entropy password expensive;
+no guess finds 256 random bits, so one fast hash protects a key as well and costs a
+request microseconds. The stored hash is compared with `hmac.compare_digest`, whose time
+does not depend on where the two first differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from trainq.services.db.models import ApiKey, Tenant, utcnow
+from trainq.services.errors import KeyNotFound, NotAuthenticated
+from trainq.services.tenants.principal import Principal, tenant_name
+
+PREFIX = "tq"
+ID_BYTES = 6
+SECRET_BYTES = 32
+# last_used_at is written at most this often per key: a request that only reads stays a read
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def issue(session: Session, tenant: str, *, admin: bool = False) -> tuple[ApiKey, str]:
+    """A new key for `tenant` (made if new): its row, and the key itself, which is not stored."""
+    key = new_key()
+    return store(session, tenant, key, admin=admin), key
+
+
+def new_key() -> str:
+    return f"{PREFIX}_{secrets.token_hex(ID_BYTES)}_{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
+def store(session: Session, tenant: str, key: str, *, admin: bool = False) -> ApiKey:
+    """Record `key` (from `new_key`) as `tenant`'s (made if new): its hash, never the key."""
+    ensure_tenant(session, tenant)
+    key_id = _parts(key)[0]
+    row = ApiKey(id=key_id, tenant=tenant, key_hash=_hash(key), admin=admin, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def ensure_tenant(session: Session, name: str) -> Tenant:
+    tenant = session.get(Tenant, tenant_name(name))
+    if tenant is None:
+        tenant = Tenant(name=name, created_at=utcnow())
+        session.add(tenant)
+        session.flush()
+    return tenant
+
+
+def authenticate(session: Session, key: str) -> Principal:
+    """Whom `key` belongs to; NotAuthenticated when it is malformed, unknown or revoked."""
+    key_id, _ = _parts(key)
+    row = session.get(ApiKey, key_id)
+    # compared even when there is no row, so that an unknown id takes as long as a wrong secret
+    stored = row.key_hash if row is not None else _hash("")
+    if not hmac.compare_digest(stored, _hash(key)) or row is None:
+        raise NotAuthenticated("the API key is not valid")
+    if row.revoked_at is not None:
+        raise NotAuthenticated("the API key was revoked")
+    now = utcnow()
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return Principal(tenant=row.tenant, admin=row.admin, key_id=row.id)
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.execute(select(ApiKey).order_by(ApiKey.tenant, ApiKey.created_at)).scalars())
+
+
+def revoke(session: Session, key_id: str) -> ApiKey:
+    """Refuse the key from now on; revoking a revoked key changes nothing."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise KeyNotFound(key_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+    return row
+
+
+def valid(session: Session, key: str) -> bool:
+    try:
+        authenticate(session, key)
+    except NotAuthenticated:
+        return False
+    return True
+
+
+def _parts(key: str) -> tuple[str, str]:
+    """(id, secret) of a key of the form tq_<id>_<secret>."""
+    prefix, _, rest = key.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != PREFIX or not key_id or not secret or len(key_id) > 2 * ID_BYTES:
+        raise NotAuthenticated("the API key is not valid")
+    return key_id, secret
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
