@@ -10,11 +10,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from tests.api.conftest import asgi_client
+from tests.support.keys import TEST_KEY
 from tests.support.processes import free_port, wait_for
 from trainq.api.app import create_app
 from trainq.services.settings import Settings
@@ -31,7 +32,7 @@ async def test_while_the_database_is_unreachable_reads_and_submits_answer_503_wi
     tmp_path: Path,
 ) -> None:
     app = create_app(Settings(TRAINQ_HOME=tmp_path, DATABASE_URL=unreachable_postgres_url()))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with asgi_client(app) as client:
         answers = [
             await client.get("/v1/jobs"),
             await client.get("/v1/jobs/0123456789abcdef"),
@@ -82,7 +83,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def exchange(sock: socket.socket, path: str) -> bytes:
     """One request on the open socket and its whole answer (every answer here has a Content-Length)."""
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TEST_KEY}\r\n\r\n".encode())
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)

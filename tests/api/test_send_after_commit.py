@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.api.conftest import Broker
+from tests.api.conftest import Broker, asgi_client
 from tests.conftest import sqlite_settings
 from trainq.api.app import create_app
 from trainq.services import queue
@@ -73,7 +72,7 @@ async def test_a_submit_whose_send_fails_is_201_and_the_job_waits_queued_for_the
     settings = sqlite_settings(sqlite_home, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     app = create_app(settings)
     with caplog.at_level(logging.ERROR, logger="trainq.services.queue"):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with asgi_client(app) as client:
             response = await client.post("/v1/jobs", json=SEED_EXAMPLE)
 
     assert response.status_code == 201
