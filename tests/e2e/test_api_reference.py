@@ -22,6 +22,8 @@ def test_swagger_ui_at_docs_renders_every_route_without_the_internet(stack: Stac
     submit = page.locator(".opblock-post .opblock-summary-path", has_text="/v1/jobs").first
     expect(submit).to_be_visible(timeout=RENDERED_MS)
     expect(page.locator(".opblock-delete .opblock-summary-path", has_text="/v1/jobs/{job_id}")).to_be_visible()
+    # the bearer scheme is declared: the page offers to authorize with a key
+    expect(page.get_by_role("button", name="Authorize").first).to_be_visible()
     assert refused == []
 
 

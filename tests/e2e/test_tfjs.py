@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import history, submit, watch_until_finished, weights
 from tests.parity.conftest import MODELS_PROGRAM, run_tfjs, tfjs  # noqa: F401 (tfjs: the fixture)
+from tests.support.keys import HEADERS
 from tests.support.processes import BIN, process_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parity]
@@ -29,6 +30,11 @@ FIT = {"epochs": 6, "batchSize": 8, "validationSplit": 0.25}
 
 
 def steps(*steps: dict[str, Any]) -> list[dict[str, Any]]:
+    # a step that talks to trainq sends the test session's key, as a tf.js page would its own
+    for step in steps:
+        for body in step.values():
+            if "url" in body:
+                body.setdefault("headers", HEADERS)
     results = run_tfjs({"steps": list(steps)}, MODELS_PROGRAM)["results"]
     for result in results:
         assert "error" not in result, result["error"]
