@@ -103,11 +103,12 @@ async def test_last_use_is_written_at_most_once_a_minute(
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
             first = session.get(ApiKey, key_id).last_used_at  # type: ignore[union-attr]
+            assert first is not None
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
             row = session.get(ApiKey, key_id)
             assert row is not None and row.last_used_at == first
-            row.last_used_at = first - keys.LAST_USED_RESOLUTION - timedelta(seconds=1)  # type: ignore[operator]
+            row.last_used_at = first - keys.LAST_USED_RESOLUTION - timedelta(seconds=1)
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
             assert session.get(ApiKey, key_id).last_used_at > first  # type: ignore[union-attr, operator]

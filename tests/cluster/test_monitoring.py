@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.api.conftest import asgi_client
 from tests.cluster.test_compose import compose
 from tests.conftest import sqlite_settings
 from tests.support.processes import REPO
@@ -77,7 +77,7 @@ def exposed(sqlite_home: Path) -> set[str]:
 
     async def scrape() -> str:
         app = create_app(sqlite_settings(sqlite_home))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://trainq.test") as client:
+        async with asgi_client(app) as client:
             assert (await client.get("/v1/jobs")).status_code == 200
             return (await client.get("/metrics")).text
 

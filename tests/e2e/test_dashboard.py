@@ -156,7 +156,7 @@ def test_a_page_without_a_key_asks_for_one_and_a_refused_key_asks_again(
     stack: Stack, browser: Browser, dialogs: list[str]
 ) -> None:
     assert stack.api is not None
-    page = browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = browser.new_page(viewport=DESKTOP)
     page.goto(f"{stack.api.base_url}/#/workers")
     expect(page.get_by_text("An API key is needed.")).to_be_visible(timeout=SEEN_MS)
     screenshot(page, "key")
