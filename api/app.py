@@ -14,9 +14,9 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.api import errors, metrics
+from trainq.api.body import BodySizeLimit
 from trainq.api.deps import AUTHENTICATED
 from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, models, sweeps, workers
 from trainq.services import queue
@@ -58,7 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dashboard.install(app)
     metrics.install(app, app.state.session_factory, partial(queue.messages_waiting, celery))
     # a dataset upload streams to storage under its own, larger limit
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, streamed=("/v1/datasets",))
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        drain_bytes=settings.drain_bytes,
+        streamed=("/v1/datasets",),
+    )
     # Outermost, so that every answer (a 401, a 413) carries its CORS headers. Only the
     # listed origins' pages may call the API from a browser, with their key in a header:
     # no credentials (cookies) are allowed, none are used.
@@ -71,89 +76,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     return app
-
-
-class BodySizeLimit:
-    """Refuse a request body over `max_bytes` with 413 before anything parses it, whether
-    it declares its length (Content-Length) or streams it (chunked).
-
-    The body is read here, up to the limit, and handed on whole: the routes parse JSON,
-    which needs all of it anyway. Past the limit, the rest is read and dropped (up to
-    DRAIN_BYTES), so that a client still sending its body reads the 413 rather than a
-    connection reset; a client that asked `Expect: 100-continue` is answered at once."""
-
-    DRAIN_BYTES = 256 * 1024 * 1024
-
-    def __init__(self, app: ASGIApp, max_bytes: int, streamed: tuple[str, ...] = ()) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        # POSTs to these paths pass through unread: their route streams the body and limits it
-        self.streamed = streamed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"] == "POST" and scope["path"] in self.streamed):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = _content_length(headers.get(b"content-length"))
-        if declared is not None and declared > self.max_bytes:
-            if headers.get(b"expect", b"").lower() != b"100-continue" and declared <= self.DRAIN_BYTES:
-                await self._drain(receive, 0)
-            await self._too_large(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                if message.get("more_body", False):
-                    await self._drain(receive, size)
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # what comes after the body: the client's disconnect
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _drain(self, receive: Receive, size: int) -> None:
-        while size <= self.DRAIN_BYTES:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            size += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = errors.error_response(
-            413,
-            [("body", f"is larger than the limit of {self.max_bytes} bytes")],
-            detail=f"The request body is larger than the limit of {self.max_bytes} bytes."
-            + (
-                " Upload large data as a dataset (POST /v1/datasets) and name it in the job as data.datasetId."
-                if scope["path"].startswith("/v1/jobs")
-                else ""
-            ),
-        )
-        await response(scope, receive, send)
-
-
-def _content_length(value: bytes | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

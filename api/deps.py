@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from trainq.services.db.session import session_scope
 from trainq.services.errors import NotAuthenticated
+from trainq.services.paging import MAX_PAGE
 from trainq.services.settings import Settings
 from trainq.services.tenants import keys
 from trainq.services.tenants.principal import Principal
@@ -76,6 +77,9 @@ def require_json(request: Request) -> None:
 # who calls takes PrincipalDep too, which FastAPI answers from the same, cached, call.
 AUTHENTICATED = [Depends(_principal)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+# the query parameters of every list: keyset pages (services.paging)
+PageCursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored

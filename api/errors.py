@@ -29,12 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput, TrainqError
+from trainq.services.fields import field_path, is_type_tag
 
 log = logging.getLogger(__name__)
 
-# the names pydantic puts in an error's location for the member of a union (or the
-# validator) that failed; they are not part of the request's own path
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes"})
 # a restarted PostgreSQL accepts connections again within seconds
 RETRY_AFTER_SECONDS = 5
 
@@ -76,28 +74,6 @@ def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: 
     )
 
 
-def field_path(location: Iterable[Any]) -> str:
-    """pydantic/FastAPI's error location as our dotted path:
-    ("body", "model", "layers", 0, "units") -> "model.layers[0].units",
-    ("query", "limit") -> "query.limit", ("body",) -> "body"."""
-    where, *parts = list(location) or ["body"]
-    if where in ("path", "query", "header", "cookie"):
-        return ".".join([where, *map(str, parts)])
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not _is_type_tag(part):
-            path += f".{part}" if path else str(part)
-    return path or "body"
-
-
-def _is_type_tag(part: Any) -> bool:
-    if not isinstance(part, str):
-        return False
-    return part in _TYPE_TAGS or any(c in part for c in "[](),") or part[:1].isupper()
-
-
 def _field_errors(errors: Iterable[Mapping[str, Any]], prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
     """Our (field, message) pairs, one message per field, from the union member that got
     furthest: a value that fits no member of `str | Optimizer` or `list[list[number]] |
@@ -120,7 +96,7 @@ def _union_points(location: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]
     """Where the location passes through a union: (the location before it, member tag)."""
     if location[:1] != ("body",):
         return []
-    return [(location[:i], part) for i, part in enumerate(location) if isinstance(part, str) and _is_type_tag(part)]
+    return [(location[:i], part) for i, part in enumerate(location) if isinstance(part, str) and is_type_tag(part)]
 
 
 def _furthest_union_members(errors: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, ...], str]:

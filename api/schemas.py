@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredModel
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.logs import finite_or_none
 from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix
 from trainq.services.sweeps.service import Ranking, SweepSummary
 from trainq.services.sweeps.space import RandomDraws, Range
@@ -23,7 +23,7 @@ BatchSize = Annotated[
 
 # JSON has no NaN or infinity: a value that overflowed float32 (a metric over zero
 # targets, a prediction on huge inputs) goes out as null instead of failing the answer
-Value = Annotated[float | None, BeforeValidator(lambda v: v if v is None or math.isfinite(v) else None)]
+Value = Annotated[float | None, BeforeValidator(finite_or_none)]
 
 
 class Schema(BaseModel):

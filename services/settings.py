@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # being taken over again
     max_attempts: int = Field(5, alias="TRAINQ_MAX_ATTEMPTS", ge=1)
     max_request_bytes: int = Field(10 * 1024 * 1024, alias="TRAINQ_MAX_REQUEST_BYTES", gt=0)
+    # past a limit (of a request or an upload), this much more of a body still being sent
+    # is read and dropped, so that its client reads the 413 rather than a reset connection
+    drain_bytes: int = Field(256 * 1024 * 1024, alias="TRAINQ_DRAIN_BYTES", ge=0)
     model_cache_size: int = Field(32, alias="TRAINQ_MODEL_CACHE_SIZE", ge=1)
 
     # --- datasets (issue 4) ---

@@ -18,7 +18,8 @@ from trainq.services.engine import Model
 from trainq.services.errors import InvalidInput, JobNotFound
 from trainq.services.evaluations.evaluate import evaluate_here
 from trainq.services.jobs import service as jobs
-from trainq.services.spec import JobSpec, Matrix, samples
+from trainq.services.jobs.trained import trained_model
+from trainq.services.spec import Matrix, samples
 
 
 class TrainedModels:
@@ -42,9 +43,7 @@ class TrainedModels:
             raise JobNotFound(job_id)
         # Built outside the lock, so one slow load does not hold up queries on cached jobs;
         # two threads loading the same job at once build equal models, and one is kept.
-        weights = jobs.final_weights(session, job_id)
-        config = JobSpec.model_validate(jobs.get_job(session, job_id).spec).to_training_config()
-        model = Model.from_weights(config.model, config.compile, weights)
+        model = trained_model(session, job_id)
         with self._lock:
             self._models[job_id] = model
             self._models.move_to_end(job_id)

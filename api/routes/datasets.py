@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from trainq.api.deps import SessionDep, SettingsDep
+from trainq.api.body import drain
+from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep
 from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.formats import FORMATS, Columns, sniff
@@ -25,9 +26,6 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id, as POST /v1/datasets answered it")]
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
-# past the limit, this much more of a body still being sent is read and dropped, so that
-# its client reads the 413 rather than a reset connection
-DRAIN_BYTES = 64 * 1024 * 1024
 
 
 @router.post(
@@ -74,7 +72,7 @@ async def upload_dataset(
     try:
         receiver = Receiver(folder, request.headers.get("content-type"), settings.max_dataset_bytes)
         try:
-            await _receive(request, receiver)
+            await _receive(request, receiver, settings.drain_bytes)
         finally:
             receiver.close()
         fields = receiver.fields
@@ -114,8 +112,8 @@ async def upload_dataset(
 @router.get("", response_model=DatasetPage, responses=ERRORS, summary="List datasets, newest first")
 def list_datasets(
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Datasets per page")] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> DatasetPage:
     page, next_cursor = datasets.list_datasets(session, cursor=cursor, limit=limit)
     return DatasetPage(items=[DatasetRead.of(d) for d in page], next_cursor=next_cursor)
@@ -142,7 +140,7 @@ def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: Setting
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _receive(request: Request, receiver: Receiver) -> None:
+async def _receive(request: Request, receiver: Receiver, drain_bytes: int) -> None:
     stream = request.stream()
     try:
         async for chunk in stream:
@@ -150,11 +148,7 @@ async def _receive(request: Request, receiver: Receiver) -> None:
                 await run_in_threadpool(receiver.feed, chunk)
         await run_in_threadpool(receiver.finish)
     except PayloadTooLarge:
-        drained = 0
-        async for chunk in stream:
-            drained += len(chunk)
-            if drained > DRAIN_BYTES:
-                break
+        await drain(stream, drain_bytes)
         raise
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from trainq.api import etag
-from trainq.api.deps import SessionDep, SettingsDep, TrainedModelsDep, require_json
+from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep, TrainedModelsDep, require_json
 from trainq.api.schemas import (
     EpochRead,
     ErrorBody,
@@ -86,8 +86,8 @@ def list_jobs(
     session: SessionDep,
     settings: SettingsDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
-    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page")] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> JobPage:
     page, next_cursor = jobs.list_jobs(session, status=status_, cursor=cursor, limit=limit)
     online = online_kinds(session, lost_after=settings.worker_lost_after_seconds)

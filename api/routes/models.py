@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from trainq.api import etag
-from trainq.api.deps import SessionDep
+from trainq.api.deps import PageCursor, PageLimit, SessionDep
 from trainq.api.schemas import ErrorBody, ModelPage, ModelRead
 from trainq.services.errors import InvalidInput
 from trainq.services.models import service as models
@@ -96,8 +96,8 @@ def upload_model(
 @router.get("", response_model=ModelPage, responses=ERRORS, summary="List models, newest first")
 def list_models(
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Models per page")] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> ModelPage:
     page, next_cursor = models.list_models(session, cursor=cursor, limit=limit)
     return ModelPage(items=[ModelRead.of(model) for model in page], next_cursor=next_cursor)

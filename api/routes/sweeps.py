@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from trainq.api.deps import SessionDep, SettingsDep, require_json
+from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep, require_json
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from trainq.services.sweeps import service as sweeps
 
@@ -48,8 +48,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep) 
 )
 def list_sweeps(
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Sweeps per page")] = 50,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
 ) -> SweepPage:
     page, next_cursor = sweeps.list_sweeps(session, cursor=cursor, limit=limit)
     return SweepPage(items=[SweepSummaryRead.of(summary) for summary in page], next_cursor=next_cursor)

@@ -14,19 +14,17 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from trainq.services import paging
 from trainq.services.datasets import formats
 from trainq.services.datasets.storage import Storage
 from trainq.services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job, JobDataset, utcnow
 from trainq.services.db.session import after_commit, session_scope
 from trainq.services.errors import DatasetInUse, DatasetNotFound, InvalidInput
-from trainq.services.jobs import cursor as cursors
 from trainq.services.leases.states import ACTIVE
-
-MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -107,21 +105,7 @@ def get_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id
 
 def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
     """A page of datasets, newest first, and the next page's cursor (None on the last)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
-    query = select(Dataset)
-    if cursor is not None:
-        created_at, last_id = cursors.decode(cursor)
-        query = query.where(
-            or_(Dataset.created_at < created_at, and_(Dataset.created_at == created_at, Dataset.id < last_id))
-        )
-    rows = list(
-        session.execute(query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)).scalars()
-    )
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], cursors.encode(last.created_at, last.id)
+    return paging.page(session, select(Dataset), Dataset, cursor=cursor, limit=limit)
 
 
 def users(session: Session, dataset_id: str) -> list[str]:

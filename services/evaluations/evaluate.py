@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,11 +15,11 @@ from trainq.services.engine import EngineError, InvalidData, Model
 from trainq.services.errors import InvalidInput
 from trainq.services.evaluations import service as evaluations
 from trainq.services.evaluations.service import Claim
-from trainq.services.jobs import service as jobs
+from trainq.services.jobs.trained import trained
 from trainq.services.leases.keeper import hold
 from trainq.services.leases.states import WorkStatus
+from trainq.services.logs import json_logs
 from trainq.services.settings import Settings
-from trainq.services.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +52,12 @@ def run(
 def _evaluate(factory: sessionmaker[Session], storage: Storage, claimed: Claim) -> dict[str, Any]:
     try:
         with session_scope(factory) as session:
-            weights = jobs.final_weights(session, claimed.job_id)
-            config = JobSpec.model_validate(jobs.get_job(session, claimed.job_id).spec).to_training_config()
+            config, weights = trained(session, claimed.job_id)
             x, y = mapped(storage, dataset_named(session, claimed.dataset_id, "datasetId"))
         model = Model.from_weights(config.model, config.compile, weights)
         logs = model.evaluate(x, y, claimed.batch_size)
         # JSON has no NaN or infinity: such a value is stored as null, as epoch logs are
-        return dict(status=WorkStatus.succeeded, logs={k: v if math.isfinite(v) else None for k, v in logs.items()})
+        return dict(status=WorkStatus.succeeded, logs=json_logs(logs))
     except EngineError as error:
         return dict(status=WorkStatus.failed, error=str(error))
     except DATABASE_UNAVAILABLE:

@@ -25,15 +25,14 @@ from trainq.services.datasets.jobs import held_dataset, stand_ins
 from trainq.services.db.models import Evaluation, utcnow
 from trainq.services.engine.validate import check_samples
 from trainq.services.errors import DatasetDeleted, EvaluationNotFound
-from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
+from trainq.services.jobs.trained import trained
 from trainq.services.leases import requeue
 from trainq.services.leases import service as leases
 from trainq.services.leases.states import WorkStatus
 from trainq.services.placement import Route
 from trainq.services.queue import evaluation_message, send_after_commit
 from trainq.services.settings import Settings
-from trainq.services.spec import JobSpec
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,7 @@ def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> E
     job has no weights (409) or the dataset does not fit its model (422 naming datasetId).
     The dataset is held until the caller commits, so that it cannot be deleted under the
     evaluation being stored."""
-    jobs.final_weights(session, job_id)
-    config = JobSpec.model_validate(jobs.get_job(session, job_id).spec).to_training_config()
+    config, _ = trained(session, job_id)
     x, y = stand_ins(held_dataset(session, dataset_id, "datasetId"))
     check_samples(config.model, config.compile.loss, x, y, "datasetId", "datasetId")
     now = utcnow()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -29,9 +28,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, defer
 
+from trainq.services import paging
 from trainq.services.db.models import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -51,18 +51,16 @@ from trainq.services.errors import (
     JobNotDeletable,
     JobNotFound,
 )
-from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import service as leases
 from trainq.services.leases.service import Lease
 from trainq.services.leases.states import ACTIVE, FINISHED
+from trainq.services.logs import json_logs
 from trainq.services.placement import route
 from trainq.services.queue import job_message, send_after_commit
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
-
-MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -160,21 +158,10 @@ def list_jobs(
 
     The spec (data included, possibly megabytes) is not loaded: reading `job.spec` on a
     listed job raises; use `get_job` for it."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
     query = select(Job).options(defer(Job.spec, raiseload=True))
     if status is not None:
         query = query.where(Job.status == JobStatus(status).value)
-    if cursor is not None:
-        created_at, job_id = cursors.decode(cursor)
-        # keyset: strictly after the last row seen, so no job is skipped or repeated
-        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    jobs = list(session.execute(query).scalars())
-    if len(jobs) <= limit:
-        return jobs, None
-    last = jobs[limit - 1]
-    return jobs[:limit], cursors.encode(last.created_at, last.id)
+    return paging.page(session, query, Job, cursor=cursor, limit=limit)
 
 
 def epochs_since(session: Session, job_id: str, since: int) -> list[Epoch]:
@@ -335,7 +322,7 @@ def record_epochs(
     # a report is a sign of life too
     values: dict[str, Any] = dict(heartbeat_at=now)
     rows = [
-        dict(job_id=job_id, epoch=e.epoch, logs=_json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
+        dict(job_id=job_id, epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
         for e in epochs
     ]
     if rows:
@@ -414,12 +401,6 @@ def weights_from_bytes(data: bytes) -> list[np.ndarray]:
 
 
 # --- internals ------------------------------------------------------------------------
-
-
-def _json_logs(logs: dict[str, float]) -> dict[str, float | None]:
-    # JSON has no NaN or infinity (PostgreSQL's JSONB refuses them): a value that is not a
-    # finite number is stored as null
-    return {key: float(value) if math.isfinite(value) else None for key, value in logs.items()}
 
 
 def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:

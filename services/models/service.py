@@ -10,18 +10,16 @@ import uuid
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from trainq.services import paging
 from trainq.services.db.models import NAME_MAX_LENGTH, StoredModel, utcnow
 from trainq.services.errors import InvalidInput, ModelNotFound
-from trainq.services.jobs import cursor as cursors
 from trainq.services.jobs import service as jobs
 from trainq.services.models import exports
 from trainq.services.models.artifact import ImportedModel, model_json, read_artifact, weights_bin
 from trainq.services.spec import Compile, DenseLayer, JobRequest, JobSpec, Model, ModelFrom
-
-MAX_PAGE = 1000
 
 
 def upload(session: Session, document: Any, weights: bytes, *, name: str | None, weights_field: str) -> StoredModel:
@@ -46,23 +44,8 @@ def get_model(session: Session, model_id: str, field: str = "path.model_id") -> 
 
 def list_models(session: Session, *, cursor: str | None, limit: int) -> tuple[list[StoredModel], str | None]:
     """A page of models, newest first (their weights not loaded), and the next page's cursor."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("query.limit", f"must be between 1 and {MAX_PAGE}")
     query = select(StoredModel).options(defer(StoredModel.weights, raiseload=True))
-    if cursor is not None:
-        created_at, last_id = cursors.decode(cursor)
-        query = query.where(
-            or_(
-                StoredModel.created_at < created_at,
-                and_(StoredModel.created_at == created_at, StoredModel.id < last_id),
-            )
-        )
-    query = query.order_by(StoredModel.created_at.desc(), StoredModel.id.desc()).limit(limit + 1)
-    rows = list(session.execute(query).scalars())
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], cursors.encode(last.created_at, last.id)
+    return paging.page(session, query, StoredModel, cursor=cursor, limit=limit)
 
 
 def delete_model(session: Session, model_id: str) -> None:

@@ -11,23 +11,24 @@ listed after the ranked ones, in point order.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, and_, delete, or_, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
+from trainq.services import paging
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import NAME_MAX_LENGTH, Evaluation, Job, Sweep, utcnow
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotDeletable, SweepNotFound
-from trainq.services.jobs import cursor as cursors
+from trainq.services.fields import field_path
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.logs import finite_or_none
 from trainq.services.spec import JobSpec
 from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
 
@@ -135,19 +136,8 @@ def get_sweep(session: Session, sweep_id: str) -> Sweep:
 def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[list[SweepSummary], str | None]:
     """A page of sweeps, newest first, each with its jobs counted by status and its best
     final value (by its own metric and goal), and the next page's cursor (None on the last)."""
-    if not 1 <= limit <= jobs.MAX_PAGE:
-        raise InvalidInput("query.limit", f"must be between 1 and {jobs.MAX_PAGE}")
     query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True))
-    if cursor is not None:
-        created_at, last_id = cursors.decode(cursor)
-        query = query.where(
-            or_(Sweep.created_at < created_at, and_(Sweep.created_at == created_at, Sweep.id < last_id))
-        )
-    rows = list(session.execute(query.order_by(Sweep.created_at.desc(), Sweep.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id)
+    rows, next_cursor = paging.page(session, query, Sweep, cursor=cursor, limit=limit)
     # one query for the jobs of the whole page, only the columns a summary reads
     found = session.execute(
         select(Job.sweep_id, Job.id, Job.sweep_index, Job.status, Job.latest_logs).where(
@@ -260,16 +250,16 @@ def _point_spec(session: Session, document: dict[str, Any], index: int, point: P
         raise InvalidInput.of(error).inside(where, f" (at {described})") from None
     except ValidationError as error:
         first = error.errors()[0]
-        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
-        raise InvalidInput(f"{where}.{field}", f"{first['msg']} (at {described})") from None
+        raise InvalidInput(
+            f"{where}.{field_path(('body', *first['loc']))}", f"{first['msg']} (at {described})"
+        ) from None
     return spec
 
 
 def _final_value(status: str, logs: dict[str, Any] | None, metric: str) -> float | None:
     if status != JobStatus.succeeded.value or not logs:
         return None
-    value = logs.get(metric)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return finite_or_none(logs.get(metric))
 
 
 def _job_name(sweep_name: str | None, point: Point) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.service.conftest import job_spec
+from trainq.services import paging
 from trainq.services.db.models import Job
 from trainq.services.db.session import session_scope
 from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
@@ -156,7 +157,7 @@ def test_a_cursor_not_handed_out_is_refused_naming_the_field(session: Session, c
     assert raised.value.field == "query.cursor"
 
 
-@pytest.mark.parametrize("limit", [0, -1, service.MAX_PAGE + 1])
+@pytest.mark.parametrize("limit", [0, -1, paging.MAX_PAGE + 1])
 def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> None:
     with pytest.raises(InvalidInput) as raised:
         service.list_jobs(session, status=None, cursor=None, limit=limit)
