@@ -493,7 +493,9 @@ def _read_compile(document: dict[str, Any], keras_training: Any) -> Compile | No
     if not isinstance(optimizer, dict):
         raise InvalidArtifact(f"{where}.optimizer_config", "Field required: {class_name, config}")
     names = {v: k for k, v in _OPTIMIZER_CLASSES.items()}
-    name = names.get(optimizer.get("class_name"))  # type: ignore[arg-type]
+    class_name = optimizer.get("class_name")
+    # a list or an object is no name either (and cannot be looked up: it is unhashable)
+    name = names.get(class_name) if isinstance(class_name, str) else None
     if name is None:
         raise InvalidArtifact(
             f"{where}.optimizer_config.class_name",

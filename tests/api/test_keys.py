@@ -102,8 +102,9 @@ async def test_last_use_is_written_at_most_once_a_minute(
     async with asgi_client(app, headers={"Authorization": f"Bearer {key}"}) as holder:
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
-            first = session.get(ApiKey, key_id).last_used_at  # type: ignore[union-attr]
-            assert first is not None
+            row = session.get(ApiKey, key_id)
+            assert row is not None and row.last_used_at is not None
+            first = row.last_used_at
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
             row = session.get(ApiKey, key_id)
@@ -111,7 +112,8 @@ async def test_last_use_is_written_at_most_once_a_minute(
             row.last_used_at = first - keys.LAST_USED_RESOLUTION - timedelta(seconds=1)
         await holder.get("/v1/jobs")
         with session_scope(factory) as session:
-            assert session.get(ApiKey, key_id).last_used_at > first  # type: ignore[union-attr, operator]
+            row = session.get(ApiKey, key_id)
+            assert row is not None and row.last_used_at is not None and row.last_used_at > first
 
 
 async def test_health_the_dashboard_and_the_api_reference_need_no_key(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -148,4 +150,5 @@ async def test_a_cross_site_form_post_cannot_cancel_a_job(
         )
     assert response.status_code == 401
     with session_scope(factory) as session:
-        assert session.get(Job, job["id"]).status == "queued"  # type: ignore[union-attr]
+        stored = session.get(Job, job["id"])
+        assert stored is not None and stored.status == "queued"

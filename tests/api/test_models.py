@@ -130,6 +130,17 @@ async def test_a_conv2d_model_or_weights_of_the_wrong_length_are_422_and_nothing
     assert model_count(factory) == 0
 
 
+async def test_an_optimizer_class_name_that_is_not_a_string_is_a_422_naming_it(
+    client: httpx.AsyncClient, factory: Factory, saved: dict[str, Any]
+) -> None:
+    artifact = json.loads(json.dumps(saved["compiled"]["modelJson"]))
+    artifact["trainingConfig"]["optimizer_config"]["class_name"] = ["Adam"]
+    refused = await client.post("/v1/models", json={**artifact, "weightData": saved["compiled"]["weights"]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "trainingConfig.optimizer_config.class_name"
+    assert model_count(factory) == 0
+
+
 async def test_a_job_from_a_stored_model_starts_from_its_weights_and_compile(
     client: httpx.AsyncClient, factory: Factory, settings: Settings, saved: dict[str, Any]
 ) -> None:
