@@ -524,7 +524,7 @@ def _checked_compile(compile: Compile, where: str) -> Compile:
         for i, metric in enumerate(engine.metrics):
             get_metric(metric, engine.loss, 1, f"{where}.metrics[{i}]")
     except InvalidConfig as error:
-        raise InvalidArtifact(error.field, error.message) from None
+        raise InvalidArtifact.of(error) from None
     return compile
 
 

@@ -33,7 +33,8 @@ export function takeKeyFromUrl() {
   return true;
 }
 
-export async function api(path, { method = "GET", body, signal } = {}) {
+/** The answer's JSON; with `blob`, its bytes as a Blob (a model's weights.bin). */
+export async function api(path, { method = "GET", body, signal, blob = false } = {}) {
   const key = apiKey();
   if (!key) {
     window.dispatchEvent(new CustomEvent(KEY_NEEDED, { detail: { refused: false } }));
@@ -53,6 +54,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "The trainq API cannot be reached.");
   }
+  if (blob && response.ok) return response.blob();
   const answer = await response.json().catch(() => null);
   if (response.status === 401) {
     sessionStorage.removeItem(KEY);

@@ -1,5 +1,6 @@
 // One job: its status and progress, a live loss curve, the final weights, a cancel
-// button, a form to evaluate or predict on pasted data, its spec and its error.
+// button, a form to evaluate or predict on pasted data, the model for TensorFlow.js, its
+// spec and its error.
 
 import { ApiError, FINISHED, api } from "./api.js";
 import { lossChart } from "./chart.js";
@@ -8,6 +9,7 @@ import { h, setChildren, setText, toggle } from "./dom.js";
 import { detailFailure } from "./failure.js";
 import { clock, duration, jobSeconds, number, progressBar, statusBadge } from "./format.js";
 import { poll } from "./poll.js";
+import { tfjsCard } from "./tfjs.js";
 
 const DEFAULT_SERIES = ["loss", "val_loss"];
 const SHOWN_WEIGHTS = 12;  // rows and columns of a weight array shown; the rest is counted
@@ -35,6 +37,7 @@ export function jobView(root, { id, live }) {
   const sweepLink = h("a", { className: "sweep-link" }, "its sweep");
   const sweepLine = h("span", { hidden: true }, " · a point of ", sweepLink);
   const form = queryForm(path);
+  const tfjs = tfjsCard(path);
 
   const main = h("div", { className: "job", hidden: true },
     h("div", { className: "page-head" },
@@ -50,6 +53,7 @@ export function jobView(root, { id, live }) {
     h("div", { className: "columns" },
       h("section", { className: "card" }, h("h2", {}, "Evaluate or predict"), form.element),
       h("section", { className: "card" }, h("h2", {}, "Final weights"), weightsBox)),
+    tfjs.element,
     h("section", { className: "card" }, h("h2", {}, "Spec"), dataSummary, specBox));
   const loading = h("div", { className: "state" }, h("span", { className: "spinner" }), "Loading the job…");
   setChildren(root, h("a", { className: "back", href: "#/" }, "← All jobs"), loading, main);
@@ -110,6 +114,7 @@ export function jobView(root, { id, live }) {
     toggle(errorBox, Boolean(job.error));
     setText(errorBox.querySelector("pre"), job.error ?? "");
     form.enable(job.status === "succeeded", job.status);
+    tfjs.update(job);
   }
 
   async function showWeights(signal) {
