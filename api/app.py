@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-        expose_headers=["Retry-After"],
+        # a model file's ETag and the epoch it holds (tf.loadLayersModel from a page)
+        expose_headers=["Retry-After", "ETag", "X-Trainq-Epoch"],
         max_age=600,
     )
     return app

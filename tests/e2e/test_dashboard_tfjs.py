@@ -1,7 +1,8 @@
 """The job page's "Download for TensorFlow.js" in a real headless Chromium: the two files it
 downloads, served beside a page that loads the real tf.js 4.22 (tf.min.js from the test
 tree's node_modules, served locally: nothing from a CDN), are a model tf.loadLayersModel
-loads and that predicts what trainq's /predict answers."""
+loads and that predicts what trainq's /predict answers; and the same page, on an origin
+TRAINQ_CORS_ORIGINS allows, loads the model straight from trainq with its API key."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from playwright.sync_api import Browser, Download, expect
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import seed_spec, watch_until_finished
 from tests.parity.conftest import PARITY, tfjs  # noqa: F401 (tfjs: the fixture)
+from tests.support.keys import TEST_KEY, with_key
 from tests.support.processes import wait_for
 from trainq.services.client import TrainqClient
 
@@ -32,10 +35,13 @@ WEIGHT_SCALE = 1e-5  # of the largest |output|: float32 rounding, as the parity 
 X_NEW = [[-0.75], [0.0], [0.3], [2.5]]
 PAGE = """<!doctype html>
 <meta charset="utf-8">
-<title>tf.js loads trainq's download</title>
+<title>tf.js loads trainq's model</title>
 <script src="tf.min.js"></script>
 <script>
-  window.predicted = tf.loadLayersModel("model.json").then(
+  const url = new URLSearchParams(location.search).get("model") ?? "model.json";
+  const key = new URLSearchParams(location.search).get("key");
+  const options = key ? { requestInit: { headers: { Authorization: `Bearer ${key}` } } } : {};
+  window.predicted = tf.loadLayersModel(url, options).then(
     (model) => ({
       values: Array.from(model.predict(tf.tensor2d(%s)).dataSync()),
       optimizer: model.optimizer.getClassName(),
@@ -85,6 +91,7 @@ def test_the_job_page_downloads_a_model_that_tfjs_loads_in_a_page(
     page = browser.new_page(accept_downloads=True)
     downloads: list[Download] = []
     page.on("download", lambda download: downloads.append(download))
+    page.goto(with_key(stack.api.base_url))
     page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
     card = page.locator("section.tfjs")
     expect(card).to_be_visible(timeout=SEEN_MS)
@@ -110,15 +117,36 @@ def test_the_job_page_downloads_a_model_that_tfjs_loads_in_a_page(
     shutil.copyfile(TFJS_BUNDLE, folder / "tf.min.js")
     (folder / "index.html").write_text(PAGE % json.dumps(X_NEW))
 
-    tf_page = browser.new_page()
+    downloaded = predict_in_page(browser, f"{site}/index.html", site)
+    assert_predicts(downloaded, expected)
+
+    # the page's origin allowed, tf.js loads the model from trainq itself, the key in a header
+    cors_api = stack.processes.api({**stack.env, "TRAINQ_CORS_ORIGINS": site}, name="api-cors")
+    model_url = f"{cors_api.base_url}/v1/jobs/{job.id}/model.json"
+    direct = predict_in_page(browser, f"{site}/index.html?{urlencode({'model': model_url, 'key': TEST_KEY})}")
+    assert_predicts(direct, expected)
+    # an API that does not allow the page's origin: the browser keeps trainq's answer from it
+    not_allowed = f"{stack.api.base_url}/v1/jobs/{job.id}/model.json"
+    refused = predict_in_page(browser, f"{site}/index.html?{urlencode({'model': not_allowed, 'key': TEST_KEY})}")
+    assert "error" in refused and "Failed to fetch" in refused["error"], refused
+
+
+def predict_in_page(browser: Browser, url: str, local_only: str | None = None) -> Any:
+    """What the tf.js page at `url` predicts; with `local_only`, checks that it loaded
+    nothing from anywhere else."""
+    page = browser.new_page()
     requests: list[str] = []
-    tf_page.on("request", lambda request: requests.append(request.url))
-    tf_page.goto(f"{site}/index.html")
-    result = tf_page.evaluate("window.predicted")
-    tf_page.close()
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    result = page.evaluate("window.predicted")
+    page.close()
+    if local_only is not None:
+        assert requests and all(r.startswith(local_only) for r in requests), requests
+    return result
+
+
+def assert_predicts(result: Any, expected: np.ndarray) -> None:
     assert "error" not in result, result
     predicted = np.asarray(result["values"], np.float64)
     assert np.max(np.abs(predicted - expected)) <= WEIGHT_SCALE * np.max(np.abs(expected)), (predicted, expected)
     assert result["optimizer"] == "SGD"
-    # everything the page loaded came from the local site
-    assert requests and all(url.startswith(site) for url in requests), requests
