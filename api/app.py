@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
@@ -18,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from trainq.api import errors, metrics
 from trainq.api.body import BodySizeLimit
 from trainq.api.deps import AUTHENTICATED
-from trainq.api.routes import dashboard, datasets, evaluations, health, jobs, models, sweeps, workers
+from trainq.api.routes import dashboard, datasets, evaluations, health, job_events, jobs, models, sweeps, workers
 from trainq.services import queue
 from trainq.services.db.session import new_session_factory
 from trainq.services.settings import Settings, get_settings
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         # the broker connections the submits opened
         celery.close()
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
 
     # /docs (Swagger UI) and /redoc from the scripts the fastapi-offline package installs,
     # not from a CDN: like the dashboard, the reference must work on a closed network
@@ -49,11 +52,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = new_session_factory(settings, queue.session_info(celery))
     app.state.broker_check = partial(queue.broker_reachable, celery)
     app.state.trained_models = TrainedModels(settings.model_cache_size)
+    # the event streams' wake-ups (services.jobs.live); None: they poll the database
+    app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url) if settings.redis_url else None
     errors.install(app)
     app.include_router(health.router)
     # every /v1 route needs an API key; the health checks, the dashboard's files and the
     # API reference stay open
-    for router in (jobs.router, datasets.router, evaluations.router, sweeps.router, workers.router, models.router):
+    for router in (
+        jobs.router,
+        job_events.router,
+        datasets.router,
+        evaluations.router,
+        sweeps.router,
+        workers.router,
+        models.router,
+    ):
         app.include_router(router, dependencies=AUTHENTICATED)
     dashboard.install(app)
     metrics.install(app, app.state.session_factory, partial(queue.messages_waiting, celery))

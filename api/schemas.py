@@ -118,10 +118,11 @@ class EpochRead(Schema):
     epoch: int = Field(description="0-based, as tf.js's history.epoch")
     logs: dict[str, Value] = Field(description="loss, val_loss and metrics, in tf.js's keys; null if not finite")
     wall_time: float = Field(description="Seconds the worker spent training this epoch")
+    recorded_at: datetime = Field(description="When the epoch ended on its worker (UTC)")
 
     @classmethod
     def of(cls, epoch: Epoch) -> EpochRead:
-        return cls(epoch=epoch.epoch, logs=epoch.logs, wall_time=epoch.wall_time)
+        return cls(epoch=epoch.epoch, logs=epoch.logs, wall_time=epoch.wall_time, recorded_at=epoch.recorded_at)
 
 
 class History(Schema):

@@ -1,5 +1,6 @@
 """Following a job in the terminal: a rich progress bar that moves one step per finished
-epoch with the latest loss beside it, then the final metrics.
+epoch with the latest loss beside it, then the final metrics. The epochs come from the
+job's event stream as they are recorded (no polling).
 
 Ctrl-C stops the watching only: the job is the server's and goes on.
 """
@@ -13,7 +14,6 @@ from rich.table import Table
 
 from trainq.services.client import Job, TrainqClient
 
-POLL_SECONDS = 0.5
 # the logs shown beside the bar, when the job has them; the final summary shows them all
 BAR_LOGS = ("loss", "val_loss")
 
@@ -34,7 +34,7 @@ def watch_job(client: TrainqClient, job_id: str, console: Console) -> Job | None
     try:
         with bar:
             task = bar.add_task("queued", total=None, logs="")
-            for job, epochs in client.watch(job_id, interval=POLL_SECONDS):
+            for job, epochs in client.watch(job_id):
                 logs = epochs[-1].logs if epochs else (job.metrics or {})
                 bar.update(
                     task,

@@ -28,17 +28,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
 from trainq.services.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+# a watch whose stream drops takes it up again this many times in a row, this long apart
+RECONNECTS = 5
+RECONNECT_SECONDS = 1.0
 
 Matrix = Sequence[Sequence[float]] | Sequence[float]
 
@@ -298,20 +302,45 @@ class TrainqClient:
         """Ask to cancel: a queued job ends cancelled at once, a running one within a batch."""
         return Job.of(self._request("POST", f"/v1/jobs/{job_id}/cancel"))
 
-    def watch(self, job_id: str, *, interval: float = 0.5) -> Iterator[tuple[Job, list[Epoch]]]:
-        """Poll a job until it finishes: yields the job and the epochs recorded since the
-        previous yield (none repeated, none skipped); the last job yielded is finished."""
-        since = 0
-        while True:
-            job = self.job(job_id)
-            # the history is read after the job, so it holds at least the epochs the job
-            # counts: a finished job's last epochs are never missed
-            epochs = self.history(job_id, since) if job.progress.epoch > since else []
-            since += len(epochs)
-            yield job, epochs
-            if job.finished:
-                return
-            time.sleep(interval)
+    def watch(self, job_id: str) -> Iterator[tuple[Job, list[Epoch]]]:
+        """Follow a job's event stream (GET /v1/jobs/{id}/events) until it finishes: yields
+        the job as it stands and the epochs that came with the event (none repeated, none
+        skipped); the last job yielded is finished. A dropped connection is taken up again
+        after the last event received (Last-Event-ID)."""
+        job: Job | None = None
+        held: list[Epoch] = []
+        last_event_id: str | None = None
+        failures = 0
+        while job is None or not job.finished:
+            headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+            try:
+                with connect_sse(self._http, "GET", f"/v1/jobs/{job_id}/events", headers=headers) as source:
+                    if not source.response.is_success:
+                        source.response.read()
+                        raise _api_error(source.response)
+                    for event in source.iter_sse():
+                        failures = 0
+                        last_event_id = event.id or last_event_id
+                        if event.event == "status":
+                            job = Job.of(json.loads(event.data))
+                            yield job, held
+                            held = []
+                        elif event.event == "epoch":
+                            row = json.loads(event.data)
+                            epoch = Epoch(row["epoch"], row["logs"], row["wallTime"])
+                            if job is None:
+                                # an ended job's stream tells its state after its epochs
+                                held.append(epoch)
+                                continue
+                            job = replace(
+                                job, progress=Progress(epoch.epoch + 1, job.progress.epochs), metrics=epoch.logs
+                            )
+                            yield job, [epoch]
+            except httpx.TransportError as error:
+                failures += 1
+                if failures > RECONNECTS:
+                    raise Unreachable(f"trainq at {self.url} stopped answering: {error}") from error
+                time.sleep(RECONNECT_SECONDS)
 
     # --- models: TensorFlow.js in and out -------------------------------------------
 

@@ -10,10 +10,12 @@ error by about 1 − 0.1·2/3 ≈ 0.93 and the bias's by 0.8: after 200 epochs o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import numpy as np
+from httpx_sse import ServerSentEvent, connect_sse
 
 from tests.support.processes import Processes, wait_for
 from trainq.services.engine import Model
@@ -171,3 +173,38 @@ def check_trained_line(client: httpx.Client, job: dict[str, Any], spec: dict[str
     predictions = np.asarray(answer.json()["predictions"], np.float32)
     np.testing.assert_array_equal(predictions, model.predict(np.asarray(x_test, np.float32)))
     np.testing.assert_allclose(predictions, np.asarray(y_test, np.float32), atol=WEIGHT_TOLERANCE * 3)
+
+
+# --- the event stream (GET /v1/jobs/{id}/events) ---
+
+
+def stream(
+    client: httpx.Client, job_id: str, last_event_id: str | None = None, stop_after: int | None = None
+) -> list[ServerSentEvent]:
+    """The job's events until the stream ends (or `stop_after` epoch events, then hang up)."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    seen: list[ServerSentEvent] = []
+    with connect_sse(client, "GET", f"/v1/jobs/{job_id}/events", headers=headers) as source:
+        assert source.response.status_code == 200, source.response.read()
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        for event in source.iter_sse():
+            seen.append(event)
+            if stop_after is not None and sum(e.event == "epoch" for e in seen) >= stop_after:
+                break
+    return seen
+
+
+def epochs_of(events: list[ServerSentEvent]) -> list[int]:
+    return [json.loads(e.data)["epoch"] for e in events if e.event == "epoch"]
+
+
+def statuses_of(events: list[ServerSentEvent]) -> list[str]:
+    return [json.loads(e.data)["status"] for e in events if e.event == "status"]
+
+
+def check_complete(events: list[ServerSentEvent], epochs: int, logs: list[dict[str, Any]]) -> None:
+    assert epochs_of(events) == list(range(epochs))
+    assert [json.loads(e.data)["logs"] for e in events if e.event == "epoch"] == logs
+    assert events[-1].event == "status" and json.loads(events[-1].data)["status"] == "succeeded"
+    ids = [e.id for e in events]
+    assert all(ids) and len(set(ids)) == len(ids), ids

@@ -225,6 +225,10 @@ def test_watch_draws_a_progress_bar_that_advances_and_ctrl_c_leaves_the_job_runn
             # the job is the server's: still running after the watcher left
             still = client.job(job.id)
             assert still.status == "running" and not still.cancel_requested, still
+            # the bar moved with the job's event stream, not by polling its history
+            requests = [line for line in stack.api.process.log().splitlines() if f"/v1/jobs/{job.id}" in line]
+            assert any(f"GET /v1/jobs/{job.id}/events" in line for line in requests), requests
+            assert not any("/history" in line for line in requests), requests
         finally:
             terminal.close()
             client.cancel(job.id)

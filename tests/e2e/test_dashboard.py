@@ -202,3 +202,31 @@ def test_the_cancel_button_stops_a_running_job_and_the_workers_page_shows_it(
         wait_for_points(page, lambda n: n == finished.progress.epoch, "the chart plots every epoch kept")
         screenshot(page, "job-cancelled")
     assert dialogs == []
+
+
+def test_a_job_page_grows_its_curve_from_the_jobs_event_stream(
+    stack: Stack, browser: Browser, dialogs: list[str]
+) -> None:
+    assert stack.api is not None
+    stack.worker("stream")
+    with TrainqClient(stack.api.base_url) as client:
+        job = client.submit(long_spec(epochs=300, samples=1000))
+        page = browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
+
+        wait_for_points(page, lambda n: 0 < n < 300, "the chart plots the first epochs while the job runs")
+        early = chart_points(page)
+        wait_for_points(page, lambda n: n > early, "the curve grows")
+        expect(page.locator(".job .badge")).to_have_text("succeeded", timeout=60_000)
+        wait_for_points(page, lambda n: n == 300, "the chart plots all 300 epochs")
+        plotted = page.evaluate("Array.from(window.trainqChart.data[1])")
+        assert plotted == [row.logs["loss"] for row in client.history(job.id)]
+        expect(page.locator(".job .bar-label")).to_have_text("300 / 300")
+
+    # the epochs and states came from the stream, not from polling the job and its history
+    job_path = f"/v1/jobs/{job.id}"
+    assert any(url.endswith(f"{job_path}/events") for url in requested), requested
+    assert not [url for url in requested if f"{job_path}/history" in url or url.endswith(job_path)], requested
+    assert dialogs == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.jobs import check_trained_line, seed_spec, submit, watch_until_finished
+from tests.e2e.jobs import check_complete, check_trained_line, history, seed_spec, stream, submit, watch_until_finished
 from tests.support.processes import Api, Processes
 
 pytestmark = pytest.mark.e2e
@@ -50,3 +50,13 @@ def test_the_first_start_saves_an_admin_key_for_its_user_only_and_prints_the_das
     assert httpx.get(f"{api.base_url}/v1/jobs", timeout=30).status_code == 401
     with api.client() as client:
         assert client.get("/v1/jobs").status_code == 200
+
+
+def test_the_event_stream_pushes_every_epoch_on_the_embedded_default(embedded: tuple[Api, Processes, Path]) -> None:
+    api, _, _ = embedded
+    with api.client() as client:
+        job = submit(client, seed_spec(epochs=100))
+        events = stream(client, job["id"], stop_after=10)
+        events += stream(client, job["id"], last_event_id=events[-1].id)
+        logs = [row["logs"] for row in history(client, job["id"])]
+    check_complete(events, 100, logs)

@@ -19,6 +19,12 @@ export function apiKey() {
   return sessionStorage.getItem(KEY);
 }
 
+/** The API refused the key: forget it, and have the page ask for one. */
+export function keyRefused() {
+  sessionStorage.removeItem(KEY);
+  window.dispatchEvent(new CustomEvent(KEY_NEEDED, { detail: { refused: true } }));
+}
+
 export function useApiKey(key) {
   sessionStorage.setItem(KEY, key.trim());
 }
@@ -56,10 +62,7 @@ export async function api(path, { method = "GET", body, signal, blob = false } =
   }
   if (blob && response.ok) return response.blob();
   const answer = await response.json().catch(() => null);
-  if (response.status === 401) {
-    sessionStorage.removeItem(KEY);
-    window.dispatchEvent(new CustomEvent(KEY_NEEDED, { detail: { refused: true } }));
-  }
+  if (response.status === 401) keyRefused();
   if (!response.ok) {
     const detail = answer?.detail ?? `The API answered ${response.status} ${response.statusText}.`;
     throw new ApiError(response.status, detail, answer?.errors ?? []);

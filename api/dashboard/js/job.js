@@ -8,7 +8,7 @@ import { cancelAction } from "./cancel.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
 import { detailFailure } from "./failure.js";
 import { clock, duration, jobSeconds, number, progressBar, statusBadge } from "./format.js";
-import { poll } from "./poll.js";
+import { follow } from "./events.js";
 import { tfjsCard } from "./tfjs.js";
 
 const DEFAULT_SERIES = ["loss", "val_loss"];
@@ -117,40 +117,61 @@ export function jobView(root, { id, live }) {
     tfjs.update(job);
   }
 
-  async function showWeights(signal) {
-    const { weights } = await api(`${path}/weights`, { signal });
+  async function showWeights() {
+    const { weights } = await api(`${path}/weights`);
     setChildren(weightsBox, weightTables(weights));
     weightsShown = true;
   }
 
   const cancel = cancelAction({ button: cancelButton, path, banner, render, refresh: () => view.refresh() });
 
-  let poller = null;
+  // the job's state and its epochs come from its event stream: a `status` event at each
+  // change of state, an `epoch` event per epoch as it is recorded
+  let stream = null;
   let epochs = 0;
+  let pending = [];
+  let plotTimer = null;
+  const failed = detailFailure({
+    what: "job", id, back: "#/", placeholder: loading, banner, live, shown: () => job !== null, stop: () => stream?.stop(),
+  });
+
+  function shown() {
+    toggle(loading, false);
+    toggle(main, true);
+    toggle(banner, false);
+    live.ok();
+  }
+
+  // epochs arrive a report at a time (hundreds at once for a fast job): plotted together
+  function plotPending() {
+    plotTimer = null;
+    if (!pending.length) return;
+    showSeries(pending);
+    chart.append(pending);
+    pending = [];
+    toggle(chartEmpty, epochs === 0);
+    if (job) render(job);
+  }
+
+  function onEvent(event) {
+    const data = JSON.parse(event.data);
+    if (event.type === "status") {
+      plotPending();
+      render({ ...data, reason: data.reason ?? job?.reason });
+      shown();
+      if (FINISHED.has(data.status)) stream.end();
+      if (data.status === "succeeded" && !weightsShown) showWeights().catch(failed);
+    } else if (event.type === "epoch") {
+      epochs += 1;
+      pending.push(data);
+      // an ended job's stream tells its state after its epochs: until then, only the curve moves
+      if (job) job = { ...job, progress: { ...job.progress, epoch: data.epoch + 1 }, metrics: data.logs };
+      plotTimer ??= setTimeout(plotPending, 50);
+    }
+  }
+
   const start = () => {
-    poller = poll(async (signal) => {
-      const next = await api(path, { signal });
-      // after the job: the history then holds at least the epochs the job counts
-      const { epochs: rows } = await api(`${path}/history?since=${epochs}`, { signal });
-      epochs += rows.length;
-      render(next);
-      if (rows.length) {
-        showSeries(rows);
-        chart.append(rows);
-      }
-      toggle(chartEmpty, epochs === 0);
-      if (next.status === "succeeded" && !weightsShown) await showWeights(signal);
-      toggle(loading, false);
-      toggle(main, true);
-      toggle(banner, false);
-      live.ok();
-      return !FINISHED.has(next.status);  // a finished job changes no more: stop polling
-    }, {
-      interval: 1000,
-      onError: detailFailure({
-        what: "job", id, back: "#/", placeholder: loading, banner, live, shown: () => job !== null, stop: () => poller.stop(),
-      }),
-    });
+    stream = follow(`${path}/events`, { onEvent, onOpen: () => toggle(banner, false), onError: failed });
   };
   start();
 
@@ -163,8 +184,9 @@ export function jobView(root, { id, live }) {
   }, (error) => setText(specBox, `The spec cannot be loaded: ${error.message}`));
 
   const view = {
-    refresh() { poller.stop(); start(); },
-    stop() { poller.stop(); chart.destroy(); },
+    // after a cancel: the flag is not a change of state, so the job is read once
+    refresh() { api(path).then(render, failed); },
+    stop() { stream.stop(); clearTimeout(plotTimer); chart.destroy(); },
   };
   return view;
 }
