@@ -12,12 +12,15 @@ on `trainq.gpu` until a GPU worker is there to take it. The claim in the databas
 the kind again (`devices_served`), so a message that reached the wrong worker runs nothing.
 
 Fairness is by priority. A sweep's jobs are sent at SWEEP_PRIORITY, every other job at
-SINGLE_PRIORITY. On Redis, kombu keeps one list per priority step and a worker pops the
-higher-priority lists of all its queues first, so a job submitted after a 500-job sweep
-is the next one a worker takes, while an otherwise idle cluster still runs the sweep on
-every worker (a per-sweep cap would leave workers idle). The price: a steady stream of
-single jobs holds a sweep back, which is the right way round for batch work. (Celery's
-SQLAlchemy transport, the one-machine default, has no priorities: there it is FIFO.)
+SINGLE_PRIORITY, and a job whose worker died, sent again by the requeue sweep, at
+RESUMED_PRIORITY, above both: it has run already (its checkpoint is waiting), and must
+not queue again behind hundreds of jobs submitted since it started. On Redis, kombu
+keeps one list per priority step and a worker pops the higher-priority lists of all its
+queues first, so a job submitted after a 500-job sweep is the next one a worker takes,
+while an otherwise idle cluster still runs the sweep on every worker (a per-sweep cap
+would leave workers idle). The price: a steady stream of single jobs holds a sweep back,
+which is the right way round for batch work. (Celery's SQLAlchemy transport, the
+one-machine default, has no priorities: there it is FIFO.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from trainq.services.jobs.states import Device
 SHARED_QUEUE = "trainq"
 QUEUES = {Device.cpu: "trainq.cpu", Device.gpu: "trainq.gpu", Device.auto: SHARED_QUEUE}
 # kombu's Redis transport takes 0 first; its priority steps are 0, 3, 6 and 9
-SINGLE_PRIORITY = 0
+RESUMED_PRIORITY = 0
+SINGLE_PRIORITY = 3
 SWEEP_PRIORITY = 9
 
 
@@ -39,9 +43,10 @@ class Route:
     priority: int
 
 
-def route(device: str, *, in_sweep: bool) -> Route:
-    """The queue and priority of a job's message."""
-    return Route(QUEUES[Device(device)], SWEEP_PRIORITY if in_sweep else SINGLE_PRIORITY)
+def route(device: str, *, in_sweep: bool, resumed: bool = False) -> Route:
+    """The queue and priority of a job's message; `resumed`: its worker died mid-fit."""
+    priority = RESUMED_PRIORITY if resumed else SWEEP_PRIORITY if in_sweep else SINGLE_PRIORITY
+    return Route(QUEUES[Device(device)], priority)
 
 
 def queues_served(kind: Device) -> list[str]:

@@ -161,8 +161,12 @@ def requeue_stranded(
 
 
 def _routes(session: Session, job_ids: Sequence[str]) -> Mapping[str, Route]:
-    rows = session.execute(select(Job.id, Job.device, Job.sweep_id).where(Job.id.in_(job_ids))).all()
-    return {job_id: route(device, in_sweep=sweep_id is not None) for job_id, device, sweep_id in rows}
+    rows = session.execute(select(Job.id, Job.device, Job.sweep_id, Job.status).where(Job.id.in_(job_ids))).all()
+    return {
+        # a job whose worker died goes ahead of the backlog (services.placement)
+        job_id: route(device, in_sweep=sweep_id is not None, resumed=status == JobStatus.running.value)
+        for job_id, device, sweep_id, status in rows
+    }
 
 
 def _train(

@@ -20,7 +20,7 @@ from trainq.services.engine import EpochEnd, fit
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device, JobStatus
-from trainq.services.placement import Route
+from trainq.services.placement import RESUMED_PRIORITY, SINGLE_PRIORITY, SWEEP_PRIORITY, Route
 from trainq.services.settings import Settings
 from trainq.services.spec import JobSpec
 from trainq.services.training import Outcome, requeue_stranded, run_job
@@ -348,11 +348,16 @@ def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_work
         session.execute(update(Job).where(Job.id == orphaned).values(lease_expires_at=long_ago))
     sent: list[str] = []
 
+    routes: dict[str, Route] = {}
+
     def enqueue(job_id: str, route: Route) -> None:
-        assert route == Route("trainq.cpu", 0)  # the job's own queue (device cpu) and priority
+        routes[job_id] = route
         sent.append(job_id)
 
     assert sorted(requeue_stranded(factory, enqueue, settings)) == sorted([lost, orphaned])
+    # each to its own queue (device cpu); the job whose worker died ahead of every other
+    assert routes == {lost: Route("trainq.cpu", SINGLE_PRIORITY), orphaned: Route("trainq.cpu", RESUMED_PRIORITY)}
+    assert RESUMED_PRIORITY < SINGLE_PRIORITY < SWEEP_PRIORITY  # kombu's Redis takes 0 first
 
     assert sorted(sent) == sorted([lost, orphaned])
     resent_at = job_row(factory, lost).enqueued_at
