@@ -321,7 +321,7 @@ def record_epochs(
     now = utcnow()
     # a report is a sign of life too
     values: dict[str, Any] = dict(heartbeat_at=now)
-    rows = [
+    rows: list[dict[str, Any]] = [
         dict(job_id=job_id, epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
         for e in epochs
     ]
