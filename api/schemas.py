@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic.alias_generators import to_camel
 
 from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredModel
+from trainq.services.jobs.batch import MAX_BATCH
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.logs import finite_or_none
 from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix
@@ -39,6 +40,16 @@ class JobCreate(JobRequest):
 
     name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")
     device: Device = Field(Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)")
+
+
+class JobBatchCreate(Schema):
+    jobs: list[JobCreate] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"Up to {MAX_BATCH} jobs, each as POST /v1/jobs takes one"
+    )
+
+
+class JobBatchRead(Schema):
+    jobs: list[JobRead] = Field(description="The stored jobs, queued, in the order given")
 
 
 class Progress(Schema):

@@ -1,4 +1,5 @@
-"""/v1/jobs: submit, list, read, spec, history, weights, the tf.js model, evaluate, predict, cancel, delete.
+"""/v1/jobs: submit (one, or a batch), list, read, spec, history, weights, the tf.js model, evaluate,
+predict, cancel, delete.
 
 Each route parses, makes one service call and shapes the answer. The routes are plain
 `def`s: FastAPI runs them in its thread pool, so database I/O and the model's
@@ -19,6 +20,8 @@ from trainq.api.schemas import (
     EvaluateRequest,
     EvaluateResponse,
     History,
+    JobBatchCreate,
+    JobBatchRead,
     JobCreate,
     JobPage,
     JobRead,
@@ -29,8 +32,8 @@ from trainq.api.schemas import (
     WeightsRead,
 )
 from trainq.services.datasets.storage import storage_for
+from trainq.services.jobs import batch, submit
 from trainq.services.jobs import service as jobs
-from trainq.services.jobs import submit
 from trainq.services.jobs.states import JobStatus
 from trainq.services.models import exports
 from trainq.services.models import service as models
@@ -79,6 +82,20 @@ def submit_job(
         response.status_code = status.HTTP_200_OK
     reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
     return JobRead.of(stored, reason=reason)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobBatchRead,
+    responses=ERRORS,
+    summary="Submit up to 1,000 jobs at once: all stored, or none (a fault names its job: jobs[3].fit.epochs)",
+    dependencies=JSON_BODY,
+)
+def submit_jobs(body: JobBatchCreate, session: SessionDep, settings: SettingsDep) -> JobBatchRead:
+    stored = batch.submit_batch(session, [(job, job.name, job.device) for job in body.jobs])
+    online = online_kinds(session, lost_after=settings.worker_lost_after_seconds)
+    return JobBatchRead(jobs=[JobRead.of(job, reason=waiting_reason(job, online)) for job in stored])
 
 
 @router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")

@@ -1,0 +1,39 @@
+"""A batch submit: up to MAX_BATCH jobs in one request, all stored or none.
+
+Each job is submitted as a submit of it alone would be (`services.jobs.submit`: a model
+named by its id resolved, everything the engine would refuse refused, datasets held), all
+in the caller's one transaction: a fault is named with the job's place in the batch,
+`jobs[3].model.layers[0].units`, and the transaction stores nothing. Their messages are
+sent once it commits, as a single submit's is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from trainq.services.db.models import Job
+from trainq.services.engine import EngineError
+from trainq.services.errors import InvalidInput
+from trainq.services.jobs.states import Device
+from trainq.services.jobs.submit import submit_job
+from trainq.services.spec import JobRequest
+
+MAX_BATCH = 1000
+
+
+def submit_batch(session: Session, batch: Sequence[tuple[JobRequest, str | None, Device]]) -> list[Job]:
+    """Submit every job of `batch` (request, name, device), in order."""
+    if not 1 <= len(batch) <= MAX_BATCH:
+        raise InvalidInput("jobs", f"between 1 and {MAX_BATCH} jobs in a batch, not {len(batch)}")
+    stored = []
+    for index, (request, name, device) in enumerate(batch):
+        try:
+            job, _ = submit_job(session, request, name=name, device=device, idempotency_key=None)
+        except InvalidInput as error:
+            raise InvalidInput(f"jobs[{index}].{error.field}", error.reason) from None
+        except EngineError as error:
+            raise InvalidInput(f"jobs[{index}].{error.field}", error.message) from None
+        stored.append(job)
+    return stored
