@@ -24,6 +24,7 @@ from trainq.services import queue
 from trainq.services.db.session import new_session_factory
 from trainq.services.settings import Settings, get_settings
 from trainq.services.trained_models import TrainedModels
+from trainq.services.workers.registry import OnlineKinds
 
 DESCRIPTION = """Submit training jobs for TensorFlow.js-style Sequential Dense models, watch
 them train on Celery workers epoch by epoch, then read the weights, evaluate and predict.
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = new_session_factory(settings, queue.session_info(celery))
     app.state.broker_check = partial(queue.broker_reachable, celery)
     app.state.trained_models = TrainedModels(settings.model_cache_size)
+    app.state.online_kinds = OnlineKinds(lost_after=settings.worker_lost_after_seconds)
     # the event streams' wake-ups (services.jobs.live); None: they poll the database
     app.state.redis = redis.asyncio.Redis.from_url(settings.redis_url) if settings.redis_url else None
     errors.install(app)

@@ -18,6 +18,7 @@ from trainq.services.settings import Settings
 from trainq.services.tenants import keys
 from trainq.services.tenants.principal import Principal
 from trainq.services.trained_models import TrainedModels
+from trainq.services.workers.registry import OnlineKinds
 
 
 def _settings(request: Request) -> Settings:
@@ -55,6 +56,10 @@ def _trained_models(request: Request) -> TrainedModels:
     return request.app.state.trained_models
 
 
+def _online_kinds(request: Request) -> OnlineKinds:
+    return request.app.state.online_kinds
+
+
 def require_json(request: Request) -> None:
     """A body must be JSON, and say so: answer 415 rather than fail to find fields in
     something else (FastAPI parses a body as JSON only under a JSON Content-Type, so one
@@ -85,3 +90,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 # answers an error instead of a success for something that was not stored
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 TrainedModelsDep = Annotated[TrainedModels, Depends(_trained_models)]
+# the device kinds online workers serve (read at most once a second): why a queued job waits
+OnlineKindsDep = Annotated[OnlineKinds, Depends(_online_kinds)]

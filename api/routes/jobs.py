@@ -13,7 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from trainq.api import etag
-from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep, TrainedModelsDep, require_json
+from trainq.api.deps import (
+    OnlineKindsDep,
+    PageCursor,
+    PageLimit,
+    SessionDep,
+    SettingsDep,
+    TrainedModelsDep,
+    require_json,
+)
 from trainq.api.schemas import (
     EpochRead,
     ErrorBody,
@@ -38,7 +46,7 @@ from trainq.services.jobs.states import JobStatus
 from trainq.services.models import exports
 from trainq.services.models import service as models
 from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
-from trainq.services.workers.registry import online_kinds, waiting_reason
+from trainq.services.workers.registry import waiting_reason
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -65,7 +73,7 @@ def submit_job(
         ),
     ],
     session: SessionDep,
-    settings: SettingsDep,
+    online_kinds: OnlineKindsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -80,7 +88,7 @@ def submit_job(
     stored, created = submit.submit_job(session, job, name=job.name, device=job.device, idempotency_key=idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
-    reason = waiting_reason(stored, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
+    reason = waiting_reason(stored, online_kinds(session))
     return JobRead.of(stored, reason=reason)
 
 
@@ -92,31 +100,29 @@ def submit_job(
     summary="Submit up to 1,000 jobs at once: all stored, or none (a fault names its job: jobs[3].fit.epochs)",
     dependencies=JSON_BODY,
 )
-def submit_jobs(body: JobBatchCreate, session: SessionDep, settings: SettingsDep) -> JobBatchRead:
+def submit_jobs(body: JobBatchCreate, session: SessionDep, online_kinds: OnlineKindsDep) -> JobBatchRead:
     stored = batch.submit_batch(session, [(job, job.name, job.device) for job in body.jobs])
-    online = online_kinds(session, lost_after=settings.worker_lost_after_seconds)
+    online = online_kinds(session)
     return JobBatchRead(jobs=[JobRead.of(job, reason=waiting_reason(job, online)) for job in stored])
 
 
 @router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
-    settings: SettingsDep,
+    online_kinds: OnlineKindsDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
 ) -> JobPage:
     page, next_cursor = jobs.list_jobs(session, status=status_, cursor=cursor, limit=limit)
-    online = online_kinds(session, lost_after=settings.worker_lost_after_seconds)
+    online = online_kinds(session)
     return JobPage(items=[JobRead.of(job, reason=waiting_reason(job, online)) for job in page], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
-def get_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobRead:
+def get_job(job_id: JobId, session: SessionDep, online_kinds: OnlineKindsDep) -> JobRead:
     job = jobs.get_job(session, job_id)
-    return JobRead.of(
-        job, reason=waiting_reason(job, online_kinds(session, lost_after=settings.worker_lost_after_seconds))
-    )
+    return JobRead.of(job, reason=waiting_reason(job, online_kinds(session)))
 
 
 @router.get(

@@ -8,6 +8,7 @@ node name), so training never writes to this table.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,6 +114,26 @@ def online_kinds(session: Session, *, lost_after: float) -> set[Device]:
         select(Worker.device_kind).where(Worker.stopped_at.is_(None), Worker.heartbeat_at >= recent).distinct()
     ).scalars()
     return {Device(kind) for kind in kinds}
+
+
+class OnlineKinds:
+    """`online_kinds`, read at most once every `max_age` seconds: the API answers every submit
+    and every read of a job with the reason a queued job waits, and a query per request for
+    a set that changes as workers come and go (their heartbeats are seconds apart) was a
+    sixth of a submit's time. Shared by the API's threads; a race reads it twice, no worse."""
+
+    def __init__(self, *, lost_after: float, max_age: float = 1.0) -> None:
+        self.lost_after = lost_after
+        self.max_age = max_age
+        self._kinds: frozenset[Device] | None = None
+        self._read_at = 0.0
+
+    def __call__(self, session: Session) -> set[Device]:
+        now = time.monotonic()
+        if self._kinds is None or now - self._read_at > self.max_age:
+            self._kinds = frozenset(online_kinds(session, lost_after=self.lost_after))
+            self._read_at = now
+        return set(self._kinds)
 
 
 def waiting_reason(job: Job, online: Iterable[Device]) -> str | None:
