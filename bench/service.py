@@ -1,42 +1,54 @@
-"""How fast the service is end to end, on PostgreSQL and Redis with two workers.
+"""How fast the service is end to end, against raw Celery on the same Redis.
 
-    .venv/bin/python -m bench.service [--jobs 200] [--evaluations 1000]
+    .venv/bin/python -m bench.service [--jobs 400] [--tasks 2000] [--long-epochs 20000]
 
 Starts a throwaway PostgreSQL and Redis (the test harness's, in temp folders on free
-ports), migrates with `trainq db upgrade`, starts the API and two Celery workers (one pool
-process each), then measures:
+ports), then, in this order:
 
-- tiny jobs finished per second: the seed case (5 points of y = 2x + 1, 5 epochs), submitted
-  as fast as 4 client threads can; from the first `createdAt` to the last `finishedAt`
-  (and the rate the API accepted the submits at: when the latency stays low, the workers
-  keep up and that rate is the bound);
-- the latency from submit to `succeeded`: `finishedAt − createdAt`, both stamped by
-  trainq itself (p50, p99);
-- per epoch, the worker's time training against its time reporting: the worker stamps each
-  epoch's `wallTime` as the fit's own time for that epoch (the clock restarts after the
-  report); the report's time is the gap between two consecutive epochs' `recorded_at` in
-  the database minus the later epoch's `wallTime`;
-- evaluate requests per second on one finished job, from 4 client threads.
+- raw Celery: two workers (one prefork process each) of `bench/noop.py`, trainq's Celery
+  settings (JSON, acks_late, prefetch 1), draining `--tasks` no-op tasks sent by 16 client
+  threads, from the first send until no message is queued or unacknowledged;
+- trainq on PostgreSQL + Redis (migrated with `trainq db upgrade`; the API and two workers
+  of one pool process each): tiny jobs (the seed case, 5 epochs) submitted by 16 client
+  threads, from the first `createdAt` to the last `finishedAt`, printed as a ratio of the
+  raw Celery rate (the headline); submit -> `succeeded` latency (`finishedAt − createdAt`);
+  per epoch, the worker's time training against its time reporting (the fit's own time is
+  `wallTime`, whose clock restarts after the report; the report's is the gap between two
+  consecutive epochs' end times, `recorded_at`, less the later epoch's `wallTime`);
+- a `--long-epochs` seed job through the service (`finishedAt − startedAt`) against
+  `trainq fit` of the same spec in one process (its wall time), on PostgreSQL + Redis and
+  on the embedded default (SQLite, a `trainq api` and one `trainq worker` on TRAINQ_HOME);
+- the live stream: how long after an epoch ended (`recordedAt`) its `epoch` event reached
+  a client of `GET /v1/jobs/{id}/events` (p50, p99), on a seed job of 5,000 epochs;
+- evaluate requests per second on one finished job.
 
 The PostgreSQL runs with fsync off (the test harness's setting): disk-bound figures would be
-lower. Not run in CI.
+lower. Not run in CI. The machine's load (`uptime`) is printed beside the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
+import redis
+from httpx_sse import connect_sse
 from sqlalchemy import make_url
 
+from bench.noop import NOOP
+from bench.noop import QUEUE as NOOP_QUEUE
+from bench.noop import app as noop_app
 from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, Processes, process_env, wait_for
@@ -45,7 +57,10 @@ from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE
 
 TINY_JOB = {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": 5}}
-CLIENT_THREADS = 4
+CLIENT_THREADS = 16
+EVALUATE_THREADS = 4
+SSE_EPOCHS = 5000
+Row = tuple[str, str]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -57,50 +72,133 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def seed_job(epochs: int) -> dict[str, Any]:
+    return {**SEED_EXAMPLE, "fit": {**SEED_EXAMPLE["fit"], "epochs": epochs}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--evaluations", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=400)
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--long-epochs", type=int, default=20_000)
+    parser.add_argument("--evaluations", type=int, default=400)
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="trainq-bench-"))
     processes = Processes(folder / "logs")
+    rows: list[Row] = [("machine load before (uptime)", uptime())]
     with PostgresServer() as postgres:
-        redis = RedisServer().start()
+        redis_server = RedisServer().start()
         try:
+            celery_rate = raw_celery(redis_server.url, processes, args.tasks)
+            rows.append(("raw Celery no-op tasks per second", f"{celery_rate:8.1f} /s   ({args.tasks} tasks)"))
             database_url = make_url(postgres.create_database("bench")).set(drivername="postgresql")
             env = {
                 "DATABASE_URL": database_url.render_as_string(hide_password=False),
-                "REDIS_URL": redis.url,
+                "REDIS_URL": redis_server.url,
                 "TRAINQ_HOME": str(folder / "home"),
             }
-            migrated = subprocess.run(
-                [str(BIN / "trainq"), "db", "upgrade"], env=process_env(env), capture_output=True, text=True
-            )
-            if migrated.returncode != 0:
-                raise SystemExit(f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
-            keys.grant_in(Settings(DATABASE_URL=env["DATABASE_URL"]))
+            migrate(env)
             api = processes.api(env)
             for name in ("one", "two"):
                 processes.worker(env, name=f"bench-{name}")
-            rows = run(api.base_url, env["DATABASE_URL"], processes, args.jobs, args.evaluations)
+            rows += service(api.base_url, env["DATABASE_URL"], processes, args, celery_rate)
+            processes.stop_all()
+            processes.started.clear()
+            embedded = {"TRAINQ_HOME": str(folder / "embedded")}
+            migrate(embedded)
+            api = processes.api(embedded, name="embedded-api")
+            processes.worker(embedded, name="embedded-worker")
+            rows += long_job(api.base_url, processes, args.long_epochs, "embedded default", folder)
         finally:
             processes.stop_all()
-            redis.close()
+            redis_server.close()
+    rows.append(("machine load after (uptime)", uptime()))
     width = max(len(name) for name, _ in rows)
     print(f"trainq service benchmark: PostgreSQL + Redis, 2 workers (-c 1), {args.jobs} tiny jobs")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
 
 
-def run(base_url: str, database_url: str, processes: Processes, jobs: int, evaluations: int) -> list[tuple[str, str]]:
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split("load average: ")[-1]
+
+
+def migrate(env: dict[str, str]) -> None:
+    migrated = subprocess.run(
+        [str(BIN / "trainq"), "db", "upgrade"], env=process_env(env), capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise SystemExit(f"trainq db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
+    # every /v1 route needs an API key: the harness's
+    keys.grant_in(Settings.model_validate(env))
+
+
+def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
+    """No-op tasks per second through two Celery workers of one prefork process each."""
+    env = {"REDIS_URL": redis_url}
+    workers = [
+        processes.start(
+            f"noop-{n}",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "bench.noop",
+                "worker",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--queues",
+                NOOP_QUEUE,
+                "--hostname",
+                f"noop-{n}@bench",
+                "--loglevel",
+                "WARNING",
+            ],
+            env,
+        )
+        for n in (1, 2)
+    ]
+    noop_app.conf.broker_url = redis_url
+    wait_for(
+        lambda: len(noop_app.control.ping(timeout=0.5)) >= 2,
+        timeout=60,
+        what="both no-op workers answer",
+        processes=processes,
+    )
+    broker = redis.Redis.from_url(redis_url)
+
+    def drained() -> bool:
+        queued = sum(int(broker.llen(key)) for key in broker.scan_iter(f"{NOOP_QUEUE}*"))  # type: ignore[arg-type]
+        return queued == 0 and int(broker.hlen("unacked")) == 0  # type: ignore[arg-type]
+
+    def send(_: int) -> None:
+        noop_app.send_task(NOOP, args=["id"], queue=NOOP_QUEUE)
+
+    send(0)  # a first task warms the pool's connections
+    wait_for(drained, timeout=60, what="the warm-up task is done", processes=processes, interval=0.01)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(send, range(tasks)))
+    wait_for(drained, timeout=600, what=f"{tasks} no-op tasks are done", processes=processes, interval=0.01)
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.stop()
+        processes.started.remove(worker)
+    return tasks / elapsed
+
+
+def service(
+    base_url: str, database_url: str, processes: Processes, args: argparse.Namespace, celery_rate: float
+) -> list[Row]:
     with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as client:
         # a first job warms both the API's and a worker's imports and connections
         warm = client.post("/v1/jobs", json=TINY_JOB).json()["id"]
         wait_until_finished(client, [warm], processes)
 
         with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-            ids = list(pool.map(lambda _: submit(base_url), range(jobs)))
+            ids = list(pool.map(lambda _: submit(base_url, TINY_JOB), range(args.jobs)))
         wait_until_finished(client, ids, processes)
         listed = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
         assert all(job["status"] == "succeeded" for job in listed), {job["status"] for job in listed}
@@ -110,48 +208,108 @@ def run(base_url: str, database_url: str, processes: Processes, jobs: int, evalu
         last_finished = max(parse_time(job["finishedAt"]) for job in listed)
         span = (last_finished - first_created).total_seconds()
         latencies = [(parse_time(j["finishedAt"]) - parse_time(j["createdAt"])).total_seconds() for j in listed]
-
         training, reporting = epoch_times(database_url, ids)
+        rate = args.jobs / span
+        rows: list[Row] = [
+            ("tiny jobs finished per second", f"{rate:8.1f} /s   ({args.jobs} jobs in {span:.2f} s)"),
+            ("  as a ratio of raw Celery (target >= 0.25)", f"{rate / celery_rate:8.3f}"),
+            ("submits accepted per second", f"{args.jobs / submit_span:8.1f} /s   ({CLIENT_THREADS} client threads)"),
+            ("submit -> succeeded p50", f"{percentile(latencies, 50) * 1000:8.1f} ms"),
+            ("submit -> succeeded p99", f"{percentile(latencies, 99) * 1000:8.1f} ms"),
+            ("per epoch: training (wallTime) mean", f"{statistics.fmean(training) * 1000:8.3f} ms"),
+            (
+                "per epoch: reporting mean (target < 5 % of training)",
+                f"{statistics.fmean(reporting) * 1000:8.3f} ms   "
+                f"({statistics.fmean(reporting) / statistics.fmean(training) * 100:.1f} %)",
+            ),
+            ("per epoch: reporting p99", f"{percentile(reporting, 99) * 1000:8.3f} ms"),
+        ]
+        rows += long_job(base_url, processes, args.long_epochs, "PostgreSQL + Redis", Path(tempfile.mkdtemp()))
+        rows += stream_latency(client, base_url, processes)
+        rows += evaluate_rate(base_url, warm, args.evaluations)
+    return rows
 
-        x_test = [[0.3], [0.7], [1.1]]
-        y_test = [[1.6], [2.4], [3.2]]
-        evaluate_latencies: list[float] = []
 
-        def evaluate(_: int) -> None:
-            with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as own:
-                for _ in range(evaluations // CLIENT_THREADS):
-                    t0 = time.perf_counter()
-                    answer = own.post(f"/v1/jobs/{warm}/evaluate", json={"x": x_test, "y": y_test})
-                    evaluate_latencies.append(time.perf_counter() - t0)
-                    assert answer.status_code == 200, answer.text
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-            list(pool.map(evaluate, range(CLIENT_THREADS)))
-        evaluate_span = time.perf_counter() - t0
-
+def long_job(base_url: str, processes: Processes, epochs: int, where: str, folder: Path) -> list[Row]:
+    """A seed job of `epochs` epochs through the service against `trainq fit` of its spec."""
+    spec = seed_job(epochs)
+    with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as client:
+        job_id = submit(base_url, spec)
+        wait_until_finished(client, [job_id], processes)
+        job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+    through_service = (parse_time(job["finishedAt"]) - parse_time(job["startedAt"])).total_seconds()
+    path = folder / "long.json"
+    path.write_text(json.dumps(spec))
+    started = time.perf_counter()
+    fitted = subprocess.run([str(BIN / "trainq"), "fit", str(path), "--no-progress"], capture_output=True, text=True)
+    in_process = time.perf_counter() - started
+    assert fitted.returncode == 0, fitted.stderr
     return [
-        ("tiny jobs finished per second", f"{jobs / span:8.1f} /s   ({jobs} jobs in {span:.2f} s)"),
         (
-            "submits accepted per second",
-            f"{jobs / submit_span:8.1f} /s   ({CLIENT_THREADS} client threads; the bound when latency stays low)",
-        ),
-        ("submit -> succeeded p50", f"{percentile(latencies, 50) * 1000:8.1f} ms"),
-        ("submit -> succeeded p99", f"{percentile(latencies, 99) * 1000:8.1f} ms"),
-        ("per epoch: training (wallTime) mean", f"{statistics.fmean(training) * 1000:8.2f} ms"),
-        ("per epoch: reporting mean", f"{statistics.fmean(reporting) * 1000:8.2f} ms"),
-        ("per epoch: reporting p99", f"{percentile(reporting, 99) * 1000:8.2f} ms"),
-        (
-            "evaluate requests per second",
-            f"{len(evaluate_latencies) / evaluate_span:8.1f} /s   "
-            f"(p50 {percentile(evaluate_latencies, 50) * 1000:.1f} ms, "
-            f"{CLIENT_THREADS} client threads)",
-        ),
+            f"{epochs}-epoch seed job, {where} (target <= 1.2x)",
+            f"{through_service:8.2f} s through the service, {in_process:.2f} s `trainq fit`: "
+            f"{through_service / in_process:.2f}x",
+        )
     ]
 
 
-def submit(base_url: str) -> str:
-    answer = httpx.post(f"{base_url}/v1/jobs", json=TINY_JOB, headers=keys.HEADERS, timeout=60)
+def stream_latency(client: httpx.Client, base_url: str, processes: Processes) -> list[Row]:
+    """Seconds from an epoch's end to its event at a client of the job's event stream."""
+    job_id = submit(base_url, seed_job(SSE_EPOCHS))
+    latencies: list[float] = []
+    with (
+        httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as stream_client,
+        connect_sse(stream_client, "GET", f"/v1/jobs/{job_id}/events") as source,
+    ):
+        answer = source.response.status_code
+        for event in source.iter_sse() if answer == 200 else ():
+            received = datetime.now(UTC)
+            if event.event == "epoch":
+                latencies.append((received - parse_time(json.loads(event.data)["recordedAt"])).total_seconds())
+    wait_until_finished(client, [job_id], processes)
+    if answer != 200:
+        return [("SSE epoch delivery", f"n/a (GET /v1/jobs/{{id}}/events answers {answer})")]
+    assert len(latencies) == SSE_EPOCHS, len(latencies)
+    return [
+        (
+            "SSE epoch delivery p50 / p99 (target p99 < 0.5 s)",
+            f"{percentile(latencies, 50) * 1000:8.1f} ms / {percentile(latencies, 99) * 1000:.1f} ms   "
+            f"({SSE_EPOCHS} epochs)",
+        )
+    ]
+
+
+def evaluate_rate(base_url: str, job_id: str, evaluations: int) -> list[Row]:
+    x_test = [[0.3], [0.7], [1.1]]
+    y_test = [[1.6], [2.4], [3.2]]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def evaluate(_: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as own:
+            for _ in range(evaluations // EVALUATE_THREADS):
+                t0 = time.perf_counter()
+                answer = own.post(f"/v1/jobs/{job_id}/evaluate", json={"x": x_test, "y": y_test})
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                assert answer.status_code == 200, answer.text
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(EVALUATE_THREADS) as pool:
+        list(pool.map(evaluate, range(EVALUATE_THREADS)))
+    span = time.perf_counter() - t0
+    return [
+        (
+            "evaluate requests per second",
+            f"{len(latencies) / span:8.1f} /s   (p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+            f"{EVALUATE_THREADS} client threads)",
+        )
+    ]
+
+
+def submit(base_url: str, spec: dict[str, Any]) -> str:
+    answer = httpx.post(f"{base_url}/v1/jobs", json=spec, timeout=60, headers=keys.HEADERS)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 
@@ -174,7 +332,7 @@ def wait_until_finished(client: httpx.Client, ids: list[str], processes: Process
 
     wait_for(
         finished,
-        timeout=600,
+        timeout=900,
         what=f"{len(ids)} jobs finish",
         processes=processes,
         state=lambda: f"{len(remaining)} not finished",
@@ -184,7 +342,7 @@ def wait_until_finished(client: httpx.Client, ids: list[str], processes: Process
 
 def epoch_times(database_url: str, ids: list[str]) -> tuple[list[float], list[float]]:
     """Training seconds (wallTime) and reporting seconds (the gap between consecutive
-    epochs' recorded_at, less the later epoch's training) of every epoch after the first."""
+    epochs' ends, less the later epoch's training) of every epoch after the first."""
     with psycopg.connect(database_url) as connection:
         rows = connection.execute(
             "SELECT job_id, epoch, wall_time, recorded_at FROM epochs WHERE job_id = ANY(%s) ORDER BY job_id, epoch",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from bench.service import TINY_JOB
+from tests.support import keys
 from tests.support.postgres import PostgresServer
 from tests.support.processes import BIN, process_env
 from tests.support.redis import RedisServer
@@ -55,8 +56,9 @@ def main() -> None:
             done = subprocess.run([str(BIN / "trainq"), "db", "upgrade"], env=process_env(env), capture_output=True)
             assert done.returncode == 0, done.stderr
             settings = Settings.model_validate(env)
+            keys.grant_in(settings)
             app = create_app(settings)
-            with TestClient(app) as client:
+            with TestClient(app, headers=keys.HEADERS) as client:
                 for _ in range(WARM_UP):
                     assert client.post("/v1/jobs", json=TINY_JOB).status_code == 201
                 started = time.perf_counter()
