@@ -170,8 +170,8 @@ def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
     broker = redis.Redis.from_url(redis_url)
 
     def drained() -> bool:
-        queued = sum(int(broker.llen(key)) for key in broker.scan_iter(f"{NOOP_QUEUE}*"))  # type: ignore[arg-type]
-        return queued == 0 and int(broker.hlen("unacked")) == 0  # type: ignore[arg-type]
+        queued = sum(int(broker.llen(key)) for key in broker.scan_iter(f"{NOOP_QUEUE}*"))
+        return queued == 0 and int(broker.hlen("unacked")) == 0
 
     def send(_: int) -> None:
         noop_app.send_task(NOOP, args=["id"], queue=NOOP_QUEUE)

@@ -32,8 +32,8 @@ def submit_batch(session: Session, batch: Sequence[tuple[JobRequest, str | None,
         try:
             job, _ = submit_job(session, request, name=name, device=device, idempotency_key=None)
         except InvalidInput as error:
-            raise InvalidInput(f"jobs[{index}].{error.field}", error.reason) from None
+            raise error.inside(f"jobs[{index}]") from None
         except EngineError as error:
-            raise InvalidInput(f"jobs[{index}].{error.field}", error.message) from None
+            raise InvalidInput.of(error).inside(f"jobs[{index}]") from None
         stored.append(job)
     return stored

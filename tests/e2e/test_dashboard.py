@@ -211,7 +211,7 @@ def test_a_job_page_grows_its_curve_from_the_jobs_event_stream(
     stack.worker("stream")
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=300, samples=1000))
-        page = browser.new_page(viewport=DESKTOP)  # type: ignore[arg-type]
+        page = browser.new_page(viewport=DESKTOP)
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
