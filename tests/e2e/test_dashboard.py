@@ -211,9 +211,10 @@ def test_a_job_page_grows_its_curve_from_the_jobs_event_stream(
     stack.worker("stream")
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=300, samples=1000))
-        page = browser.new_page(viewport=DESKTOP)
         requested: list[str] = []
+        page = browser.new_page(viewport=DESKTOP)
         page.on("request", lambda request: requested.append(request.url))
+        page.goto(with_key(stack.api.base_url))
         page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
 
         wait_for_points(page, lambda n: 0 < n < 300, "the chart plots the first epochs while the job runs")
