@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.conftest import Broker
 from tests.conftest import sqlite_settings
+from tests.support import keys
 from trainq.api.app import create_app
 from trainq.services.db.models import Job
 from trainq.services.spec import SEED_EXAMPLE
@@ -77,7 +78,7 @@ async def test_a_batch_with_one_bad_job_stores_none_and_names_its_place(
 async def test_a_batch_holds_1000_jobs_at_most(sqlite_home: Path, factory: Factory, broker: Broker) -> None:
     settings = sqlite_settings(sqlite_home, TRAINQ_MAX_REQUEST_BYTES=16 * 1024 * 1024)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://t"
+        transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://t", headers=keys.HEADERS
     ) as client:
         refused = await client.post("/v1/jobs/batch", json={"jobs": [seed()] * 1001})
         empty = await client.post("/v1/jobs/batch", json={"jobs": []})
