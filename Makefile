@@ -26,6 +26,8 @@ typecheck: $(TESTING)
 	@mkdir -p $(TYPECHECK_TREE) && for d in services api worker cli migrations; do ln -sfn ../../$$d $(TYPECHECK_TREE)/$$d; done
 	@for d in tests bench; do ln -sfn ../$$d .typecheck/$$d; done
 	cd .typecheck && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p trainq -p tests -p bench
+	@! grep -rnE --include='*.py' '# type: ignore(\[[^]]*\])? *$$' services api worker cli migrations tests bench \
+		|| { echo "a type: ignore says why beside it: # type: ignore[code]  # reason"; exit 1; }
 
 install: $(RUNTIME)
 
