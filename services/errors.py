@@ -8,7 +8,7 @@ TrainqError
  │                     DatasetDeleted, JobNotDeletable, SweepNotDeletable
  └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
      ├── PayloadTooLarge 413
-     └── InvalidArtifact 422  a tf.js model.json or weights file trainq cannot take (services.models.artifact)
+     └── InvalidArtifact 422  a tf.js model.json or weights file trainq cannot take (services.models.reading)
 
 Each knows, from where it is raised, the field of the request at fault: a dotted path
 (`model.layers[0].units`, `path.job_id`, `query.cursor`, `header.Idempotency-Key`), `body`

@@ -18,7 +18,8 @@ from trainq.services.db.models import NAME_MAX_LENGTH, StoredModel, utcnow
 from trainq.services.errors import InvalidInput, ModelNotFound
 from trainq.services.jobs import service as jobs
 from trainq.services.models import exports
-from trainq.services.models.artifact import ImportedModel, model_json, read_artifact, weights_bin
+from trainq.services.models.artifact import model_json, weights_bin
+from trainq.services.models.reading import ImportedModel, read_artifact
 from trainq.services.spec import Compile, DenseLayer, JobRequest, JobSpec, Model, ModelFrom
 
 

@@ -18,7 +18,8 @@ from tests.parity.conftest import MODELS_PROGRAM, run_tfjs
 from trainq.services.engine import Model
 from trainq.services.engine.activations import ACTIVATION_NAMES
 from trainq.services.engine.optimizers import OPTIMIZER_NAMES
-from trainq.services.models.artifact import InvalidArtifact, model_json, read_artifact, weights_bin
+from trainq.services.models.artifact import model_json, weights_bin
+from trainq.services.models.reading import InvalidArtifact, read_artifact
 from trainq.services.spec import Compile, DenseLayer, JobSpec
 
 pytestmark = pytest.mark.parity
