@@ -85,6 +85,10 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 # the query parameters of every list: keyset pages (services.paging)
 PageCursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")]
+# a list's filter by tenant: an admin key's view of one tenant (a tenant's key sees its own only)
+TenantFilter = Annotated[
+    str | None, Query(max_length=64, description="Only this tenant's (an admin key sees every tenant's otherwise)")
+]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored

@@ -1,6 +1,7 @@
-"""`trainq keys`: API keys, made, listed and revoked on the database directly, like
-`trainq db upgrade` (no API key is needed to make the first one); and the admin key
-`trainq up` makes on its first start and saves in TRAINQ_HOME."""
+"""`trainq keys` and `trainq tenants`: API keys made, listed and revoked, and tenants'
+quotas set, on the database directly, like `trainq db upgrade` (no API key is needed to
+make the first one); and the admin key `trainq up` makes on its first start and saves in
+TRAINQ_HOME."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from rich.table import Table
 from trainq.services.db.session import session_factory, session_scope
 from trainq.services.errors import TrainqError
 from trainq.services.settings import Settings, get_settings
-from trainq.services.tenants import keys
+from trainq.services.tenants import keys, quotas
 from trainq.services.tenants.principal import DEFAULT_TENANT
 
 app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke. On the database directly.")
+tenants_app = typer.Typer(no_args_is_help=True, help="Tenants and their quotas. On the database directly.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
@@ -76,6 +78,43 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `trainq 
         err.print(f"trainq: {error.message}", markup=False)
         raise typer.Exit(1) from None
     err.print(f"API key {row.id} of tenant {row.tenant} revoked")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """The tenants and their quotas (empty: no limit)."""
+    with session_scope(session_factory(get_settings())) as session:
+        rows = quotas.list_tenants(session)
+    table = Table("TENANT", "MAX ACTIVE JOBS", "MAX DATASET BYTES", "CREATED")
+    for row in rows:
+        table.add_row(row.name, _limit(row.max_active_jobs), _limit(row.max_dataset_bytes), _shown(row.created_at))
+    out.print(table)
+
+
+@tenants_app.command("set")
+def tenants_set(
+    tenant: Annotated[str, typer.Argument(help="An existing tenant (one with a key)")],
+    max_active_jobs: Annotated[
+        int | None, typer.Option(min=0, help="Queued + running jobs at once; omitted: no limit")
+    ] = None,
+    max_dataset_bytes: Annotated[
+        int | None, typer.Option(min=0, help="Bytes of stored datasets, as uploaded; omitted: no limit")
+    ] = None,
+) -> None:
+    """Set a tenant's quotas; past one, a submit or an upload is answered 429 with Retry-After."""
+    try:
+        with session_scope(session_factory(get_settings())) as session:
+            quotas.set_limits(session, tenant, max_active_jobs=max_active_jobs, max_dataset_bytes=max_dataset_bytes)
+    except TrainqError as error:
+        err.print(f"trainq: {error.message}", markup=False)
+        raise typer.Exit(1) from None
+    err.print(
+        f"tenant {tenant}: max_active_jobs {_limit(max_active_jobs)}, max_dataset_bytes {_limit(max_dataset_bytes)}"
+    )
+
+
+def _limit(value: int | None) -> str:
+    return "no limit" if value is None else str(value)
 
 
 def ensure_local_key(settings: Settings) -> str:

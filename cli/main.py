@@ -19,7 +19,7 @@ import typer
 from trainq.cli import jobs as job_commands
 from trainq.cli.datasets import app as datasets_app
 from trainq.cli.keys import app as keys_app
-from trainq.cli.keys import ensure_local_key
+from trainq.cli.keys import ensure_local_key, tenants_app
 from trainq.cli.models import app as models_app
 from trainq.cli.models import export
 from trainq.services.settings import get_settings
@@ -34,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
 # submit, jobs, show, history, weights, evaluate, predict, cancel, watch: over HTTP
 job_commands.register(app)
 # TensorFlow.js out: the job's model.json and weights.bin

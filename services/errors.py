@@ -3,9 +3,10 @@
 TrainqError
  ├── NotAuthenticated  401  no API key, or one that is not valid or was revoked
  ├── NotFound          404  JobNotFound, DatasetNotFound, EvaluationNotFound, ModelNotFound, SweepNotFound,
- │                     KeyNotFound
+ │                     KeyNotFound, TenantNotFound
  ├── Conflict          409  JobHasNoWeights, JobNotCancellable, IdempotencyKeyReused, DatasetInUse,
  │                     DatasetDeleted, JobNotDeletable, SweepNotDeletable
+ ├── QuotaExceeded     429  past a tenant's limit (naming it, and when to retry)
  └── InvalidInput      422  a field of the request is wrong (its dotted path and why)
      ├── PayloadTooLarge 413
      └── InvalidArtifact 422  a tf.js model.json or weights file trainq cannot take (services.models.reading)
@@ -186,3 +187,20 @@ class ModelNotFound(NotFound):
 class KeyNotFound(NotFound):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"API key {key_id} not found", "key_id")
+
+
+class TenantNotFound(NotFound):
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"tenant {tenant} not found", "tenant")
+
+
+class QuotaExceeded(TrainqError):
+    status_code = 429
+
+    def __init__(self, limit: str, message: str, *, retry_after: int) -> None:
+        super().__init__(message, f"quota.{limit}")
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -20,6 +20,7 @@ from trainq.services.evaluations.evaluate import evaluate_here
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.trained import trained_model
 from trainq.services.spec import Matrix, samples
+from trainq.services.tenants.principal import EVERYONE, Principal
 
 
 class TrainedModels:
@@ -30,20 +31,22 @@ class TrainedModels:
         self._models: OrderedDict[str, Model] = OrderedDict()
         self._lock = threading.Lock()
 
-    def model(self, session: Session, job_id: str) -> Model:
-        """The job's trained model; JobNotFound, JobHasNoWeights (409) while it has none."""
+    def model(self, session: Session, principal: Principal, job_id: str) -> Model:
+        """The job's trained model, if `principal` may see the job; JobNotFound, JobHasNoWeights
+        (409) while it has none. A cached model is still checked against its job's tenant."""
         with self._lock:
             model = self._models.get(job_id)
             if model is not None:
                 self._models.move_to_end(job_id)
         if model is not None:
-            if jobs.exists(session, job_id):
+            if jobs.exists(session, principal, job_id):
                 return model
-            self.forget(job_id)
+            if not jobs.exists(session, EVERYONE, job_id):
+                self.forget(job_id)
             raise JobNotFound(job_id)
         # Built outside the lock, so one slow load does not hold up queries on cached jobs;
         # two threads loading the same job at once build equal models, and one is kept.
-        model = trained_model(session, job_id)
+        model = trained_model(session, principal, job_id)
         with self._lock:
             self._models[job_id] = model
             self._models.move_to_end(job_id)
@@ -59,6 +62,7 @@ class TrainedModels:
     def evaluate(
         self,
         session: Session,
+        principal: Principal,
         job_id: str,
         *,
         x: Matrix | None,
@@ -74,16 +78,16 @@ class TrainedModels:
         if dataset_id is not None:
             if x is not None or y is not None:
                 raise InvalidInput("datasetId", "give x and y, or datasetId, not both")
-            model = self.model(session, job_id)
-            return evaluate_here(session, storage, model, dataset_id, batch_size, max_bytes=max_bytes)
+            model = self.model(session, principal, job_id)
+            return evaluate_here(session, principal, storage, model, dataset_id, batch_size, max_bytes=max_bytes)
         if x is None or y is None:
             raise InvalidInput("x" if x is None else "y", "Field required (or datasetId instead of x and y)")
-        model = self.model(session, job_id)
+        model = self.model(session, principal, job_id)
         return model.evaluate(samples(x, "x"), samples(y, "y"), batch_size)
 
-    def predict(self, session: Session, job_id: str, x: Matrix, batch_size: int) -> np.ndarray:
+    def predict(self, session: Session, principal: Principal, job_id: str, x: Matrix, batch_size: int) -> np.ndarray:
         """`model.predict(x)`: float32 (rows, units)."""
-        model = self.model(session, job_id)
+        model = self.model(session, principal, job_id)
         return model.predict(samples(x, "x"), batch_size)
 
     def __len__(self) -> int:

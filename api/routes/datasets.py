@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from trainq.api.body import drain
-from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep
+from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter
 from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.formats import FORMATS, Columns, sniff
@@ -42,6 +42,7 @@ async def upload_dataset(
     request: Request,
     response: Response,
     settings: SettingsDep,
+    principal: PrincipalDep,
     format_: Annotated[
         str | None,
         Query(
@@ -98,6 +99,7 @@ async def upload_dataset(
         dataset, created = await run_in_threadpool(
             datasets.ingest,
             request.app.state.session_factory,
+            principal,
             storage_for(settings),
             upload,
             max_json_bytes=settings.max_json_dataset_bytes,
@@ -112,10 +114,12 @@ async def upload_dataset(
 @router.get("", response_model=DatasetPage, responses=ERRORS, summary="List datasets, newest first")
 def list_datasets(
     session: SessionDep,
+    principal: PrincipalDep,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
+    tenant: TenantFilter = None,
 ) -> DatasetPage:
-    page, next_cursor = datasets.list_datasets(session, cursor=cursor, limit=limit)
+    page, next_cursor = datasets.list_datasets(session, principal.only(tenant), cursor=cursor, limit=limit)
     return DatasetPage(items=[DatasetRead.of(d) for d in page], next_cursor=next_cursor)
 
 
@@ -125,8 +129,8 @@ def list_datasets(
     responses=ERRORS,
     summary="A dataset: rows, shapes, sha256 and per-column min, max, mean, std",
 )
-def get_dataset(dataset_id: DatasetId, session: SessionDep) -> DatasetRead:
-    return DatasetRead.of(datasets.get_dataset(session, dataset_id))
+def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
+    return DatasetRead.of(datasets.get_dataset(session, principal, dataset_id))
 
 
 @router.delete(
@@ -135,8 +139,10 @@ def get_dataset(dataset_id: DatasetId, session: SessionDep) -> DatasetRead:
     responses=ERRORS,
     summary="Delete a dataset and its bytes (409 while a queued or running job uses it)",
 )
-def delete_dataset(dataset_id: DatasetId, session: SessionDep, settings: SettingsDep) -> Response:
-    datasets.delete_dataset(session, storage_for(settings), dataset_id)
+def delete_dataset(
+    dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> Response:
+    datasets.delete_dataset(session, principal, storage_for(settings), dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, status
 
-from trainq.api.deps import SessionDep, require_json
+from trainq.api.deps import PrincipalDep, SessionDep, require_json
 from trainq.api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
 from trainq.services.evaluations import service as evaluations
 
@@ -26,8 +26,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
     dependencies=[Depends(require_json)],
     summary="Evaluate the trained model on an uploaded dataset, on a worker",
 )
-def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep) -> EvaluationRead:
-    return EvaluationRead.of(evaluations.create(session, job_id, body.dataset_id, body.batch_size))
+def create_evaluation(
+    job_id: JobId, body: EvaluationCreate, session: SessionDep, principal: PrincipalDep
+) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.create(session, principal, job_id, body.dataset_id, body.batch_size))
 
 
 @router.get(
@@ -36,8 +38,8 @@ def create_evaluation(job_id: JobId, body: EvaluationCreate, session: SessionDep
     responses=ERRORS,
     summary="An evaluation: queued, running, or its loss and metrics",
 )
-def get_evaluation(evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
-    return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id))
+def get_evaluation(evaluation_id: EvaluationId, session: SessionDep, principal: PrincipalDep) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.get_evaluation(session, principal, evaluation_id))
 
 
 @router.get(
@@ -46,5 +48,7 @@ def get_evaluation(evaluation_id: EvaluationId, session: SessionDep) -> Evaluati
     responses=ERRORS,
     summary="An evaluation of this job",
 )
-def get_job_evaluation(job_id: JobId, evaluation_id: EvaluationId, session: SessionDep) -> EvaluationRead:
-    return EvaluationRead.of(evaluations.get_evaluation(session, evaluation_id, job_id))
+def get_job_evaluation(
+    job_id: JobId, evaluation_id: EvaluationId, session: SessionDep, principal: PrincipalDep
+) -> EvaluationRead:
+    return EvaluationRead.of(evaluations.get_evaluation(session, principal, evaluation_id, job_id))

@@ -17,8 +17,10 @@ from trainq.api.deps import (
     OnlineKindsDep,
     PageCursor,
     PageLimit,
+    PrincipalDep,
     SessionDep,
     SettingsDep,
+    TenantFilter,
     TrainedModelsDep,
     require_json,
 )
@@ -73,6 +75,7 @@ def submit_job(
         ),
     ],
     session: SessionDep,
+    principal: PrincipalDep,
     online_kinds: OnlineKindsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -85,7 +88,9 @@ def submit_job(
         ),
     ] = None,
 ) -> JobRead:
-    stored, created = submit.submit_job(session, job, name=job.name, device=job.device, idempotency_key=idempotency_key)
+    stored, created = submit.submit_job(
+        session, principal, job, name=job.name, device=job.device, idempotency_key=idempotency_key
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     reason = waiting_reason(stored, online_kinds(session))
@@ -109,47 +114,50 @@ def submit_jobs(body: JobBatchCreate, session: SessionDep, online_kinds: OnlineK
 @router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
+    principal: PrincipalDep,
     online_kinds: OnlineKindsDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
+    tenant: TenantFilter = None,
 ) -> JobPage:
-    page, next_cursor = jobs.list_jobs(session, status=status_, cursor=cursor, limit=limit)
+    page, next_cursor = jobs.list_jobs(session, principal.only(tenant), status=status_, cursor=cursor, limit=limit)
     online = online_kinds(session)
     return JobPage(items=[JobRead.of(job, reason=waiting_reason(job, online)) for job in page], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
-def get_job(job_id: JobId, session: SessionDep, online_kinds: OnlineKindsDep) -> JobRead:
-    job = jobs.get_job(session, job_id)
+def get_job(job_id: JobId, session: SessionDep, principal: PrincipalDep, online_kinds: OnlineKindsDep) -> JobRead:
+    job = jobs.get_job(session, principal, job_id)
     return JobRead.of(job, reason=waiting_reason(job, online_kinds(session)))
 
 
 @router.get(
     "/{job_id}/spec", responses=ERRORS, summary="The job spec it was submitted with (model, compile, fit, data)"
 )
-def get_spec(job_id: JobId, session: SessionDep) -> dict[str, Any]:
+def get_spec(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     # stored already validated and dumped by alias: it goes out as tf.js's field names
-    return jobs.get_job(session, job_id).spec
+    return jobs.get_job(session, principal, job_id).spec
 
 
 @router.get("/{job_id}/history", response_model=History, responses=ERRORS, summary="Per-epoch logs")
 def get_history(
     job_id: JobId,
     session: SessionDep,
+    principal: PrincipalDep,
     since: Annotated[
         int, Query(ge=0, le=MAX_EPOCHS, description="The first epoch to return (0-based): poll with the last seen + 1")
     ] = 0,
 ) -> History:
-    epochs = jobs.epochs_since(session, job_id, since)
+    epochs = jobs.epochs_since(session, principal, job_id, since)
     return History(job_id=job_id, epochs=[EpochRead.of(epoch) for epoch in epochs])
 
 
 @router.get(
     "/{job_id}/weights", response_model=WeightsRead, responses=ERRORS, summary="Final weights (409 until succeeded)"
 )
-def get_weights(job_id: JobId, session: SessionDep) -> WeightsRead:
-    weights = jobs.final_weights(session, job_id)
+def get_weights(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> WeightsRead:
+    weights = jobs.final_weights(session, principal, job_id)
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
@@ -169,8 +177,8 @@ TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
     f"checkpoint, its epoch in userDefinedMetadata.trainq.epoch and the {etag.EPOCH_HEADER} header. 409 before "
     "the first epoch ends.",
 )
-def get_model_json(job_id: JobId, request: Request, session: SessionDep) -> Response:
-    return etag.respond(request, exports.job_model_json(session, job_id), "application/json")
+def get_model_json(job_id: JobId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    return etag.respond(request, exports.job_model_json(session, principal, job_id), "application/json")
 
 
 @router.get(
@@ -179,8 +187,8 @@ def get_model_json(job_id: JobId, request: Request, session: SessionDep) -> Resp
     response_class=Response,
     summary="The weights model.json names: little-endian float32, in its manifest's order",
 )
-def get_weights_bin(job_id: JobId, request: Request, session: SessionDep) -> Response:
-    return etag.respond(request, exports.job_weights_bin(session, job_id), "application/octet-stream")
+def get_weights_bin(job_id: JobId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    return etag.respond(request, exports.job_weights_bin(session, principal, job_id), "application/octet-stream")
 
 
 @router.post(
@@ -194,9 +202,10 @@ def get_weights_bin(job_id: JobId, request: Request, session: SessionDep) -> Res
 def save_model(
     job_id: JobId,
     session: SessionDep,
+    principal: PrincipalDep,
     name: Annotated[str | None, Query(max_length=200, description="A label for people")] = None,
 ) -> ModelRead:
-    return ModelRead.of(models.save_job(session, job_id, name=name))
+    return ModelRead.of(models.save_job(session, principal, job_id, name=name))
 
 
 @router.post(
@@ -207,10 +216,16 @@ def save_model(
     summary="Loss and metrics of the trained model on new data",
 )
 def evaluate(
-    job_id: JobId, body: EvaluateRequest, session: SessionDep, models: TrainedModelsDep, settings: SettingsDep
+    job_id: JobId,
+    body: EvaluateRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    models: TrainedModelsDep,
+    settings: SettingsDep,
 ) -> EvaluateResponse:
     logs = models.evaluate(
         session,
+        principal,
         job_id,
         x=body.x,
         y=body.y,
@@ -230,8 +245,10 @@ def evaluate(
     dependencies=JSON_BODY,
     summary="Outputs of the trained model",
 )
-def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: TrainedModelsDep) -> PredictResponse:
-    outputs = models.predict(session, job_id, body.x, body.batch_size)
+def predict(
+    job_id: JobId, body: PredictRequest, session: SessionDep, principal: PrincipalDep, models: TrainedModelsDep
+) -> PredictResponse:
+    outputs = models.predict(session, principal, job_id, body.x, body.batch_size)
     return PredictResponse(predictions=outputs.tolist())
 
 
@@ -242,8 +259,8 @@ def predict(job_id: JobId, body: PredictRequest, session: SessionDep, models: Tr
     responses=ERRORS,
     summary="Cancel a job: a queued one never starts, a running one stops at the batch its worker learns of it in",
 )
-def cancel(job_id: JobId, session: SessionDep) -> JobRead:
-    return JobRead.of(jobs.request_cancel(session, job_id))
+def cancel(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> JobRead:
+    return JobRead.of(jobs.request_cancel(session, principal, job_id))
 
 
 @router.delete(
@@ -252,7 +269,7 @@ def cancel(job_id: JobId, session: SessionDep) -> JobRead:
     responses=ERRORS,
     summary="Delete a job that has ended, with its history, checkpoint, weights and evaluations (409: cancel first)",
 )
-def delete_job(job_id: JobId, session: SessionDep, models: TrainedModelsDep) -> Response:
-    jobs.delete_job(session, job_id)
+def delete_job(job_id: JobId, session: SessionDep, principal: PrincipalDep, models: TrainedModelsDep) -> Response:
+    jobs.delete_job(session, principal, job_id)
     models.forget(job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from trainq.api import etag
-from trainq.api.deps import PageCursor, PageLimit, SessionDep
+from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, TenantFilter
 from trainq.api.schemas import ErrorBody, ModelPage, ModelRead
 from trainq.services.errors import InvalidInput
 from trainq.services.models import service as models
@@ -86,26 +86,31 @@ def _json(data: bytes, field: str) -> Any:
 def upload_model(
     upload: Annotated[Upload, Depends(read_upload)],
     session: SessionDep,
+    principal: PrincipalDep,
     name: Annotated[str | None, Query(max_length=200, description="A label for people")] = None,
 ) -> ModelRead:
     return ModelRead.of(
-        models.upload(session, upload.document, upload.weights, name=name, weights_field=upload.weights_field)
+        models.upload(
+            session, principal, upload.document, upload.weights, name=name, weights_field=upload.weights_field
+        )
     )
 
 
 @router.get("", response_model=ModelPage, responses=ERRORS, summary="List models, newest first")
 def list_models(
     session: SessionDep,
+    principal: PrincipalDep,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
+    tenant: TenantFilter = None,
 ) -> ModelPage:
-    page, next_cursor = models.list_models(session, cursor=cursor, limit=limit)
+    page, next_cursor = models.list_models(session, principal.only(tenant), cursor=cursor, limit=limit)
     return ModelPage(items=[ModelRead.of(model) for model in page], next_cursor=next_cursor)
 
 
 @router.get("/{model_id}", response_model=ModelRead, responses=ERRORS, summary="A model: layers, compile, size")
-def get_model(model_id: ModelId, session: SessionDep) -> ModelRead:
-    return ModelRead.of(models.get_model(session, model_id))
+def get_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> ModelRead:
+    return ModelRead.of(models.get_model(session, principal, model_id))
 
 
 @router.delete(
@@ -114,8 +119,8 @@ def get_model(model_id: ModelId, session: SessionDep) -> ModelRead:
     responses=ERRORS,
     summary="Delete a model (the jobs started from it keep their copy)",
 )
-def delete_model(model_id: ModelId, session: SessionDep) -> Response:
-    models.delete_model(session, model_id)
+def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> Response:
+    models.delete_model(session, principal, model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,8 +130,8 @@ def delete_model(model_id: ModelId, session: SessionDep) -> Response:
     responses={**ERRORS, 304: {"description": "Not Modified"}, 200: {"content": {"application/json": {}}}},
     summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
 )
-def get_model_json(model_id: ModelId, request: Request, session: SessionDep) -> Response:
-    document, _ = models.model_files(session, model_id)
+def get_model_json(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    document, _ = models.model_files(session, principal, model_id)
     return etag.respond(request, document, "application/json")
 
 
@@ -136,6 +141,6 @@ def get_model_json(model_id: ModelId, request: Request, session: SessionDep) -> 
     responses={**ERRORS, 304: {"description": "Not Modified"}, 200: {"content": {"application/octet-stream": {}}}},
     summary="The weights its model.json names: little-endian float32, in manifest order",
 )
-def get_weights_bin(model_id: ModelId, request: Request, session: SessionDep) -> Response:
-    _, weights = models.model_files(session, model_id)
+def get_weights_bin(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    _, weights = models.model_files(session, principal, model_id)
     return etag.respond(request, weights, "application/octet-stream")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from trainq.api.deps import PageCursor, PageLimit, SessionDep, SettingsDep, require_json
+from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter, require_json
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from trainq.services.sweeps import service as sweeps
 
@@ -24,9 +24,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
     dependencies=[Depends(require_json)],
     summary="Create a sweep: one job per point of a grid or random draws",
 )
-def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep) -> SweepRead:
+def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> SweepRead:
     ranking = sweeps.create_sweep(
         session,
+        principal,
         base=body.base,
         grid=body.grid,
         random=body.random.draws_of() if body.random is not None else None,
@@ -48,10 +49,12 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep) 
 )
 def list_sweeps(
     session: SessionDep,
+    principal: PrincipalDep,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
+    tenant: TenantFilter = None,
 ) -> SweepPage:
-    page, next_cursor = sweeps.list_sweeps(session, cursor=cursor, limit=limit)
+    page, next_cursor = sweeps.list_sweeps(session, principal.only(tenant), cursor=cursor, limit=limit)
     return SweepPage(items=[SweepSummaryRead.of(summary) for summary in page], next_cursor=next_cursor)
 
 
@@ -59,12 +62,13 @@ def list_sweeps(
 def get_sweep(
     sweep_id: SweepId,
     session: SessionDep,
+    principal: PrincipalDep,
     metric: Annotated[
         str | None, Query(max_length=64, description="Rank by this log key instead of the sweep's")
     ] = None,
     goal: Annotated[Literal["min", "max"] | None, Query(description="min: smallest first; max: largest first")] = None,
 ) -> SweepRead:
-    return SweepRead.of(sweeps.rank(session, sweep_id, metric=metric, goal=goal))
+    return SweepRead.of(sweeps.rank(session, principal, sweep_id, metric=metric, goal=goal))
 
 
 @router.post(
@@ -76,8 +80,8 @@ def get_sweep(
         "Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in"
     ),
 )
-def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
-    return SweepRead.of(sweeps.cancel_sweep(session, sweep_id))
+def cancel_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> SweepRead:
+    return SweepRead.of(sweeps.cancel_sweep(session, principal, sweep_id))
 
 
 @router.delete(
@@ -86,6 +90,6 @@ def cancel_sweep(sweep_id: SweepId, session: SessionDep) -> SweepRead:
     responses=ERRORS,
     summary="Delete a sweep whose jobs have all ended, and its jobs (409: cancel it first)",
 )
-def delete_sweep(sweep_id: SweepId, session: SessionDep) -> Response:
-    sweeps.delete_sweep(session, sweep_id)
+def delete_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> Response:
+    sweeps.delete_sweep(session, principal, sweep_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trainq.api.deps import SessionDep, SettingsDep
+from trainq.api.deps import PrincipalDep, SessionDep, SettingsDep
 from trainq.api.schemas import WorkerList, WorkerRead
 from trainq.services.workers import registry
 
@@ -12,6 +12,6 @@ router = APIRouter(prefix="/v1/workers", tags=["workers"])
 
 
 @router.get("", response_model=WorkerList, summary="The workers: device, library, current jobs, online or lost")
-def list_workers(session: SessionDep, settings: SettingsDep) -> WorkerList:
-    states = registry.list_workers(session, lost_after=settings.worker_lost_after_seconds)
+def list_workers(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> WorkerList:
+    states = registry.list_workers(session, principal, lost_after=settings.worker_lost_after_seconds)
     return WorkerList(items=[WorkerRead.of(state) for state in states])

@@ -20,6 +20,7 @@ from trainq.services.datasets.storage import Storage
 from trainq.services.db.models import Dataset, JobDataset
 from trainq.services.engine import InvalidData, validate_training
 from trainq.services.errors import DatasetDeleted, InvalidInput, NotFound
+from trainq.services.tenants.principal import EVERYONE, Principal
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
@@ -28,17 +29,20 @@ Arrays = tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]
 TRAINING, VALIDATION = "training", "validation"
 
 
-def check_training(session: Session, spec: JobSpec) -> None:
+def check_training(session: Session, principal: Principal, spec: JobSpec) -> None:
     """Everything the engine would refuse, refused now: for a dataset, from its shapes,
-    the fault named `data.datasetId` (or `data.validationDatasetId`)."""
+    the fault named `data.datasetId` (or `data.validationDatasetId`); another tenant's
+    dataset is no dataset to `principal`."""
     if not spec.data.uses_dataset:
         validate_training(spec.to_training_config(), *spec.arrays())
         return
     # held until the submit commits: a delete waits for it, or went first and is seen
-    x, y = stand_ins(held_dataset(session, spec.data.dataset_id, "data.datasetId"))
+    x, y = stand_ins(held_dataset(session, principal, spec.data.dataset_id, "data.datasetId"))
     validation = None
     if spec.data.validation_dataset_id is not None:
-        validation = stand_ins(held_dataset(session, spec.data.validation_dataset_id, "data.validationDatasetId"))
+        validation = stand_ins(
+            held_dataset(session, principal, spec.data.validation_dataset_id, "data.validationDatasetId")
+        )
     try:
         validate_training(spec.to_training_config(), x, y, validation)
     except InvalidData as error:
@@ -67,11 +71,12 @@ def training_arrays(session: Session, storage: Storage, spec: JobSpec) -> Arrays
     """x, y and the validation data for the worker: inline, or memory-mapped from storage."""
     if not spec.data.uses_dataset:
         return spec.arrays()
-    x, y = mapped(storage, dataset_named(session, spec.data.dataset_id, "data.datasetId"))
+    # the worker trains on what the job names: the API checked it was the job's tenant's
+    x, y = mapped(storage, dataset_named(session, EVERYONE, spec.data.dataset_id, "data.datasetId"))
     validation = None
     if spec.data.validation_dataset_id is not None:
         validation = mapped(
-            storage, dataset_named(session, spec.data.validation_dataset_id, "data.validationDatasetId")
+            storage, dataset_named(session, EVERYONE, spec.data.validation_dataset_id, "data.validationDatasetId")
         )
     return x, y, validation
 
@@ -83,19 +88,19 @@ def mapped(storage: Storage, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def dataset_named(session: Session, dataset_id: str | None, field: str) -> Dataset:
+def dataset_named(session: Session, principal: Principal, dataset_id: str | None, field: str) -> Dataset:
     assert dataset_id is not None
     try:
-        return datasets.get_dataset(session, dataset_id, field)
+        return datasets.get_dataset(session, principal, dataset_id, field)
     except NotFound:
         raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
 
 
-def held_dataset(session: Session, dataset_id: str | None, field: str) -> Dataset:
+def held_dataset(session: Session, principal: Principal, dataset_id: str | None, field: str) -> Dataset:
     """`dataset_named`, held (`services.datasets.service.hold_dataset`) until the transaction ends."""
     assert dataset_id is not None
     try:
-        return datasets.hold_dataset(session, dataset_id, field)
+        return datasets.hold_dataset(session, principal, dataset_id, field)
     except NotFound:
         raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
 

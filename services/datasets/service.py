@@ -25,6 +25,8 @@ from trainq.services.db.models import NAME_MAX_LENGTH, Dataset, Evaluation, Job,
 from trainq.services.db.session import after_commit, session_scope
 from trainq.services.errors import DatasetInUse, DatasetNotFound, InvalidInput
 from trainq.services.leases.states import ACTIVE
+from trainq.services.tenants import quotas
+from trainq.services.tenants.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,17 @@ class Upload:
 
 
 def ingest(
-    factory: sessionmaker[Session], storage: Storage, upload: Upload, *, max_json_bytes: int
+    factory: sessionmaker[Session], principal: Principal, storage: Storage, upload: Upload, *, max_json_bytes: int
 ) -> tuple[Dataset, bool]:
-    """The dataset of `upload`, converted and stored; False when the same content was stored before."""
+    """The dataset of `upload`, converted and stored as the principal's tenant's; False when
+    the tenant stored the same content before. Past the tenant's max_dataset_bytes: 429,
+    checked before the conversion and again as the row is stored."""
     if upload.name is not None and len(upload.name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     with session_scope(factory) as session:
-        existing = _by_content(session, upload.content_key)
+        existing = _by_content(session, principal.tenant, upload.content_key)
+        if existing is None:
+            quotas.check_dataset_bytes(session, principal.tenant, upload.byte_size)
     if existing is not None:
         return existing, False
     dataset_id = str(uuid.uuid4())
@@ -62,6 +68,7 @@ def ingest(
     x_key, y_key = f"datasets/{dataset_id}/x.npy", f"datasets/{dataset_id}/y.npy"
     dataset = Dataset(
         id=dataset_id,
+        tenant=principal.tenant,
         name=upload.name,
         format=upload.format,
         rows=parsed.rows,
@@ -80,12 +87,13 @@ def ingest(
         storage.put(x_path, x_key)
         storage.put(y_path, y_key)
         with session_scope(factory) as session:
+            quotas.check_dataset_bytes(session, principal.tenant, upload.byte_size)
             session.add(dataset)
     except IntegrityError:
         # the same content uploaded twice at once: the other upload's row stands
         delete_bytes(storage, dataset)
         with session_scope(factory) as session:
-            existing = _by_content(session, upload.content_key)
+            existing = _by_content(session, principal.tenant, upload.content_key)
         if existing is None:
             raise
         return existing, False
@@ -96,16 +104,20 @@ def ingest(
     return dataset, True
 
 
-def get_dataset(session: Session, dataset_id: str, field: str = "path.dataset_id") -> Dataset:
+def get_dataset(session: Session, principal: Principal, dataset_id: str, field: str = "path.dataset_id") -> Dataset:
+    """The dataset, if `principal` may see it; DatasetNotFound otherwise, as if there were none."""
     dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
+    if dataset is None or not principal.sees(dataset.tenant):
         raise DatasetNotFound(dataset_id, field)
     return dataset
 
 
-def list_datasets(session: Session, *, cursor: str | None, limit: int) -> tuple[list[Dataset], str | None]:
+def list_datasets(
+    session: Session, principal: Principal, *, cursor: str | None, limit: int
+) -> tuple[list[Dataset], str | None]:
     """A page of datasets, newest first, and the next page's cursor (None on the last)."""
-    return paging.page(session, select(Dataset), Dataset, cursor=cursor, limit=limit)
+    query = select(Dataset).where(principal.visible(Dataset.tenant))
+    return paging.page(session, query, Dataset, cursor=cursor, limit=limit)
 
 
 def users(session: Session, dataset_id: str) -> list[str]:
@@ -123,7 +135,7 @@ def users(session: Session, dataset_id: str) -> list[str]:
 
 
 def hold_dataset(
-    session: Session, dataset_id: str, field: str = "path.dataset_id", *, exclusive: bool = False
+    session: Session, principal: Principal, dataset_id: str, field: str = "path.dataset_id", *, exclusive: bool = False
 ) -> Dataset:
     """The dataset, locked until the transaction ends: shared by each job or evaluation
     being stored that names it, exclusive for its delete. So either the delete waits for
@@ -143,16 +155,16 @@ def hold_dataset(
     else:
         query = query.with_for_update(read=not exclusive)
     dataset = session.execute(query).scalar_one_or_none()
-    if dataset is None:
+    if dataset is None or not principal.sees(dataset.tenant):
         raise DatasetNotFound(dataset_id, field)
     return dataset
 
 
-def delete_dataset(session: Session, storage: Storage, dataset_id: str) -> None:
+def delete_dataset(session: Session, principal: Principal, storage: Storage, dataset_id: str) -> None:
     """Remove the dataset's row, refused (DatasetInUse) while queued or running work reads
     it, and its bytes once that is committed: should removing them fail, nothing names
     them any more."""
-    dataset = hold_dataset(session, dataset_id, exclusive=True)
+    dataset = hold_dataset(session, principal, dataset_id, exclusive=True)
     in_use = users(session, dataset_id)
     if in_use:
         raise DatasetInUse(dataset_id, in_use)
@@ -170,5 +182,6 @@ def delete_bytes(storage: Storage, dataset: Dataset) -> None:
     storage.delete(dataset.y_key)
 
 
-def _by_content(session: Session, content_key: str) -> Dataset | None:
-    return session.execute(select(Dataset).where(Dataset.content_key == content_key)).scalar_one_or_none()
+def _by_content(session: Session, tenant: str, content_key: str) -> Dataset | None:
+    query = select(Dataset).where(Dataset.tenant == tenant, Dataset.content_key == content_key)
+    return session.execute(query).scalar_one_or_none()

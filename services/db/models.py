@@ -26,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -98,7 +99,9 @@ class Job(Leased, Base):
     device: Mapped[str] = mapped_column(String(8))
     # the validated JobSpec dumped by alias (tf.js field names), data included
     spec: Mapped[dict[str, Any]]
-    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH), unique=True)
+    # the tenant that submitted it (issue 11); its idempotency keys are its own
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
     # sha256 of the request that used `idempotency_key`: a replay with another body is refused
     request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -113,9 +116,13 @@ class Job(Leased, Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", JobStatus), name="status"),
         CheckConstraint(_one_of("device", Device), name="device"),
-        # listing, newest first, with or without a status filter (keyset on created_at, id)
+        UniqueConstraint("tenant", "idempotency_key"),
+        # listing, newest first, with or without a status filter (keyset on created_at, id):
+        # a tenant's own, or every tenant's for an admin
         Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_jobs_tenant_created_at_id", "tenant", "created_at", "id"),
+        Index("ix_jobs_tenant_status_created_at_id", "tenant", "status", "created_at", "id"),
         # the requeue sweep: queued jobs by last enqueue, running jobs by lease expiry
         Index("ix_jobs_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_jobs_status_lease_expires_at", "status", "lease_expires_at"),
@@ -191,7 +198,9 @@ class Dataset(Base):
     byte_size: Mapped[int] = mapped_column(BigInteger)
     # sha256 of the uploaded bytes; `content_key` adds the parse options: same content, same dataset
     sha256: Mapped[str] = mapped_column(String(64))
-    content_key: Mapped[str] = mapped_column(String(64), unique=True)
+    content_key: Mapped[str] = mapped_column(String(64))
+    # the tenant that uploaded it (issue 11): the same content uploaded by another tenant is another dataset
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"))
     # per column: name, role (x or y), min, max, mean, std
     summary: Mapped[dict[str, Any]]
     x_key: Mapped[str] = mapped_column(String(512))
@@ -200,7 +209,9 @@ class Dataset(Base):
 
     __table_args__ = (
         CheckConstraint(f"format IN ({', '.join(repr(f) for f in DATASET_FORMATS)})", name="format"),
+        UniqueConstraint("tenant", "content_key"),
         Index("ix_datasets_created_at_id", "created_at", "id"),
+        Index("ix_datasets_tenant_created_at_id", "tenant", "created_at", "id"),
     )
 
 
@@ -225,6 +236,8 @@ class Evaluation(Leased, Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     batch_size: Mapped[int]
+    # the tenant that asked for it (issue 11), owner of its job and its dataset
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     # {"loss": ..., "<metric key>": ...} once succeeded
     logs: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -281,11 +294,14 @@ class Sweep(Base):
     points: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
     metric: Mapped[str] = mapped_column(String(64))
     goal: Mapped[str] = mapped_column(String(8))
+    # the tenant that created it (issue 11), and so of its jobs
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         CheckConstraint("goal IN ('min', 'max')", name="goal"),
         Index("ix_sweeps_created_at_id", "created_at", "id"),
+        Index("ix_sweeps_tenant_created_at_id", "tenant", "created_at", "id"),
     )
 
 
@@ -309,9 +325,14 @@ class StoredModel(Base):
     parameters: Mapped[int] = mapped_column(BigInteger)
     # the job it was saved from (POST /v1/jobs/{id}/model); null for an upload
     source_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # the tenant that stored it (issue 11)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_models_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_models_created_at_id", "created_at", "id"),
+        Index("ix_models_tenant_created_at_id", "tenant", "created_at", "id"),
+    )
 
 
 # --- tenants and their API keys (issue 11) ---------------------------------------------

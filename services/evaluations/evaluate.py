@@ -20,6 +20,7 @@ from trainq.services.leases.keeper import hold
 from trainq.services.leases.states import WorkStatus
 from trainq.services.logs import json_logs
 from trainq.services.settings import Settings
+from trainq.services.tenants.principal import EVERYONE, Principal
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def run(
 def _evaluate(factory: sessionmaker[Session], storage: Storage, claimed: Claim) -> dict[str, Any]:
     try:
         with session_scope(factory) as session:
-            config, weights = trained(session, claimed.job_id)
-            x, y = mapped(storage, dataset_named(session, claimed.dataset_id, "datasetId"))
+            # the worker acts on what is stored, whoever owns it: the API checked at create
+            config, weights = trained(session, EVERYONE, claimed.job_id)
+            x, y = mapped(storage, dataset_named(session, EVERYONE, claimed.dataset_id, "datasetId"))
         model = Model.from_weights(config.model, config.compile, weights)
         logs = model.evaluate(x, y, claimed.batch_size)
         # JSON has no NaN or infinity: such a value is stored as null, as epoch logs are
@@ -68,11 +70,18 @@ def _evaluate(factory: sessionmaker[Session], storage: Storage, claimed: Claim) 
 
 
 def evaluate_here(
-    session: Session, storage: Storage, model: Model, dataset_id: str, batch_size: int, *, max_bytes: int
+    session: Session,
+    principal: Principal,
+    storage: Storage,
+    model: Model,
+    dataset_id: str,
+    batch_size: int,
+    *,
+    max_bytes: int,
 ) -> dict[str, float]:
     """`model.evaluate` over a small dataset in this process (the API); a dataset of more
     than `max_bytes` is refused with a pointer to the evaluation run on a worker."""
-    dataset = dataset_named(session, dataset_id, "datasetId")
+    dataset = dataset_named(session, principal, dataset_id, "datasetId")
     stored = dataset.rows * (dataset.x_columns + dataset.y_columns) * 4
     if stored > max_bytes:
         raise InvalidInput(

@@ -33,6 +33,7 @@ from trainq.services.leases.states import WorkStatus
 from trainq.services.placement import Route
 from trainq.services.queue import evaluation_message, send_after_commit
 from trainq.services.settings import Settings
+from trainq.services.tenants.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,19 @@ class Claim:
 # --- the API side ---------------------------------------------------------------------
 
 
-def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> Evaluation:
+def create(session: Session, principal: Principal, job_id: str, dataset_id: str, batch_size: int) -> Evaluation:
     """A queued evaluation, sent to the workers once the caller commits; refused now if the
     job has no weights (409) or the dataset does not fit its model (422 naming datasetId).
     The dataset is held until the caller commits, so that it cannot be deleted under the
-    evaluation being stored."""
-    config, _ = trained(session, job_id)
-    x, y = stand_ins(held_dataset(session, dataset_id, "datasetId"))
+    evaluation being stored. The job and the dataset must both be the principal's to see:
+    another tenant's dataset is not there for it (422 naming datasetId)."""
+    config, _ = trained(session, principal, job_id)
+    x, y = stand_ins(held_dataset(session, principal, dataset_id, "datasetId"))
     check_samples(config.model, config.compile.loss, x, y, "datasetId", "datasetId")
     now = utcnow()
     evaluation = Evaluation(
         id=str(uuid.uuid4()),
+        tenant=principal.tenant,
         job_id=job_id,
         dataset_id=dataset_id,
         batch_size=batch_size,
@@ -78,9 +81,14 @@ def create(session: Session, job_id: str, dataset_id: str, batch_size: int) -> E
     return evaluation
 
 
-def get_evaluation(session: Session, evaluation_id: str, job_id: str | None = None) -> Evaluation:
+def get_evaluation(session: Session, principal: Principal, evaluation_id: str, job_id: str | None = None) -> Evaluation:
+    """The evaluation, if `principal` may see it (and of `job_id` if given); EvaluationNotFound otherwise."""
     evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is None or (job_id is not None and evaluation.job_id != job_id):
+    if (
+        evaluation is None
+        or not principal.sees(evaluation.tenant)
+        or (job_id is not None and evaluation.job_id != job_id)
+    ):
         raise EvaluationNotFound(evaluation_id)
     return evaluation
 

@@ -58,6 +58,7 @@ from trainq.services.leases.states import ACTIVE, FINISHED
 from trainq.services.logs import json_logs
 from trainq.services.placement import route
 from trainq.services.queue import job_message, send_after_commit
+from trainq.services.tenants.principal import Principal
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
@@ -80,6 +81,7 @@ class Claim:
 
 def submit(
     session: Session,
+    principal: Principal,
     spec: JobSpec,
     *,
     name: str | None,
@@ -101,6 +103,7 @@ def submit(
     now = utcnow()
     values: dict[str, Any] = dict(
         id=str(uuid.uuid4()),
+        tenant=principal.tenant,
         name=name,
         status=JobStatus.queued.value,
         device=device.value,
@@ -128,10 +131,12 @@ def submit(
     inserted = session.execute(
         insert(session, Job)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
         .returning(Job.id)
     ).scalar_one_or_none()
-    job = session.execute(select(Job).where(Job.idempotency_key == idempotency_key)).scalar_one()
+    job = session.execute(
+        select(Job).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
+    ).scalar_one()
     if inserted is None:
         if job.request_hash != request_hash:
             raise IdempotencyKeyReused(idempotency_key)
@@ -140,49 +145,59 @@ def submit(
     return job, True
 
 
-def get_job(session: Session, job_id: str) -> Job:
+def get_job(session: Session, principal: Principal, job_id: str) -> Job:
+    """The job, if `principal` may see it; JobNotFound otherwise, as if there were none."""
     job = session.get(Job, job_id)
-    if job is None:
+    if job is None or not principal.sees(job.tenant):
         raise JobNotFound(job_id)
     return job
 
 
-def exists(session: Session, job_id: str) -> bool:
-    return session.execute(select(Job.id).where(Job.id == job_id)).scalar_one_or_none() is not None
+def replays(session: Session, principal: Principal, idempotency_key: str) -> bool:
+    """Whether the tenant used this Idempotency-Key before: a submit with it is a retry."""
+    query = select(Job.id).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
+    return session.execute(query).first() is not None
+
+
+def exists(session: Session, principal: Principal, job_id: str) -> bool:
+    """Whether the job is there for `principal` (its spec, maybe megabytes, is not read)."""
+    query = select(Job.id).where(Job.id == job_id, principal.visible(Job.tenant))
+    return session.execute(query).scalar_one_or_none() is not None
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None, cursor: str | None, limit: int
+    session: Session, principal: Principal, *, status: JobStatus | None, cursor: str | None, limit: int
 ) -> tuple[list[Job], str | None]:
     """A page of jobs, newest first, and the cursor of the next page (None on the last).
 
     The spec (data included, possibly megabytes) is not loaded: reading `job.spec` on a
     listed job raises; use `get_job` for it."""
-    query = select(Job).options(defer(Job.spec, raiseload=True))
+    query = select(Job).options(defer(Job.spec, raiseload=True)).where(principal.visible(Job.tenant))
     if status is not None:
         query = query.where(Job.status == JobStatus(status).value)
     return paging.page(session, query, Job, cursor=cursor, limit=limit)
 
 
-def epochs_since(session: Session, job_id: str, since: int) -> list[Epoch]:
+def epochs_since(session: Session, principal: Principal, job_id: str, since: int) -> list[Epoch]:
     """The recorded epochs numbered `since` or later (0-based, as in tf.js's history.epoch)."""
-    get_job(session, job_id)
+    get_job(session, principal, job_id)
     query = select(Epoch).where(Epoch.job_id == job_id, Epoch.epoch >= since).order_by(Epoch.epoch)
     return list(session.execute(query).scalars())
 
 
-def final_weights(session: Session, job_id: str) -> list[np.ndarray]:
+def final_weights(session: Session, principal: Principal, job_id: str) -> list[np.ndarray]:
     """The trained weights in getWeights() order, as float32 arrays."""
-    job = get_job(session, job_id)
+    job = get_job(session, principal, job_id)
     stored = session.get(Weights, job_id)
     if stored is None:
         raise JobHasNoWeights(job_id, job.status)
     return weights_from_bytes(stored.data)
 
 
-def request_cancel(session: Session, job_id: str) -> Job:
+def request_cancel(session: Session, principal: Principal, job_id: str) -> Job:
     """Cancel a job: a queued one is cancelled at once and never starts; a running one gets
     the flag its worker reads at its next heartbeat. Cancelling a cancelled job is a no-op."""
+    get_job(session, principal, job_id)
     now = utcnow()
     cancelled = leases.change(
         session,
@@ -195,18 +210,18 @@ def request_cancel(session: Session, job_id: str) -> Job:
     )
     if not cancelled:
         leases.change(session, Job, job_id, Job.status == JobStatus.running.value, cancel_requested=True)
-    job = get_job(session, job_id)
+    job = get_job(session, principal, job_id)
     if job.status not in (JobStatus.running, JobStatus.cancelled):
         raise JobNotCancellable(job_id, job.status)
     return job
 
 
-def delete_job(session: Session, job_id: str) -> None:
+def delete_job(session: Session, principal: Principal, job_id: str) -> None:
     """Remove a job that has ended and everything recorded of it: its epochs, checkpoint,
     weights, evaluations and dataset links go with its row (ON DELETE CASCADE, on SQLite
     too: the engine turns its foreign keys on). Refused while the job is queued or running
     (cancel it first) or while one of its evaluations is: a worker would lose its writes."""
-    job = get_job(session, job_id)
+    job = get_job(session, principal, job_id)
     evaluating = session.execute(
         select(Evaluation.id).where(Evaluation.job_id == job_id, Evaluation.status.in_(_values_of(ACTIVE))).limit(1)
     ).scalar_one_or_none()

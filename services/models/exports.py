@@ -23,6 +23,7 @@ from trainq.services.errors import JobHasNoWeights
 from trainq.services.jobs import service as jobs
 from trainq.services.models.artifact import model_json, weights_bin
 from trainq.services.spec import JobSpec
+from trainq.services.tenants.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ class ExportedFile:
     epoch: int | None  # the job's epoch it holds; None for a stored model
 
 
-def job_model(session: Session, job_id: str) -> JobModel:
+def job_model(session: Session, principal: Principal, job_id: str) -> JobModel:
     """The job's final weights, or those of its last checkpoint; JobHasNoWeights (409)
     before its first epoch ends."""
-    job = jobs.get_job(session, job_id)
+    job = jobs.get_job(session, principal, job_id)
     final = session.get(Weights, job_id)
     if final is not None:
         weights, epoch = jobs.weights_from_bytes(final.data), job.epochs_done
@@ -69,14 +70,14 @@ def metadata(model: JobModel) -> dict[str, Any]:
     return {"jobId": model.job_id, "status": model.status, "epoch": model.epoch, "final": model.final}
 
 
-def job_model_json(session: Session, job_id: str) -> ExportedFile:
-    model = job_model(session, job_id)
+def job_model_json(session: Session, principal: Principal, job_id: str) -> ExportedFile:
+    model = job_model(session, principal, job_id)
     document = model_json(model.spec.model.layers, model.spec.compile, model.weights, metadata(model))
     return exported(document, model.epoch)
 
 
-def job_weights_bin(session: Session, job_id: str) -> ExportedFile:
-    model = job_model(session, job_id)
+def job_weights_bin(session: Session, principal: Principal, job_id: str) -> ExportedFile:
+    model = job_model(session, principal, job_id)
     return exported(weights_bin(model.weights), model.epoch)
 
 

@@ -21,37 +21,47 @@ from trainq.services.models import exports
 from trainq.services.models.artifact import model_json, weights_bin
 from trainq.services.models.reading import ImportedModel, read_artifact
 from trainq.services.spec import Compile, DenseLayer, JobRequest, JobSpec, Model, ModelFrom
+from trainq.services.tenants.principal import Principal
 
 
-def upload(session: Session, document: Any, weights: bytes, *, name: str | None, weights_field: str) -> StoredModel:
+def upload(
+    session: Session, principal: Principal, document: Any, weights: bytes, *, name: str | None, weights_field: str
+) -> StoredModel:
     """Store a tf.js model.json and its weights; InvalidArtifact (422) names what is wrong,
     and then nothing is stored."""
-    return _store(session, read_artifact(document, weights, weights_field=weights_field), name=name)
+    return _store(session, principal, read_artifact(document, weights, weights_field=weights_field), name=name)
 
 
-def save_job(session: Session, job_id: str, *, name: str | None) -> StoredModel:
+def save_job(session: Session, principal: Principal, job_id: str, *, name: str | None) -> StoredModel:
     """Store a job's model (its final weights, or those of its last checkpoint) to start others from."""
-    model = exports.job_model(session, job_id)
+    model = exports.job_model(session, principal, job_id)
     imported = ImportedModel(list(model.spec.model.layers), model.spec.compile, model.weights)
-    return _store(session, imported, name=name, source_job_id=job_id)
+    return _store(session, principal, imported, name=name, source_job_id=job_id)
 
 
-def get_model(session: Session, model_id: str, field: str = "path.model_id") -> StoredModel:
+def get_model(session: Session, principal: Principal, model_id: str, field: str = "path.model_id") -> StoredModel:
+    """The model, if `principal` may see it; ModelNotFound otherwise, as if there were none."""
     model = session.get(StoredModel, model_id)
-    if model is None:
+    if model is None or not principal.sees(model.tenant):
         raise ModelNotFound(model_id, field)
     return model
 
 
-def list_models(session: Session, *, cursor: str | None, limit: int) -> tuple[list[StoredModel], str | None]:
+def list_models(
+    session: Session, principal: Principal, *, cursor: str | None, limit: int
+) -> tuple[list[StoredModel], str | None]:
     """A page of models, newest first (their weights not loaded), and the next page's cursor."""
-    query = select(StoredModel).options(defer(StoredModel.weights, raiseload=True))
+    query = (
+        select(StoredModel)
+        .options(defer(StoredModel.weights, raiseload=True))
+        .where(principal.visible(StoredModel.tenant))
+    )
     return paging.page(session, query, StoredModel, cursor=cursor, limit=limit)
 
 
-def delete_model(session: Session, model_id: str) -> None:
+def delete_model(session: Session, principal: Principal, model_id: str) -> None:
     """Remove a model; the jobs started from it keep their copy of its layers and weights."""
-    session.delete(get_model(session, model_id))
+    session.delete(get_model(session, principal, model_id))
     session.flush()
 
 
@@ -67,12 +77,12 @@ def weights_of(model: StoredModel) -> list[np.ndarray]:
     return jobs.weights_from_bytes(model.weights)
 
 
-def job_spec(session: Session, request: JobRequest) -> JobSpec:
+def job_spec(session: Session, principal: Principal, request: JobRequest) -> JobSpec:
     """The job spec to store and train: a `model.from` replaced by the stored model's layers
     and weights (its initial weights), and its compile when the request has none."""
     model, compile = request.model, request.compile
     if isinstance(model, ModelFrom):
-        stored = get_model(session, model.from_, field="model.from")
+        stored = get_model(session, principal, model.from_, field="model.from")
         if compile is None:
             compile = compile_of(stored)
             if compile is None:
@@ -87,9 +97,11 @@ def job_spec(session: Session, request: JobRequest) -> JobSpec:
     return JobSpec.model_construct(model=model, compile=compile, fit=request.fit, data=request.data)
 
 
-def model_files(session: Session, model_id: str) -> tuple[exports.ExportedFile, exports.ExportedFile]:
+def model_files(
+    session: Session, principal: Principal, model_id: str
+) -> tuple[exports.ExportedFile, exports.ExportedFile]:
     """A stored model as tf.js loads it: (model.json, weights.bin)."""
-    stored = get_model(session, model_id)
+    stored = get_model(session, principal, model_id)
     weights = weights_of(stored)
     metadata = {"modelId": stored.id, "sourceJobId": stored.source_job_id}
     document = model_json(layers_of(stored), compile_of(stored), weights, metadata)
@@ -97,12 +109,18 @@ def model_files(session: Session, model_id: str) -> tuple[exports.ExportedFile, 
 
 
 def _store(
-    session: Session, imported: ImportedModel, *, name: str | None, source_job_id: str | None = None
+    session: Session,
+    principal: Principal,
+    imported: ImportedModel,
+    *,
+    name: str | None,
+    source_job_id: str | None = None,
 ) -> StoredModel:
     if name is not None and len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     model = StoredModel(
         id=str(uuid.uuid4()),
+        tenant=principal.tenant,
         name=name,
         layers=[layer.model_dump(mode="json", by_alias=True, exclude_none=True) for layer in imported.layers],
         compile=None

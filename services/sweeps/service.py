@@ -31,6 +31,8 @@ from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.logs import finite_or_none
 from trainq.services.spec import JobSpec
 from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
+from trainq.services.tenants import quotas
+from trainq.services.tenants.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Ranking:
 
 def create_sweep(
     session: Session,
+    principal: Principal,
     *,
     base: JobSpec,
     grid: dict[str, list[Any]] | None,
@@ -99,9 +102,11 @@ def create_sweep(
             f"over the limit of {max_inline_bytes:,}; upload the data (POST /v1/datasets) and name it in "
             "data.datasetId",
         )
-    specs = [_point_spec(session, document, index, point) for index, point in enumerate(points)]
+    specs = [_point_spec(session, principal, document, index, point) for index, point in enumerate(points)]
+    quotas.check_jobs(session, principal.tenant, adding=len(specs))
     sweep = Sweep(
         id=str(uuid.uuid4()),
+        tenant=principal.tenant,
         name=name,
         base_spec=document,
         device=Device(device).value,
@@ -116,6 +121,7 @@ def create_sweep(
     for index, spec in enumerate(specs):
         job, _ = jobs.submit(
             session,
+            principal,
             spec,
             name=_job_name(name, points[index]),
             device=device,
@@ -123,20 +129,23 @@ def create_sweep(
             sweep=(sweep.id, index),
         )
         dataset_jobs.record_use(session, job.id, spec)
-    return rank(session, sweep.id)
+    return rank(session, principal, sweep.id)
 
 
-def get_sweep(session: Session, sweep_id: str) -> Sweep:
+def get_sweep(session: Session, principal: Principal, sweep_id: str) -> Sweep:
+    """The sweep, if `principal` may see it; SweepNotFound otherwise, as if there were none."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
+    if sweep is None or not principal.sees(sweep.tenant):
         raise SweepNotFound(sweep_id)
     return sweep
 
 
-def list_sweeps(session: Session, *, cursor: str | None, limit: int) -> tuple[list[SweepSummary], str | None]:
+def list_sweeps(
+    session: Session, principal: Principal, *, cursor: str | None, limit: int
+) -> tuple[list[SweepSummary], str | None]:
     """A page of sweeps, newest first, each with its jobs counted by status and its best
     final value (by its own metric and goal), and the next page's cursor (None on the last)."""
-    query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True))
+    query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True)).where(principal.visible(Sweep.tenant))
     rows, next_cursor = paging.page(session, query, Sweep, cursor=cursor, limit=limit)
     # one query for the jobs of the whole page, only the columns a summary reads
     found = session.execute(
@@ -172,9 +181,11 @@ def sweep_jobs(session: Session, sweep_id: str) -> list[Job]:
     return list(session.execute(query).scalars())
 
 
-def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: str | None = None) -> Ranking:
+def rank(
+    session: Session, principal: Principal, sweep_id: str, *, metric: str | None = None, goal: str | None = None
+) -> Ranking:
     """The sweep's jobs ranked by the final value of `metric` (default: the sweep's own)."""
-    sweep = get_sweep(session, sweep_id)
+    sweep = get_sweep(session, principal, sweep_id)
     metric = metric or sweep.metric
     goal = goal or sweep.goal
     entries = [
@@ -193,10 +204,10 @@ def rank(session: Session, sweep_id: str, *, metric: str | None = None, goal: st
     return Ranking(sweep, metric, goal, result)
 
 
-def cancel_sweep(session: Session, sweep_id: str) -> Ranking:
+def cancel_sweep(session: Session, principal: Principal, sweep_id: str) -> Ranking:
     """Cancel every job of the sweep not yet finished: queued ones at once, running ones
     at their worker's next heartbeat (as cancelling each job would). The sweep, ranked."""
-    get_sweep(session, sweep_id)
+    get_sweep(session, principal, sweep_id)
     session.execute(
         update(Job)
         .where(Job.sweep_id == sweep_id, Job.status == JobStatus.queued.value)
@@ -210,15 +221,15 @@ def cancel_sweep(session: Session, sweep_id: str) -> Ranking:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return rank(session, sweep_id)
+    return rank(session, principal, sweep_id)
 
 
-def delete_sweep(session: Session, sweep_id: str) -> None:
+def delete_sweep(session: Session, principal: Principal, sweep_id: str) -> None:
     """Remove a sweep whose jobs have all ended, and its jobs with everything recorded of
     them (ON DELETE CASCADE from the sweep to its jobs, and on from each job). Refused
     while any of its jobs, or an evaluation of one, is queued or running: cancel it first.
     An ended job never starts again, so nothing can begin between the check and the delete."""
-    sweep = get_sweep(session, sweep_id)
+    sweep = get_sweep(session, principal, sweep_id)
     under_way = (JobStatus.queued.value, JobStatus.running.value)
     members = session.execute(select(Job.id, Job.status).where(Job.sweep_id == sweep_id)).all()
     busy = [job_id for job_id, status in members if status in under_way]
@@ -238,12 +249,12 @@ def delete_sweep(session: Session, sweep_id: str) -> None:
     session.expunge(sweep)
 
 
-def _point_spec(session: Session, document: dict[str, Any], index: int, point: Point) -> JobSpec:
+def _point_spec(session: Session, principal: Principal, document: dict[str, Any], index: int, point: Point) -> JobSpec:
     where = f"points[{index}]"
     described = ", ".join(f"{path}={value!r}" for path, value in point.items())
     try:
         spec = JobSpec.model_validate(apply(document, point))
-        dataset_jobs.check_training(session, spec)
+        dataset_jobs.check_training(session, principal, spec)
     except InvalidInput as error:
         raise error.inside(where, f" (at {described})") from None
     except EngineError as error:

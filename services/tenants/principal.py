@@ -39,7 +39,7 @@ class Principal:
         if tenant is None or (tenant == self.tenant and not self.admin):
             return self
         if not self.admin:
-            raise InvalidInput("tenant", "only an admin key sees another tenant's work")
+            raise InvalidInput("query.tenant", "only an admin key sees another tenant's work")
         return replace(self, tenant=tenant, admin=False)
 
 

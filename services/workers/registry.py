@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from trainq.services.db.models import Job, Worker, utcnow
 from trainq.services.db.upsert import insert
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.tenants.principal import Principal
 from trainq.services.workers.device import WorkerDevice
 
 
@@ -84,10 +85,13 @@ def stopped(session: Session, name: str) -> None:
     )
 
 
-def list_workers(session: Session, *, lost_after: float) -> list[WorkerState]:
-    """Every worker that ever recorded itself, online ones first, then by name."""
+def list_workers(session: Session, principal: Principal, *, lost_after: float) -> list[WorkerState]:
+    """Every worker that ever recorded itself, online ones first, then by name; the jobs
+    each runs, those `principal` may see (the workers are shared, the jobs are not)."""
     now = utcnow()
-    running = session.execute(select(Job.worker, Job.id).where(Job.status == JobStatus.running.value)).all()
+    running = session.execute(
+        select(Job.worker, Job.id).where(Job.status == JobStatus.running.value, principal.visible(Job.tenant))
+    ).all()
     jobs_of: dict[str, list[str]] = {}
     for holder, job_id in running:
         # jobs.worker is "<node name>:<pool process id>"

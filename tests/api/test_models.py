@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.parity.conftest import MODELS_PROGRAM, run_tfjs, tfjs  # noqa: F401 (tfjs: the fixture)
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import StoredModel
 from trainq.services.jobs import service as jobs
 from trainq.services.settings import Settings
@@ -162,7 +163,7 @@ async def test_a_job_from_a_stored_model_starts_from_its_weights_and_compile(
     saved_job = await client.post(f"/v1/jobs/{job.json()['id']}/model", params={"name": "after 3"})
     assert saved_job.status_code == 201 and saved_job.json()["sourceJobId"] == job.json()["id"]
     with factory() as session:
-        trained = jobs.final_weights(session, job.json()["id"])
+        trained = jobs.final_weights(session, TEST_PRINCIPAL, job.json()["id"])
     served = await client.get(saved_job.json()["links"]["weights.bin"])
     np.testing.assert_array_equal(np.frombuffer(served.content, "<f4"), np.concatenate([w.ravel() for w in trained]))
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.conftest import Broker, asgi_client
 from tests.conftest import sqlite_settings
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.api.app import create_app
 from trainq.services import queue
 from trainq.services.db.models import Job
@@ -41,7 +42,12 @@ def test_importing_the_api_imports_no_worker_code_and_the_queue_module_does_noth
 def _submit(factory: sessionmaker[Session]) -> str:
     with session_scope(factory) as session:
         job, _ = jobs.submit(
-            session, JobSpec.model_validate(SEED_EXAMPLE), name=None, device=Device.cpu, idempotency_key=None
+            session,
+            TEST_PRINCIPAL,
+            JobSpec.model_validate(SEED_EXAMPLE),
+            name=None,
+            device=Device.cpu,
+            idempotency_key=None,
         )
         return job.id
 
@@ -52,7 +58,14 @@ def test_a_job_is_sent_when_its_transaction_commits_and_never_when_it_rolls_back
     celery = queue.create_celery(settings)
     factory = new_session_factory(settings, queue.session_info(celery))
     with pytest.raises(RuntimeError), session_scope(factory) as session:
-        jobs.submit(session, JobSpec.model_validate(SEED_EXAMPLE), name=None, device=Device.cpu, idempotency_key=None)
+        jobs.submit(
+            session,
+            TEST_PRINCIPAL,
+            JobSpec.model_validate(SEED_EXAMPLE),
+            name=None,
+            device=Device.cpu,
+            idempotency_key=None,
+        )
         raise RuntimeError("the request failed after the job was stored")
     rolled_back = broker.take_all()
     committed = _submit(factory)

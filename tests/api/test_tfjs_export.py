@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.test_jobs import seed
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import utcnow
 from trainq.services.engine import Checkpoint
 from trainq.services.jobs import service as jobs
@@ -111,7 +112,7 @@ async def test_a_cancelled_job_exports_its_last_checkpoint_and_says_which_epoch(
     running = await client.get(f"/v1/jobs/{job['id']}/model.json")
     assert running.status_code == 200 and running.headers["x-trainq-epoch"] == "3"
     with factory() as session:
-        jobs.request_cancel(session, job["id"])
+        jobs.request_cancel(session, TEST_PRINCIPAL, job["id"])
         assert jobs.cancelled(session, job["id"], attempt=claim.attempt)
         session.commit()
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Stack
+from tests.e2e.jobs import seed_spec
 from tests.support.processes import BIN, process_env
 
 pytestmark = pytest.mark.e2e
@@ -77,3 +78,17 @@ def test_the_command_line_without_a_key_says_how_to_give_one(stack: Stack) -> No
     assert "An API key is required" in done.stderr and "TRAINQ_API_KEY" in done.stderr, done.stderr
     uploaded = trainq(stack, "datasets", "list", "--url", stack.api.base_url, TRAINQ_API_KEY="")
     assert uploaded.returncode == 1 and "TRAINQ_API_KEY" in uploaded.stderr, uploaded.stderr
+
+
+def test_a_tenant_s_quota_set_from_the_command_line_answers_429_past_it(stack: Stack) -> None:
+    assert stack.api is not None
+    key = ok(trainq(stack, "keys", "create", "--tenant", "quota")).strip()
+    ok(trainq(stack, "tenants", "set", "quota", "--max-active-jobs", "1"))
+    assert "quota" in ok(trainq(stack, "tenants", "list"))
+    with httpx.Client(base_url=stack.api.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        assert client.post("/v1/jobs", json=seed_spec()).status_code == 201
+        refused = client.post("/v1/jobs", json=seed_spec())
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+    assert "max_active_jobs" in refused.json()["detail"]
+    unknown = trainq(stack, "tenants", "set", "nobody", "--max-active-jobs", "1")
+    assert unknown.returncode == 1 and "tenant nobody not found" in unknown.stderr

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import create_engine_for
 from trainq.services.jobs import service
@@ -67,7 +68,9 @@ def submit(session: Session) -> Callable[..., Job]:
     """Submit the seed job (options may change its fit) and return it."""
 
     def submit_job(name: str | None = None, key: str | None = None, **fit: Any) -> Job:
-        job, _ = service.submit(session, job_spec(**fit), name=name, device=Device.auto, idempotency_key=key)
+        job, _ = service.submit(
+            session, TEST_PRINCIPAL, job_spec(**fit), name=name, device=Device.auto, idempotency_key=key
+        )
         return job
 
     return submit_job

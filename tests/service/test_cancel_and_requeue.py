@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.service.conftest import expire_lease, record_one
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Checkpoint, Job
 from trainq.services.errors import JobNotCancellable, JobNotFound
 from trainq.services.jobs import service
@@ -18,11 +19,11 @@ from trainq.services.leases.service import Lease
 
 
 def test_a_cancelled_queued_job_never_starts(session: Session, submit: Callable[..., Job]) -> None:
-    job = service.request_cancel(session, submit().id)
+    job = service.request_cancel(session, TEST_PRINCIPAL, submit().id)
     assert job.status == JobStatus.cancelled
     assert job.finished_at is not None and job.started_at is None
     assert service.claim(session, job.id, worker="w", lease_seconds=60) is None
-    assert service.get_job(session, job.id).status == JobStatus.cancelled
+    assert service.get_job(session, TEST_PRINCIPAL, job.id).status == JobStatus.cancelled
 
 
 def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, submit: Callable[..., Job]) -> None:
@@ -32,7 +33,7 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
     assert record_one(
         session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c"
     ) == Lease(True, False)
-    job = service.request_cancel(session, job.id)
+    job = service.request_cancel(session, TEST_PRINCIPAL, job.id)
     assert (job.status, job.cancel_requested) == (JobStatus.running, True)
 
     # the worker learns it at its next heartbeat, or as it records its next epoch
@@ -41,15 +42,15 @@ def test_a_cancelled_running_job_is_flagged_for_its_worker(session: Session, sub
         session, job.id, attempt=claim.attempt, epoch=1, logs={"loss": 0.5}, wall_time=0.1, checkpoint=b"c"
     ) == Lease(True, True)
     assert service.cancelled(session, job.id, attempt=claim.attempt)
-    job = service.get_job(session, job.id)
+    job = service.get_job(session, TEST_PRINCIPAL, job.id)
     assert job.status == JobStatus.cancelled and job.finished_at is not None
-    assert [e.epoch for e in service.epochs_since(session, job.id, 0)] == [0, 1]
+    assert [e.epoch for e in service.epochs_since(session, TEST_PRINCIPAL, job.id, 0)] == [0, 1]
 
 
 def test_cancelling_a_cancelled_job_again_changes_nothing(session: Session, submit: Callable[..., Job]) -> None:
-    first = service.request_cancel(session, submit().id)
+    first = service.request_cancel(session, TEST_PRINCIPAL, submit().id)
     finished_at = first.finished_at
-    again = service.request_cancel(session, first.id)
+    again = service.request_cancel(session, TEST_PRINCIPAL, first.id)
     assert (again.status, again.finished_at) == (JobStatus.cancelled, finished_at)
 
 
@@ -63,13 +64,13 @@ def test_a_finished_job_cannot_be_cancelled(session: Session, submit: Callable[.
     else:
         assert service.fail(session, job.id, attempt=claim.attempt, error="boom")
     with pytest.raises(JobNotCancellable, match=outcome):
-        service.request_cancel(session, job.id)
-    assert service.get_job(session, job.id).status == outcome
+        service.request_cancel(session, TEST_PRINCIPAL, job.id)
+    assert service.get_job(session, TEST_PRINCIPAL, job.id).status == outcome
 
 
 def test_cancelling_an_unknown_job_raises_job_not_found(session: Session) -> None:
     with pytest.raises(JobNotFound):
-        service.request_cancel(session, "no-such-job")
+        service.request_cancel(session, TEST_PRINCIPAL, "no-such-job")
 
 
 def test_a_cancelled_job_whose_worker_died_ends_cancelled_instead_of_resuming(
@@ -77,10 +78,10 @@ def test_a_cancelled_job_whose_worker_died_ends_cancelled_instead_of_resuming(
 ) -> None:
     job = submit()
     assert service.claim(session, job.id, worker="dies", lease_seconds=60) is not None
-    service.request_cancel(session, job.id)
+    service.request_cancel(session, TEST_PRINCIPAL, job.id)
     expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
-    job = service.get_job(session, job.id)
+    job = service.get_job(session, TEST_PRINCIPAL, job.id)
     assert (job.status, job.worker) == (JobStatus.cancelled, "dies")
 
 
@@ -93,10 +94,10 @@ def test_a_job_cancelled_when_its_dead_worker_is_replaced_keeps_its_last_checkpo
     assert record_one(
         session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state"
     ).owned
-    service.request_cancel(session, job.id)
+    service.request_cancel(session, TEST_PRINCIPAL, job.id)
     expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60) is None
-    assert service.get_job(session, job.id).status == JobStatus.cancelled
+    assert service.get_job(session, TEST_PRINCIPAL, job.id).status == JobStatus.cancelled
     # never resumed, but its model is exported from it
     assert session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job.id)).scalar() == b"state"
 
@@ -111,7 +112,7 @@ def test_a_job_that_lost_its_worker_max_attempts_times_ends_failed_instead_of_go
         record_one(session, job.id, attempt=attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"state")
         expire_lease(session, job.id)
     assert service.claim(session, job.id, worker="next", lease_seconds=60, max_attempts=3) is None
-    job = service.get_job(session, job.id)
+    job = service.get_job(session, TEST_PRINCIPAL, job.id)
     assert (job.status, job.attempt, job.worker) == (JobStatus.failed, 3, "dies-3")
     assert job.error == leases.workers_lost(3) and "lost on each of 3 attempts" in job.error
     assert session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job.id)).scalar() == b"state"
@@ -122,13 +123,13 @@ def test_a_live_lease_at_max_attempts_is_left_alone(session: Session, submit: Ca
     job = submit()
     assert service.claim(session, job.id, worker="only", lease_seconds=60, max_attempts=1) is not None
     assert service.claim(session, job.id, worker="dup", lease_seconds=60, max_attempts=1) is None
-    assert service.get_job(session, job.id).status == JobStatus.running
+    assert service.get_job(session, TEST_PRINCIPAL, job.id).status == JobStatus.running
 
 
 def test_cancelling_one_job_leaves_the_others_alone(session: Session, submit: Callable[..., Job]) -> None:
     others = [submit().id for _ in range(3)]
-    service.request_cancel(session, submit().id)
-    assert {service.get_job(session, job_id).status for job_id in others} == {JobStatus.queued}
+    service.request_cancel(session, TEST_PRINCIPAL, submit().id)
+    assert {service.get_job(session, TEST_PRINCIPAL, job_id).status for job_id in others} == {JobStatus.queued}
 
 
 def backdate_enqueue(session: Session, job_id: str, seconds: float) -> None:
@@ -156,7 +157,7 @@ def test_stranded_jobs_are_queued_ones_enqueued_long_ago_and_running_ones_whose_
     backdate_enqueue(session, dead, 600)
     expire_lease(session, dead)
     finished = submit().id
-    service.request_cancel(session, finished)
+    service.request_cancel(session, TEST_PRINCIPAL, finished)
     backdate_enqueue(session, finished, 600)
 
     stranded = leases.stranded(session, Job, queued_before=now - timedelta(seconds=60), now=service.utcnow())

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
 from tests.service.conftest import SEED
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.storage import FolderStorage
@@ -49,6 +50,7 @@ def stored_dataset(session: Session) -> str:
     dataset_id = str(uuid.uuid4())
     session.add(
         Dataset(
+            tenant=TEST_PRINCIPAL.tenant,
             id=dataset_id,
             name=None,
             format="npy",
@@ -76,8 +78,8 @@ def spec_on(dataset_id: str, validation_id: str | None = None) -> JobSpec:
 
 def submit_on(session: Session, spec: JobSpec) -> str:
     """What POST /v1/jobs does in its transaction."""
-    dataset_jobs.check_training(session, spec)
-    job, _ = jobs.submit(session, spec, name=None, device=Device.auto, idempotency_key=None)
+    dataset_jobs.check_training(session, TEST_PRINCIPAL, spec)
+    job, _ = jobs.submit(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
     dataset_jobs.record_use(session, job.id, spec)
     return job.id
 
@@ -116,7 +118,9 @@ def count(factory: Factory, model: type) -> int:
 
 
 def trained_job(session: Session) -> str:
-    job, _ = jobs.submit(session, JobSpec.model_validate(SEED), name=None, device=Device.auto, idempotency_key=None)
+    job, _ = jobs.submit(
+        session, TEST_PRINCIPAL, JobSpec.model_validate(SEED), name=None, device=Device.auto, idempotency_key=None
+    )
     claim = jobs.claim(session, job.id, worker="trainer:1", lease_seconds=60)
     assert claim is not None
     assert jobs.succeed(session, job.id, attempt=claim.attempt, weights=[np.ones((1, 1)), np.zeros(1)])
@@ -127,7 +131,7 @@ def test_a_job_submitted_while_its_dataset_is_being_deleted_waits_and_is_refused
     with session_scope(pg) as session:
         dataset_id = stored_dataset(session)
     with pg() as deleting:
-        datasets.delete_dataset(deleting, NO_BYTES, dataset_id)
+        datasets.delete_dataset(deleting, TEST_PRINCIPAL, NO_BYTES, dataset_id)
         thread, outcome = in_thread(lambda: _submit_in_scope(pg, spec_on(dataset_id)))
         wait_until_a_session_waits_on_a_lock(pg)
         deleting.commit()
@@ -144,10 +148,10 @@ def test_a_dataset_deleted_while_a_job_on_it_is_being_submitted_waits_and_is_ref
     spec = spec_on(dataset_id)
     with pg() as submitting:
         # the submit has checked the dataset, and not yet stored the job that names it
-        dataset_jobs.check_training(submitting, spec)
+        dataset_jobs.check_training(submitting, TEST_PRINCIPAL, spec)
         thread, outcome = in_thread(lambda: _delete_in_scope(pg, dataset_id))
         wait_until_a_session_waits_on_a_lock(pg)
-        job, _ = jobs.submit(submitting, spec, name=None, device=Device.auto, idempotency_key=None)
+        job, _ = jobs.submit(submitting, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
         dataset_jobs.record_use(submitting, job.id, spec)
         submitting.commit()
     thread.join(LOCK_WAIT_SECONDS)
@@ -160,7 +164,7 @@ def test_an_evaluation_asked_for_while_its_dataset_is_being_deleted_waits_and_is
     with session_scope(pg) as session:
         dataset_id, job_id = stored_dataset(session), trained_job(session)
     with pg() as deleting:
-        datasets.delete_dataset(deleting, NO_BYTES, dataset_id)
+        datasets.delete_dataset(deleting, TEST_PRINCIPAL, NO_BYTES, dataset_id)
         thread, outcome = in_thread(lambda: _evaluate_in_scope(pg, job_id, dataset_id))
         wait_until_a_session_waits_on_a_lock(pg)
         deleting.commit()
@@ -205,7 +209,7 @@ def test_a_job_stored_on_a_dataset_that_is_gone_is_a_conflict_naming_its_field(f
     gone = str(uuid.uuid4())
     spec = spec_on(gone, present) if missing == "training" else spec_on(present, gone)
     with pytest.raises(DatasetDeleted) as raised, session_scope(factory) as session:
-        job, _ = jobs.submit(session, spec, name=None, device=Device.auto, idempotency_key=None)
+        job, _ = jobs.submit(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
         dataset_jobs.record_use(session, job.id, spec)
     assert raised.value.field == {"training": "data.datasetId", "validation": "data.validationDatasetId"}[missing]
     assert raised.value.status_code == 409 and gone in str(raised.value)
@@ -219,9 +223,9 @@ def _submit_in_scope(factory: Factory, spec: JobSpec) -> str:
 
 def _delete_in_scope(factory: Factory, dataset_id: str) -> None:
     with session_scope(factory) as session:
-        datasets.delete_dataset(session, NO_BYTES, dataset_id)
+        datasets.delete_dataset(session, TEST_PRINCIPAL, NO_BYTES, dataset_id)
 
 
 def _evaluate_in_scope(factory: Factory, job_id: str, dataset_id: str) -> str:
     with session_scope(factory) as session:
-        return evaluations.create(session, job_id, dataset_id, batch_size=2).id
+        return evaluations.create(session, TEST_PRINCIPAL, job_id, dataset_id, batch_size=2).id

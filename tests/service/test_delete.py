@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.service.conftest import job_spec, record_one
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Checkpoint, Dataset, Epoch, Evaluation, Job, JobDataset, Sweep, Weights
 from trainq.services.errors import JobNotDeletable, JobNotFound, SweepNotDeletable
 from trainq.services.evaluations import service as evaluations
@@ -39,6 +40,7 @@ def a_dataset(session: Session) -> Dataset:
     """A dataset's row (its bytes are no part of a job's delete: the dataset outlives its jobs)."""
     dataset_id = str(uuid.uuid4())
     dataset = Dataset(
+        tenant=TEST_PRINCIPAL.tenant,
         id=dataset_id,
         format="csv",
         rows=5,
@@ -71,7 +73,7 @@ def trained(session: Session, submit: Callable[..., Job], *, epochs: int = 3) ->
 
 
 def evaluated(session: Session, job: Job, dataset: Dataset, *, finish: bool) -> Evaluation:
-    evaluation = evaluations.create(session, job.id, dataset.id, batch_size=32)
+    evaluation = evaluations.create(session, TEST_PRINCIPAL, job.id, dataset.id, batch_size=32)
     if finish:
         claimed = evaluations.claim(session, evaluation.id, worker="w", lease_seconds=60)
         assert claimed is not None
@@ -96,12 +98,12 @@ def test_deleting_an_ended_job_removes_its_epochs_weights_evaluations_and_datase
         "job_datasets": 1,
     }
 
-    service.delete_job(session, job.id)
+    service.delete_job(session, TEST_PRINCIPAL, job.id)
     session.commit()
 
     assert set(rows_of(session, job.id).values()) == {0}
     with pytest.raises(JobNotFound):
-        service.get_job(session, job.id)
+        service.get_job(session, TEST_PRINCIPAL, job.id)
     # the dataset is its own: it stays for other jobs
     assert session.get(Dataset, dataset.id) is not None
 
@@ -110,7 +112,7 @@ def test_deleting_an_ended_job_removes_its_epochs_weights_evaluations_and_datase
 def test_a_failed_or_cancelled_job_is_deleted_too(session: Session, submit: Callable[..., Job], ending: str) -> None:
     job = submit()
     if ending == "cancelled":
-        service.request_cancel(session, job.id)
+        service.request_cancel(session, TEST_PRINCIPAL, job.id)
     else:
         claim = service.claim(session, job.id, worker="w", lease_seconds=60)
         assert claim is not None
@@ -118,7 +120,7 @@ def test_a_failed_or_cancelled_job_is_deleted_too(session: Session, submit: Call
         assert service.fail(session, job.id, attempt=claim.attempt, error="diverged")
     session.commit()
 
-    service.delete_job(session, job.id)
+    service.delete_job(session, TEST_PRINCIPAL, job.id)
     session.commit()
 
     assert set(rows_of(session, job.id).values()) == {0}
@@ -128,9 +130,9 @@ def test_a_queued_job_is_not_deleted(session: Session, submit: Callable[..., Job
     job = submit()
     session.commit()
     with pytest.raises(JobNotDeletable, match="is queued; cancel it first"):
-        service.delete_job(session, job.id)
+        service.delete_job(session, TEST_PRINCIPAL, job.id)
     session.rollback()
-    assert service.get_job(session, job.id).status == JobStatus.queued
+    assert service.get_job(session, TEST_PRINCIPAL, job.id).status == JobStatus.queued
 
 
 def test_a_running_job_keeps_its_epochs_and_checkpoint(session: Session, submit: Callable[..., Job]) -> None:
@@ -141,7 +143,7 @@ def test_a_running_job_keeps_its_epochs_and_checkpoint(session: Session, submit:
     session.commit()
 
     with pytest.raises(JobNotDeletable, match="is running; cancel it first"):
-        service.delete_job(session, job.id)
+        service.delete_job(session, TEST_PRINCIPAL, job.id)
     session.rollback()
 
     assert rows_of(session, job.id) | {"jobs": 1} == {
@@ -162,19 +164,20 @@ def test_a_job_being_evaluated_is_not_deleted(session: Session, submit: Callable
     session.commit()
 
     with pytest.raises(JobNotDeletable, match="is being evaluated"):
-        service.delete_job(session, job.id)
+        service.delete_job(session, TEST_PRINCIPAL, job.id)
     session.rollback()
     assert session.get(Evaluation, evaluation.id) is not None
 
 
 def test_deleting_an_unknown_job_raises_job_not_found(session: Session) -> None:
     with pytest.raises(JobNotFound):
-        service.delete_job(session, str(uuid.uuid4()))
+        service.delete_job(session, TEST_PRINCIPAL, str(uuid.uuid4()))
 
 
 def a_sweep(session: Session, points: int = 3) -> tuple[Sweep, list[Job]]:
     created = sweeps.create_sweep(
         session,
+        TEST_PRINCIPAL,
         base=job_spec(),
         grid={"fit.epochs": list(range(1, points + 1))},
         random=None,
@@ -196,27 +199,29 @@ def test_deleting_a_sweep_whose_jobs_ended_removes_it_and_every_job_with_its_rec
         assert claim is not None
         record_one(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c")
         assert service.succeed(session, job.id, attempt=claim.attempt, weights=WEIGHTS)
-    other = service.submit(session, job_spec(), name="not in the sweep", device=Device.auto, idempotency_key=None)[0]
+    other = service.submit(
+        session, TEST_PRINCIPAL, job_spec(), name="not in the sweep", device=Device.auto, idempotency_key=None
+    )[0]
     session.commit()
     sweep_id, job_ids, other_id = sweep.id, [job.id for job in stored], other.id
 
-    sweeps.delete_sweep(session, sweep_id)
+    sweeps.delete_sweep(session, TEST_PRINCIPAL, sweep_id)
     session.commit()
 
     assert session.get(Sweep, sweep_id) is None
     for job_id in job_ids:
         assert set(rows_of(session, job_id).values()) == {0}
-    assert service.get_job(session, other_id).status == JobStatus.queued
+    assert service.get_job(session, TEST_PRINCIPAL, other_id).status == JobStatus.queued
 
 
 def test_a_sweep_with_a_job_still_queued_or_running_is_not_deleted(session: Session) -> None:
     sweep, stored = a_sweep(session)
     assert service.claim(session, stored[0].id, worker="w", lease_seconds=60) is not None
-    service.request_cancel(session, stored[1].id)
+    service.request_cancel(session, TEST_PRINCIPAL, stored[1].id)
     session.commit()
 
     with pytest.raises(SweepNotDeletable) as refused:
-        sweeps.delete_sweep(session, sweep.id)
+        sweeps.delete_sweep(session, TEST_PRINCIPAL, sweep.id)
     session.rollback()
     assert stored[0].id in refused.value.message and stored[2].id in refused.value.message
     assert stored[1].id not in refused.value.message

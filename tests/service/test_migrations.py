@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, create_engine, inspect
+from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 
 from tests.conftest import settings_for
@@ -78,3 +78,22 @@ def test_the_schema_comparison_sees_a_column_the_migrations_lack(empty_database_
     finally:
         engine.dispose()
     assert [(d[0], d[2], d[3].name) for d in difference] == [("add_column", "epochs", "learning_rate")]
+
+
+def test_work_stored_before_tenants_belongs_to_the_default_tenant(empty_database_url: str) -> None:
+    settings = settings_for(empty_database_url)
+    upgrade(settings, "0006")
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO sweeps (id, name, base_spec, device, space, points, metric, goal, created_at) "
+                    "VALUES ('s1', NULL, '{}', 'auto', '{}', '[]', 'loss', 'min', CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade(settings)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT tenant FROM sweeps")).scalar_one() == "default"
+    finally:
+        engine.dispose()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
 from tests.service.conftest import job_spec
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service
@@ -21,13 +22,13 @@ def jobs_stored(factory: sessionmaker[Session]) -> int:
 
 def test_session_scope_commits_when_the_block_ends(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
-        service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key=None)
+        service.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
     assert jobs_stored(factory) == 1
 
 
 def test_session_scope_rolls_back_when_the_block_raises(factory: sessionmaker[Session]) -> None:
     with pytest.raises(RuntimeError, match="after the submit"), session_scope(factory) as session:
-        service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key=None)
+        service.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
         raise RuntimeError("after the submit")
     assert jobs_stored(factory) == 0
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.service.conftest import job_spec
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services import paging
 from trainq.services.db.models import Job
 from trainq.services.db.session import session_scope
@@ -26,11 +27,13 @@ def job_count(session: Session) -> int:
 def test_submit_stores_a_queued_job_whose_spec_reads_back_equal(factory: sessionmaker[Session]) -> None:
     spec = job_spec(epochs=7)
     with session_scope(factory) as session:
-        job, created = service.submit(session, spec, name="seed", device=Device.cpu, idempotency_key=None)
+        job, created = service.submit(
+            session, TEST_PRINCIPAL, spec, name="seed", device=Device.cpu, idempotency_key=None
+        )
     assert created
 
     with factory() as session:
-        stored = service.get_job(session, job.id)
+        stored = service.get_job(session, TEST_PRINCIPAL, job.id)
         assert stored.status == JobStatus.queued
         assert (stored.name, stored.device, stored.attempt, stored.epochs_total, stored.epochs_done) == (
             "seed",
@@ -47,12 +50,16 @@ def test_submit_stores_a_queued_job_whose_spec_reads_back_equal(factory: session
 
 def test_get_job_of_an_unknown_id_raises_job_not_found(session: Session) -> None:
     with pytest.raises(JobNotFound):
-        service.get_job(session, "00000000-0000-0000-0000-000000000000")
+        service.get_job(session, TEST_PRINCIPAL, "00000000-0000-0000-0000-000000000000")
 
 
 def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> None:
-    first, created = service.submit(session, job_spec(), name="a", device=Device.auto, idempotency_key="key-1")
-    again, created_again = service.submit(session, job_spec(), name="a", device=Device.auto, idempotency_key="key-1")
+    first, created = service.submit(
+        session, TEST_PRINCIPAL, job_spec(), name="a", device=Device.auto, idempotency_key="key-1"
+    )
+    again, created_again = service.submit(
+        session, TEST_PRINCIPAL, job_spec(), name="a", device=Device.auto, idempotency_key="key-1"
+    )
     assert (created, created_again) == (True, False)
     assert again.id == first.id
     assert job_count(session) == 1
@@ -69,9 +76,9 @@ def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> N
 )
 def test_an_idempotency_key_reused_with_another_request_is_refused(session: Session, change: dict[str, Any]) -> None:
     request: dict[str, Any] = dict(spec=job_spec(), name="a", device=Device.auto)
-    service.submit(session, **request, idempotency_key="key-1")
+    service.submit(session, TEST_PRINCIPAL, **request, idempotency_key="key-1")
     with pytest.raises(IdempotencyKeyReused):
-        service.submit(session, **{**request, **change}, idempotency_key="key-1")
+        service.submit(session, TEST_PRINCIPAL, **{**request, **change}, idempotency_key="key-1")
     assert job_count(session) == 1
 
 
@@ -82,7 +89,9 @@ def test_concurrent_submits_with_one_idempotency_key_store_one_job(factory: sess
     def submit() -> None:
         barrier.wait()
         with session_scope(factory) as session:
-            job, _ = service.submit(session, job_spec(), name=None, device=Device.auto, idempotency_key="same")
+            job, _ = service.submit(
+                session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key="same"
+            )
             ids.append(job.id)
 
     threads = [threading.Thread(target=submit) for _ in range(4)]
@@ -97,7 +106,7 @@ def test_concurrent_submits_with_one_idempotency_key_store_one_job(factory: sess
 
 def test_jobs_are_listed_newest_first(session: Session, submit: Callable[..., Job]) -> None:
     ids = [submit(name=str(i)).id for i in range(5)]
-    jobs, cursor = service.list_jobs(session, status=None, cursor=None, limit=10)
+    jobs, cursor = service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=None, limit=10)
     assert [job.id for job in jobs] == ids[::-1]
     assert cursor is None
 
@@ -106,10 +115,10 @@ def test_listing_filters_by_status(session: Session, submit: Callable[..., Job])
     queued = [submit().id for _ in range(3)]
     running = submit().id
     assert service.claim(session, running, worker="w", lease_seconds=60) is not None
-    cancelled = service.request_cancel(session, submit().id).id
+    cancelled = service.request_cancel(session, TEST_PRINCIPAL, submit().id).id
 
     def listed(status: JobStatus) -> list[str]:
-        return [job.id for job in service.list_jobs(session, status=status, cursor=None, limit=10)[0]]
+        return [job.id for job in service.list_jobs(session, TEST_PRINCIPAL, status=status, cursor=None, limit=10)[0]]
 
     assert listed(JobStatus.queued) == queued[::-1]
     assert listed(JobStatus.running) == [running]
@@ -127,12 +136,12 @@ def test_cursor_pages_cover_every_job_once_in_order(
         # ties on created_at are broken by id, so a page boundary inside a tie loses nothing
         session.execute(update(Job).values(created_at=service.utcnow()).execution_options(synchronize_session=False))
         session.expire_all()
-    everything, _ = service.list_jobs(session, status=None, cursor=None, limit=100)
+    everything, _ = service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=None, limit=100)
 
     pages: list[list[str]] = []
     cursor = None
     while True:
-        jobs, cursor = service.list_jobs(session, status=None, cursor=cursor, limit=5)
+        jobs, cursor = service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=cursor, limit=5)
         pages.append([job.id for job in jobs])
         if cursor is None:
             break
@@ -144,23 +153,23 @@ def test_a_job_submitted_between_pages_does_not_shift_the_next_page(
     session: Session, submit: Callable[..., Job]
 ) -> None:
     old = [submit().id for _ in range(4)]
-    first, cursor = service.list_jobs(session, status=None, cursor=None, limit=2)
+    first, cursor = service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=None, limit=2)
     submit()
-    second, _ = service.list_jobs(session, status=None, cursor=cursor, limit=2)
+    second, _ = service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=cursor, limit=2)
     assert [job.id for job in first + second] == old[::-1]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "", "W10", "WyJub3QgYSBkYXRlIiwgIngiXQ"])
 def test_a_cursor_not_handed_out_is_refused_naming_the_field(session: Session, cursor: str) -> None:
     with pytest.raises(InvalidInput) as raised:
-        service.list_jobs(session, status=None, cursor=cursor, limit=5)
+        service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=cursor, limit=5)
     assert raised.value.field == "query.cursor"
 
 
 @pytest.mark.parametrize("limit", [0, -1, paging.MAX_PAGE + 1])
 def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> None:
     with pytest.raises(InvalidInput) as raised:
-        service.list_jobs(session, status=None, cursor=None, limit=limit)
+        service.list_jobs(session, TEST_PRINCIPAL, status=None, cursor=None, limit=limit)
     assert raised.value.field == "query.limit"
 
 
@@ -177,6 +186,6 @@ def test_a_name_or_key_too_long_for_its_column_is_refused_before_storing(
     session: Session, name: str | None, key: str | None, field: str
 ) -> None:
     with pytest.raises(InvalidInput) as raised:
-        service.submit(session, job_spec(), name=name, device=Device.auto, idempotency_key=key)
+        service.submit(session, TEST_PRINCIPAL, job_spec(), name=name, device=Device.auto, idempotency_key=key)
     assert raised.value.field == field
     assert job_count(session) == 0

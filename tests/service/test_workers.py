@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tests.service.conftest import job_spec
+from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job, Worker, utcnow
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
@@ -22,7 +23,7 @@ CPU = WorkerDevice(Device.cpu, "x86_64 CPU x2", 8 * 2**30, "numpy")
 
 
 def submit_for(session: Session, device: Device) -> Job:
-    job, _ = jobs.submit(session, job_spec(), name=None, device=device, idempotency_key=None)
+    job, _ = jobs.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=device, idempotency_key=None)
     return job
 
 
@@ -45,7 +46,7 @@ def test_a_worker_is_online_while_it_beats_lost_when_silent_and_stopped_after_go
     assert registry.heartbeat(session, "c@host")
     registry.stopped(session, "a@host")
 
-    states = {state.worker.name: state for state in registry.list_workers(session, lost_after=30)}
+    states = {state.worker.name: state for state in registry.list_workers(session, TEST_PRINCIPAL, lost_after=30)}
     assert {name: state.status for name, state in states.items()} == {
         "a@host": WorkerStatus.stopped,
         "b@host": WorkerStatus.lost,
@@ -60,7 +61,7 @@ def test_a_restarted_worker_takes_its_row_over_online_again(session: Session) ->
     record(session, "a@host", CPU)
     registry.stopped(session, "a@host")
     record(session, "a@host", GPU)
-    (state,) = registry.list_workers(session, lost_after=30)
+    (state,) = registry.list_workers(session, TEST_PRINCIPAL, lost_after=30)
     assert (state.status, state.worker.device_kind) == (WorkerStatus.online, "gpu")
 
 
@@ -69,7 +70,7 @@ def test_a_workers_current_jobs_are_the_running_jobs_it_holds(session: Session, 
     held, other, _queued = submit(), submit(), submit()
     jobs.claim(session, held.id, worker="a@host:123", lease_seconds=60)
     jobs.claim(session, other.id, worker="ab@host:7", lease_seconds=60)
-    (state,) = registry.list_workers(session, lost_after=30)
+    (state,) = registry.list_workers(session, TEST_PRINCIPAL, lost_after=30)
     assert state.current_jobs == [held.id]
 
 
@@ -82,7 +83,7 @@ def test_a_queued_job_says_why_it_waits_only_when_no_online_worker_can_take_it(s
     assert registry.waiting_reason(auto_job, {Device.gpu}) is None
     assert registry.waiting_reason(gpu_job, {Device.gpu}) is None
     jobs.claim(session, gpu_job.id, worker="g@host:1", lease_seconds=60)
-    assert registry.waiting_reason(jobs.get_job(session, gpu_job.id), set()) is None
+    assert registry.waiting_reason(jobs.get_job(session, TEST_PRINCIPAL, gpu_job.id), set()) is None
 
 
 def test_a_worker_claims_only_jobs_of_the_devices_it_serves(session: Session) -> None:
@@ -90,5 +91,5 @@ def test_a_worker_claims_only_jobs_of_the_devices_it_serves(session: Session) ->
     assert (
         jobs.claim(session, gpu_job.id, worker="c@host:1", lease_seconds=60, devices={Device.cpu, Device.auto}) is None
     )
-    assert jobs.get_job(session, gpu_job.id).status == "queued"
+    assert jobs.get_job(session, TEST_PRINCIPAL, gpu_job.id).status == "queued"
     assert jobs.claim(session, gpu_job.id, worker="g@host:1", lease_seconds=60, devices={Device.gpu, Device.auto})

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.settings import Settings
 from trainq.services.tenants import keys
-from trainq.services.tenants.principal import DEFAULT_TENANT
+from trainq.services.tenants.principal import DEFAULT_TENANT, Principal
 
 TEST_KEY = keys.new_key()
 HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
+# whom the test key authenticates as: what service tests act as
+TEST_PRINCIPAL = Principal(DEFAULT_TENANT)
 
 
 def grant(session: Session) -> None:

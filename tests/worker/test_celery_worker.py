@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
+from tests.support.keys import TEST_PRINCIPAL
 from tests.support.processes import Processes, wait_for
 from tests.worker.conftest import SEED
 from trainq.services.db.models import Epoch, Job
@@ -46,7 +47,14 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
     celery = create_celery(settings)
     with session_scope(factory) as session:
         sent_twice, sent_once, lost = (
-            jobs.submit(session, JobSpec.model_validate(SEED), name=None, device=Device.cpu, idempotency_key=None)[0].id
+            jobs.submit(
+                session,
+                TEST_PRINCIPAL,
+                JobSpec.model_validate(SEED),
+                name=None,
+                device=Device.cpu,
+                idempotency_key=None,
+            )[0].id
             for _ in range(3)
         )
         session.execute(update(Job).where(Job.id == lost).values(enqueued_at=jobs.utcnow().replace(year=2000)))

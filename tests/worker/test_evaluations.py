@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.keys import TEST_PRINCIPAL
 from tests.worker.conftest import SEED
 from tests.worker.test_training import submit, wait_for
 from trainq.services.datasets.formats import Columns
@@ -61,7 +62,9 @@ def uploaded(factory: Factory, settings: Settings, folder: Path) -> str:
         columns=Columns(),
         name=None,
     )
-    dataset, _ = ingest(factory, storage_for(settings), upload, max_json_bytes=settings.max_json_dataset_bytes)
+    dataset, _ = ingest(
+        factory, TEST_PRINCIPAL, storage_for(settings), upload, max_json_bytes=settings.max_json_dataset_bytes
+    )
     return dataset.id
 
 
@@ -72,7 +75,7 @@ def queue(factory: Factory, settings: Settings, tmp_path: Path) -> Any:
 
     def create() -> str:
         with session_scope(factory) as session:
-            return evaluations.create(session, job_id, dataset_id, batch_size=8).id
+            return evaluations.create(session, TEST_PRINCIPAL, job_id, dataset_id, batch_size=8).id
 
     return create
 

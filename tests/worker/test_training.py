@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.keys import TEST_PRINCIPAL
 from tests.worker.conftest import SEED
 from trainq.services.db.models import Checkpoint, Epoch, Job
 from trainq.services.db.session import session_scope
@@ -46,7 +47,9 @@ def long_document() -> dict[str, Any]:
 
 def submit(factory: Factory, spec: dict[str, Any]) -> str:
     with session_scope(factory) as session:
-        job, _ = jobs.submit(session, JobSpec.model_validate(spec), name=None, device=Device.cpu, idempotency_key=None)
+        job, _ = jobs.submit(
+            session, TEST_PRINCIPAL, JobSpec.model_validate(spec), name=None, device=Device.cpu, idempotency_key=None
+        )
         return job.id
 
 
@@ -98,7 +101,7 @@ def test_a_job_records_every_epoch_and_ends_with_the_engines_weights(factory: Fa
     assert job.latest_logs == epochs[-1].logs
     assert all(e.wall_time > 0 for e in epochs)
     with factory() as session:
-        weights = jobs.final_weights(session, job_id)
+        weights = jobs.final_weights(session, TEST_PRINCIPAL, job_id)
         assert session.get(Checkpoint, job_id) is None  # a finished job is never resumed
     for got, want in zip(weights, expected.weights, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -140,7 +143,7 @@ def test_cancelling_a_running_job_stops_it_at_the_next_batch(
     wait_for(lambda: job_row(factory, job_id).epochs_done >= 2, "two epochs are recorded")
 
     with session_scope(factory) as session:
-        jobs.request_cancel(session, job_id)
+        jobs.request_cancel(session, TEST_PRINCIPAL, job_id)
     asked = time.monotonic()
     thread.join(10)
 
@@ -170,7 +173,7 @@ def test_a_job_cancelled_between_reports_writes_the_epochs_it_held_once(
     wait_for(lambda: job_row(factory, job_id).epochs_done >= 1, "a first report")
 
     with session_scope(factory) as session:
-        jobs.request_cancel(session, job_id)
+        jobs.request_cancel(session, TEST_PRINCIPAL, job_id)
     thread.join(10)
 
     assert outcomes == [Outcome(job_id, JobStatus.cancelled)]
@@ -271,7 +274,7 @@ def assert_as_uninterrupted(factory: Factory, job_id: str, spec: dict[str, Any])
     assert [e.epoch for e in epochs] == list(range(len(expected.epochs)))
     assert [e.logs["loss"] for e in epochs] == expected.history["loss"]
     with factory() as session:
-        for got, want in zip(jobs.final_weights(session, job_id), expected.weights, strict=True):
+        for got, want in zip(jobs.final_weights(session, TEST_PRINCIPAL, job_id), expected.weights, strict=True):
             np.testing.assert_array_equal(got, want)
 
 
@@ -333,7 +336,7 @@ def test_a_diverging_fit_fails_the_job_naming_the_epoch(factory: Factory, settin
     assert job.error is not None and job.error.startswith("diverged at epoch ")
     assert job.error == outcome.error
     with factory() as session, pytest.raises(jobs.JobHasNoWeights):
-        jobs.final_weights(session, job_id)
+        jobs.final_weights(session, TEST_PRINCIPAL, job_id)
 
 
 def test_the_sweep_resends_queued_jobs_whose_message_is_lost_and_jobs_whose_worker_died(
