@@ -82,7 +82,9 @@ def main() -> None:
 def submit_as_the_route_does(factory: sessionmaker[Session], online: OnlineKinds) -> str:
     body = JobCreate.model_validate(TINY_JOB)
     with session_scope(factory) as session:
-        job, _ = submit_job(session, body, name=body.name, device=body.device, idempotency_key=None)
+        job, _ = submit_job(
+            session, keys.TEST_PRINCIPAL, body, name=body.name, device=body.device, idempotency_key=None
+        )
         reason = waiting_reason(job, online(session))
         answer = JobRead.of(job, reason=reason)
     return answer.model_dump_json(by_alias=True)

@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from trainq.api.deps import PrincipalDep
 from trainq.api.schemas import EpochRead, ErrorBody, JobRead
 from trainq.services.db.session import session_scope
 from trainq.services.jobs import events, live
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.events import JobEvent, Position, Read
+from trainq.services.tenants.principal import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -46,6 +48,7 @@ JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v
 async def job_events(
     job_id: JobId,
     request: Request,
+    principal: PrincipalDep,
     last_event_id: Annotated[
         str | None,
         Header(alias="Last-Event-ID", description="The id of the last event received: the stream goes on after it"),
@@ -54,16 +57,16 @@ async def job_events(
     position = Position.parse(last_event_id)
     factory: sessionmaker[Session] = request.app.state.session_factory
     # an unknown job is a 404 before the stream starts
-    await run_in_threadpool(_exists, factory, job_id)
-    return EventSourceResponse(_stream(request, factory, job_id, position), ping=PING_SECONDS)
+    await run_in_threadpool(_exists, factory, principal, job_id)
+    return EventSourceResponse(_stream(request, factory, principal, job_id, position), ping=PING_SECONDS)
 
 
 async def _stream(
-    request: Request, factory: sessionmaker[Session], job_id: str, position: Position
+    request: Request, factory: sessionmaker[Session], principal: Principal, job_id: str, position: Position
 ) -> AsyncIterator[ServerSentEvent]:
     async with live.subscribed(request.app.state.redis, job_id) as changes:
         while True:
-            read, framed = await run_in_threadpool(_read, factory, job_id, position)
+            read, framed = await run_in_threadpool(_read, factory, principal, job_id, position)
             for event in framed:
                 yield event
             if read.ended:
@@ -73,14 +76,16 @@ async def _stream(
                 await changes.wait(live.FALLBACK_SECONDS)
 
 
-def _exists(factory: sessionmaker[Session], job_id: str) -> None:
+def _exists(factory: sessionmaker[Session], principal: Principal, job_id: str) -> None:
     with session_scope(factory) as session:
-        jobs.get_job(session, job_id)
+        jobs.get_job(session, principal, job_id)
 
 
-def _read(factory: sessionmaker[Session], job_id: str, position: Position) -> tuple[Read, list[ServerSentEvent]]:
+def _read(
+    factory: sessionmaker[Session], principal: Principal, job_id: str, position: Position
+) -> tuple[Read, list[ServerSentEvent]]:
     with session_scope(factory) as session:
-        read = events.events_after(session, job_id, position)
+        read = events.events_after(session, principal, job_id, position)
         # framed while the session is open: the rows' attributes are read here
         return read, [_framed(event) for event in read.events]
 

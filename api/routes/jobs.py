@@ -105,8 +105,10 @@ def submit_job(
     summary="Submit up to 1,000 jobs at once: all stored, or none (a fault names its job: jobs[3].fit.epochs)",
     dependencies=JSON_BODY,
 )
-def submit_jobs(body: JobBatchCreate, session: SessionDep, online_kinds: OnlineKindsDep) -> JobBatchRead:
-    stored = batch.submit_batch(session, [(job, job.name, job.device) for job in body.jobs])
+def submit_jobs(
+    body: JobBatchCreate, session: SessionDep, principal: PrincipalDep, online_kinds: OnlineKindsDep
+) -> JobBatchRead:
+    stored = batch.submit_batch(session, principal, [(job, job.name, job.device) for job in body.jobs])
     online = online_kinds(session)
     return JobBatchRead(jobs=[JobRead.of(job, reason=waiting_reason(job, online)) for job in stored])
 

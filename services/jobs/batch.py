@@ -19,18 +19,22 @@ from trainq.services.errors import InvalidInput
 from trainq.services.jobs.states import Device
 from trainq.services.jobs.submit import submit_job
 from trainq.services.spec import JobRequest
+from trainq.services.tenants.principal import Principal
 
 MAX_BATCH = 1000
 
 
-def submit_batch(session: Session, batch: Sequence[tuple[JobRequest, str | None, Device]]) -> list[Job]:
-    """Submit every job of `batch` (request, name, device), in order."""
+def submit_batch(
+    session: Session, principal: Principal, batch: Sequence[tuple[JobRequest, str | None, Device]]
+) -> list[Job]:
+    """Submit every job of `batch` (request, name, device), in order, as `principal`'s
+    tenant's (its quota counts each one)."""
     if not 1 <= len(batch) <= MAX_BATCH:
         raise InvalidInput("jobs", f"between 1 and {MAX_BATCH} jobs in a batch, not {len(batch)}")
     stored = []
     for index, (request, name, device) in enumerate(batch):
         try:
-            job, _ = submit_job(session, request, name=name, device=device, idempotency_key=None)
+            job, _ = submit_job(session, principal, request, name=name, device=device, idempotency_key=None)
         except InvalidInput as error:
             raise error.inside(f"jobs[{index}]") from None
         except EngineError as error:

@@ -23,6 +23,7 @@ from trainq.services.db.models import Epoch, Job
 from trainq.services.errors import InvalidInput
 from trainq.services.jobs.service import get_job
 from trainq.services.jobs.states import JobStatus
+from trainq.services.tenants.principal import Principal
 
 # epochs read at once: a client that joins a long job late gets its history in pieces
 EPOCHS_PER_READ = 2000
@@ -70,9 +71,9 @@ class Read:
     more: bool  # epochs are left to read now, without waiting
 
 
-def events_after(session: Session, job_id: str, position: Position) -> Read:
-    """The job's events after `position`: raises JobNotFound for an unknown job."""
-    job = get_job(session, job_id)
+def events_after(session: Session, principal: Principal, job_id: str, position: Position) -> Read:
+    """The job's events after `position`: raises JobNotFound for an unknown job, or one not `principal`'s to see."""
+    job = get_job(session, principal, job_id)
     status = rank(job.job_status)
     epochs = list(
         session.execute(

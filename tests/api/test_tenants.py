@@ -71,6 +71,7 @@ async def test_tenant_b_finds_none_of_tenant_a_s_work_in_any_route(
             ("GET", f"/v1/jobs/{job}/weights", None),
             ("GET", f"/v1/jobs/{job}/model.json", None),
             ("GET", f"/v1/jobs/{job}/weights.bin", None),
+            ("GET", f"/v1/jobs/{job}/events", None),
             ("POST", f"/v1/jobs/{job}/evaluate", {"x": x, "y": [[1.0]]}),
             ("POST", f"/v1/jobs/{job}/evaluate", {"datasetId": dataset}),
             ("POST", f"/v1/jobs/{job}/predict", {"x": x}),
@@ -96,6 +97,9 @@ async def test_tenant_b_finds_none_of_tenant_a_s_work_in_any_route(
         # a job of B's own on A's dataset, or from A's model: no such dataset, no such model
         on_a = await b.post("/v1/jobs", json=seed(model=TWO_INPUTS, data={"datasetId": dataset}))
         assert on_a.status_code == 422 and on_a.json()["errors"][0]["field"] == "data.datasetId", on_a.text
+        in_batch = await b.post("/v1/jobs/batch", json={"jobs": [seed(model=TWO_INPUTS, data={"datasetId": dataset})]})
+        assert in_batch.status_code == 422, in_batch.text
+        assert in_batch.json()["errors"][0]["field"] == "jobs[0].data.datasetId", in_batch.text
         from_a = await b.post("/v1/jobs", json={"model": {"from": model}, "fit": {"epochs": 1}, "data": seed()["data"]})
         assert from_a.json()["errors"][0]["field"] == "model.from" and from_a.status_code in (404, 422), from_a.text
         # B's own trained job evaluated on A's dataset
