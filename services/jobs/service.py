@@ -312,10 +312,6 @@ class EpochRecord:
     ended_at: datetime
 
 
-# rows per INSERT: 5 parameters a row stays far below SQLite's 32,766 and PostgreSQL's 65,535
-EPOCHS_PER_STATEMENT = 1000
-
-
 def record_epochs(
     session: Session,
     job_id: str,
@@ -345,9 +341,12 @@ def record_epochs(
     lease = leases.update_owned(session, Job, job_id, attempt, **values)
     if not lease.owned:
         return lease
-    for first in range(0, len(rows), EPOCHS_PER_STATEMENT):
-        statement = insert(session, Epoch).values(rows[first : first + EPOCHS_PER_STATEMENT])
-        session.execute(
+    if rows:
+        statement = insert(session, Epoch)
+        # one statement, its rows as parameter sets (the driver's executemany; psycopg
+        # pipelines them): compiled once and cached, where a VALUES list of a thousand rows
+        # was compiled afresh at every report and cost more than the fit
+        session.connection().execute(
             statement.on_conflict_do_update(
                 index_elements=["job_id", "epoch"],
                 set_=dict(
@@ -355,7 +354,8 @@ def record_epochs(
                     wall_time=statement.excluded.wall_time,
                     recorded_at=statement.excluded.recorded_at,
                 ),
-            )
+            ),
+            rows,
         )
     if checkpoint is not None:
         epoch, data = checkpoint
