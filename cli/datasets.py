@@ -1,4 +1,4 @@
-"""`trainq datasets upload FILE` (streamed, with a progress bar) and `trainq datasets list`.
+"""`trainq datasets upload FILE` (streamed, with a progress bar), `list`, `show ID`, `delete ID`.
 
 The file is sent as the raw body of POST /v1/datasets, read from disk a chunk at a
 time, so a file larger than memory uploads as well as a small one.
@@ -6,18 +6,35 @@ time, so a file larger than memory uploads as well as a small one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from trainq.cli.jobs import (
+    _NUMBERS,
+    AsJson,
+    Format,
+    Output,
+    Wide,
+    _call,
+    _client,
+    _full_id,
+    _number,
+    _print_json,
+    output_format,
+    short,
+    table,
+)
 from trainq.services.client import DEFAULT_URL, NotAuthenticated, auth_headers
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK_BYTES = 1024 * 1024
 UPLOAD_TIMEOUT_SECONDS = 3600.0
@@ -41,6 +58,8 @@ def upload(
     url: Url = DEFAULT_URL,
 ) -> None:
     """Upload FILE as a dataset; print its id (the same id for the same content)."""
+    import httpx
+
     params = {
         key: value
         for key, value in {
@@ -88,36 +107,98 @@ def upload(
     out.print(dataset["id"])
 
 
+DatasetId = Annotated[str, typer.Argument(help="The dataset's id, or any unique start of it (`list` shows 8)")]
+
+
 @app.command("list")
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer")] = False,
     limit: Annotated[int, typer.Option(min=1, max=200, help="Datasets to show")] = 50,
     url: Url = DEFAULT_URL,
+    output: Output = None,
+    wide: Wide = False,
+    as_json: AsJson = False,
 ) -> None:
     """The datasets, newest first."""
-    try:
-        response = httpx.get(f"{url}/v1/datasets", params={"limit": limit}, headers=auth_headers(), timeout=30)
-    except httpx.HTTPError as error:
-        err.print(f"trainq: cannot reach {url} ({error})")
-        raise typer.Exit(1) from None
-    _fail_unless_ok(response)
-    page = response.json()
-    if as_json:
-        out.print(json.dumps(page))
+    form = output_format(output, wide, as_json)
+    with _client(url) as client:
+        items = _call(lambda: client.datasets(limit=limit))
+    if form is Format.json:
+        _print_json({"items": items})
         return
-    table = Table("id", "name", "format", "rows", "x", "y", "bytes", "created")
-    for d in page["items"]:
-        table.add_row(
-            d["id"],
-            d["name"] or "",
+    if not items:
+        err.print(f"no datasets at {url}")
+        return
+    shown = table(form)
+    headers = ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME")
+    for header in headers:
+        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in _NUMBERS else "left")
+    for d in items:
+        created = (d["createdAt"][:19].replace("T", " "),) if form is Format.wide else ()
+        shown.add_row(
+            short(d["id"], form),
             d["format"],
             str(d["rows"]),
             str(d["xShape"][1]),
             str(d["yShape"][1]),
-            str(d["byteSize"]),
-            d["createdAt"],
+            _size(d["byteSize"]) if form is Format.table else str(d["byteSize"]),
+            *created,
+            escape(d["name"] or ""),
         )
-    out.print(table)
+    out.print(shown)
+
+
+@app.command()
+def show(dataset_id: DatasetId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
+    """A dataset: its shapes, format, size and each column's summary."""
+    with _client(url) as client:
+        dataset_id = _full_id(client, "datasets", dataset_id)
+        found = _call(lambda: client.dataset(dataset_id))
+    if as_json:
+        _print_json(found)
+        return
+    grid = Table.grid(padding=(0, 2))
+    for key, value in (
+        ("id", found["id"]),
+        ("name", escape(found["name"] or "")),
+        ("format", found["format"]),
+        ("x", "x".join(map(str, found["xShape"]))),
+        ("y", "x".join(map(str, found["yShape"]))),
+        ("bytes", str(found["byteSize"])),
+        ("sha256", found["sha256"]),
+        ("created", found["createdAt"]),
+    ):
+        grid.add_row(f"[bold]{key}[/]", value)
+    out.print(grid)
+    columns = table(Format.table)
+    for header in ("COLUMN", "ROLE", "MIN", "MAX", "MEAN", "STD"):
+        columns.add_column(header, justify="left" if header in ("COLUMN", "ROLE") else "right")
+    for column in found.get("columns") or []:
+        columns.add_row(
+            escape(str(column["name"])),
+            column["role"],
+            *(_number(column.get(key), 4) for key in ("min", "max", "mean", "std")),
+        )
+    if found.get("columns"):
+        out.print(columns)
+
+
+@app.command()
+def delete(dataset_id: DatasetId, url: Url = DEFAULT_URL) -> None:
+    """Delete a dataset and its stored files (refused while a queued or running job uses it)."""
+    with _client(url) as client:
+        dataset_id = _full_id(client, "datasets", dataset_id)
+        _call(lambda: client.delete_dataset(dataset_id))
+    err.print(f"deleted dataset {dataset_id}")
+
+
+def _size(byte_size: int) -> str:
+    """1536 -> 1.5K: at most 6 characters."""
+    size = float(byte_size)
+    for unit in ("", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(byte_size)
 
 
 def _fail_unless_ok(response: httpx.Response) -> None:

@@ -1,9 +1,12 @@
-"""The `trainq` commands that talk to a running trainq over HTTP: submit, jobs, show,
-history, weights, evaluate, predict, cancel, watch.
+"""The `trainq` commands that talk to a running trainq over HTTP: submit, jobs (and jobs
+delete), show, history, weights, evaluate, predict, cancel, watch.
 
-`--url` (or TRAINQ_URL) picks the server; `--json` prints the API's answer as it came,
-for scripts. An error answer prints its detail and each field at fault on stderr and
-exits 1; a spec or data file that cannot be read exits 2.
+`--url` (or TRAINQ_URL) picks the server; `-o json` (or `--json`) prints the API's answer
+as it came, for scripts. Tables fit 80 columns and show short ids (the first 8
+characters, as the dashboard does); `--wide` (`-o wide`) shows every column and whole
+ids. Wherever a command takes an id, any unique prefix of it will do. An error answer
+prints its detail and each field at fault on stderr and exits 1; a spec or data file that
+cannot be read exits 2.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,17 +28,49 @@ from trainq.cli.watch import summary, watch_job
 from trainq.services.client import DEFAULT_URL, ApiError, ClientError, Job, Matrix, NotAuthenticated, TrainqClient
 
 Url = Annotated[str, typer.Option("--url", envvar="TRAINQ_URL", help="The trainq API to talk to")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table")]
-JobId = Annotated[str, typer.Argument(help="The job's id, as `trainq submit` or `trainq jobs` shows it")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table (-o json)")]
+JobId = Annotated[
+    str, typer.Argument(help="The job's id, or any unique start of it (`trainq jobs` shows 8 characters)")
+]
+
+
+class Format(StrEnum):
+    table = "table"  # fits 80 columns: short ids, the columns that matter most
+    wide = "wide"  # every column, whole ids
+    json = "json"  # the API's answer as it came
+
+
+Output = Annotated[
+    Format | None, typer.Option("--output", "-o", help="table (80 columns, short ids), wide (whole ids) or json")
+]
+Wide = Annotated[bool, typer.Option("--wide", help="Every column and whole ids (-o wide)")]
+SHORT_ID = 8
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+jobs_app = typer.Typer(invoke_without_command=True, help="List jobs, newest first; `jobs delete ID` deletes one.")
+
+
 def register(app: typer.Typer) -> None:
-    for command in (submit, jobs, show, history, weights, evaluate, predict, cancel, watch):
+    for command in (submit, show, history, weights, evaluate, predict, cancel, watch):
         app.command()(command)
+    app.add_typer(jobs_app, name="jobs")
+
+
+def output_format(output: Format | None, wide: bool, as_json: bool) -> Format:
+    return Format.json if as_json else output or (Format.wide if wide else Format.table)
+
+
+def short(identifier: str, form: Format) -> str:
+    return identifier if form is Format.wide else identifier[:SHORT_ID]
+
+
+def table(form: Format) -> Table:
+    """A borderless table whose columns are two spaces apart, none on the edges."""
+    return Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
 
 
 def submit(
@@ -59,39 +95,51 @@ def submit(
             _finish(_call(lambda: watch_job(client, job.id, err)), as_json)
 
 
+@jobs_app.callback()
 def jobs(
+    context: typer.Context,
     status: Annotated[str | None, typer.Option(help=f"Only jobs in this state: {', '.join(STATUSES)}")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 50,
     url: Url = DEFAULT_URL,
+    output: Output = None,
+    wide: Wide = False,
     as_json: AsJson = False,
 ) -> None:
     """List jobs, newest first."""
+    if context.invoked_subcommand is not None:
+        return
+    form = output_format(output, wide, as_json)
     with _client(url) as client:
         page = _call(lambda: client.jobs(status=status, limit=limit))
-    if as_json:
+    if form is Format.json:
         _print_json({"items": [job.raw for job in page.items], "nextCursor": page.next_cursor})
         return
     if not page.items:
         err.print(f"no {status + ' ' if status else ''}jobs at {url}")
         return
-    table = Table(box=None, header_style="bold")
-    columns = _job_columns(out.width)
+    shown = table(form)
+    columns = _JOB_COLUMNS if form is Format.wide else _NARROW_JOB_COLUMNS
     for header, _ in columns:
-        table.add_column(
-            header,
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=_ID_WIDTH if header == "ID" else None,
-            max_width=24 if header == "NAME" else None,
-        )
+        # the name is the one free text: it wraps, in the last column, rather than be cut
+        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in _NUMBERS else "left")
     for job in page.items:
-        table.add_row(*(cell(job) for _, cell in columns))
-    out.print(table)
+        shown.add_row(*(cell(job, form) for _, cell in columns))
+    out.print(shown)
+
+
+@jobs_app.command("delete")
+def delete_job(job_id: JobId, url: Url = DEFAULT_URL) -> None:
+    """Delete a job that has ended, with its history, weights and evaluations (cancel a running one first)."""
+    with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
+        _call(lambda: client.delete_job(job_id))
+    err.print(f"deleted job {job_id}")
 
 
 def show(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """A job: status, progress, latest metrics, worker, times, error."""
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         job = _call(lambda: client.job(job_id))
     if as_json:
         _print_json(job.raw)
@@ -131,6 +179,7 @@ def history(
 ) -> None:
     """The logs of every finished epoch: loss, val_loss, metrics, wall time."""
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         epochs = _call(lambda: client.history(job_id))
     if as_json:
         _print_json(
@@ -158,6 +207,7 @@ def history(
 def weights(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """The final weights of a succeeded job, layer by layer: kernel, then bias."""
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         arrays = _call(lambda: client.weights(job_id))
     if as_json:
         _print_json({"weights": [{"shape": w.shape, "values": w.values} for w in arrays]})
@@ -183,6 +233,7 @@ def evaluate(
     document = _read_json(data)
     x, y = _rows(document, "x", data), _rows(document, "y", data)
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         answer = _call(lambda: client.evaluate(job_id, x, y, batch_size=batch_size))
     if as_json:
         _print_json({"loss": answer.loss, "metrics": answer.metrics})
@@ -201,6 +252,7 @@ def predict(
     """The trained model's outputs for the inputs in DATA, one row per sample."""
     x = _rows(_read_json(data), "x", data)
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         predictions = _call(lambda: client.predict(job_id, x, batch_size=batch_size))
     if as_json:
         _print_json({"predictions": predictions})
@@ -212,6 +264,7 @@ def predict(
 def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """Cancel a job: a queued one never starts, a running one stops once its worker learns of it."""
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         job = _call(lambda: client.cancel(job_id))
     if as_json:
         _print_json(job.raw)
@@ -226,6 +279,7 @@ def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> No
 def watch(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """Follow a job epoch by epoch until it finishes. Ctrl-C stops watching, not the job."""
     with _client(url) as client:
+        job_id = _full_id(client, "jobs", job_id)
         _finish(_call(lambda: watch_job(client, job_id, err)), as_json)
 
 
@@ -234,29 +288,36 @@ def watch(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> Non
 _COLOURS = {"queued": "yellow", "running": "blue", "succeeded": "green", "failed": "red", "cancelled": "magenta"}
 
 
-_ID_WIDTH = 36
-_JOB_COLUMNS: list[tuple[str, Callable[[Job], str]]] = [
-    ("ID", lambda job: job.id),
-    ("NAME", lambda job: escape(job.name or "")),
-    ("STATUS", lambda job: f"[{_COLOURS[job.status]}]{job.status}[/]"),
-    ("EPOCH", lambda job: f"{job.progress.epoch}/{job.progress.epochs}"),
-    ("LOSS", lambda job: _number((job.metrics or {}).get("loss"), 4)),
-    ("VAL_LOSS", lambda job: _number((job.metrics or {}).get("val_loss"), 4)),
-    ("DEVICE", lambda job: job.device),
-    ("WORKER", lambda job: escape(job.worker or "")),
-    ("CREATED", lambda job: job.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+_NUMBERS = frozenset({"EPOCH", "LOSS", "VAL_LOSS", "ROWS", "X", "Y", "BYTES", "POINTS", "CONC"})
+_JOB_CELLS: dict[str, Callable[[Job, Format], str]] = {
+    "ID": lambda job, form: short(job.id, form),
+    "STATUS": lambda job, form: f"[{_COLOURS[job.status]}]{job.status}[/]",
+    "EPOCH": lambda job, form: f"{job.progress.epoch}/{job.progress.epochs}",
+    # 3 significant digits: at most 9 characters (-1.23e-05)
+    "LOSS": lambda job, form: _number((job.metrics or {}).get("loss"), 3),
+    "VAL_LOSS": lambda job, form: _number((job.metrics or {}).get("val_loss"), 3),
+    "DEVICE": lambda job, form: job.device,
+    "WORKER": lambda job, form: escape(job.worker or ""),
+    "CREATED": lambda job, form: job.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+    "NAME": lambda job, form: escape(job.name or ""),
+}
+# what fits 80 columns: 8 + 9 + 9 + 9 + 9 + 6 characters and six gaps of two leave the name 17
+_NARROW_JOB_COLUMNS = [
+    (key, _JOB_CELLS[key]) for key in ("ID", "STATUS", "EPOCH", "LOSS", "VAL_LOSS", "DEVICE", "NAME")
 ]
-
-
-def _job_columns(width: int) -> list[tuple[str, Callable[[Job], str]]]:
-    """The id stays whole, to be pasted into the next command: on a narrower terminal the
-    columns on the right give way instead."""
-    shown = 5 if width < 100 else 7 if width < 150 else len(_JOB_COLUMNS)
-    return _JOB_COLUMNS[:shown]
+_JOB_COLUMNS = [
+    (key, _JOB_CELLS[key])
+    for key in ("ID", "STATUS", "EPOCH", "LOSS", "VAL_LOSS", "DEVICE", "WORKER", "CREATED", "NAME")
+]
 
 
 def _client(url: str) -> TrainqClient:
     return TrainqClient(url)
+
+
+def _full_id(client: TrainqClient, kind: str, given: str) -> str:
+    """The whole id that `given` starts (jobs, sweeps or datasets); exit 1 if none or several do."""
+    return str(_call(lambda: client.full_id(kind, given)))
 
 
 def _call(request: Any) -> Any:

@@ -17,12 +17,12 @@ from typing import Annotated
 import typer
 
 from trainq.cli import jobs as job_commands
+from trainq.cli import sweeps as sweep_commands
 from trainq.cli.datasets import app as datasets_app
 from trainq.cli.keys import app as keys_app
 from trainq.cli.keys import ensure_local_key, tenants_app
 from trainq.cli.models import app as models_app
 from trainq.cli.models import export
-from trainq.services.settings import get_settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -37,6 +37,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
 # submit, jobs, show, history, weights, evaluate, predict, cancel, watch: over HTTP
 job_commands.register(app)
+# sweeps, sweep, workers
+sweep_commands.register(app)
 # TensorFlow.js out: the job's model.json and weights.bin
 app.command()(export)
 
@@ -49,6 +51,8 @@ READY_DEADLINE_SECONDS = 60.0
 @app.callback()
 def main() -> None:
     # the embedded default keeps its SQLite files here; harmless when DATABASE_URL/REDIS_URL are set
+    from trainq.services.settings import get_settings
+
     get_settings().home.mkdir(parents=True, exist_ok=True)
 
 
@@ -80,6 +84,7 @@ def fit(
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Migrate the database up to REVISION (default: the latest)."""
     from trainq.services.db import migrate
+    from trainq.services.settings import get_settings
 
     settings = get_settings()
     migrate.upgrade(settings, revision)
@@ -90,6 +95,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1")]) -> None:
     """Migrate the database down to REVISION."""
     from trainq.services.db import migrate
+    from trainq.services.settings import get_settings
 
     settings = get_settings()
     migrate.downgrade(settings, revision)
@@ -143,6 +149,7 @@ def worker(
 ) -> None:
     """Run a Celery worker alone: it finds its device, records itself in the workers registry
     and takes jobs from its device kind's queue and the shared one (unless --queues says otherwise)."""
+    from trainq.services.settings import get_settings
     from trainq.worker.metrics import use_metrics_folder
 
     settings = get_settings()
@@ -185,6 +192,7 @@ def up(
     (./.trainq). With DATABASE_URL and REDIS_URL set: PostgreSQL and Redis."""
     from trainq.services.db import migrate
     from trainq.services.queue import broker_reachable, create_celery
+    from trainq.services.settings import get_settings
 
     settings = get_settings()
     migrate.upgrade(settings)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trainq.cli.jobs import JobId, Url, _call, _client
+from trainq.cli.jobs import JobId, Url, _call, _client, _full_id
 from trainq.services.client import DEFAULT_URL, StoredModel
 
 app = typer.Typer(no_args_is_help=True, help="Models kept to start jobs from: import what tf.js saved, list, delete.")
@@ -32,7 +32,7 @@ def export(
     """Write JOB's model as tf.js loads it (model.json, weights.bin): its final weights, or
     the last checkpoint of a job that is running, cancelled or failed."""
     with _client(url) as client:
-        written = _call(lambda: client.export(job, out_dir))
+        written = _call(lambda: client.export(_full_id(client, "jobs", job), out_dir))
     err.print(f"wrote {written.model_json} and {written.weights_bin} (epoch {written.epoch})", markup=False)
     err.print("serve the folder over HTTP and tf.loadLayersModel('<url>/model.json') loads it", markup=False)
 
@@ -56,7 +56,7 @@ def import_(
 def save(job: JobId, name: Name = None, url: Url = DEFAULT_URL) -> None:
     """Keep JOB's model to start other jobs from; print its id."""
     with _client(url) as client:
-        model = _call(lambda: client.save_model(job, name=name))
+        model = _call(lambda: client.save_model(_full_id(client, "jobs", job), name=name))
     out.print(model.id)
 
 

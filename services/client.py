@@ -31,14 +31,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from httpx_sse import connect_sse
+if TYPE_CHECKING:
+    import httpx
 
 from trainq.services.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+# a whole id (a UUID); anything shorter is taken as a prefix of one
+ID_LENGTH = 36
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 # a watch whose stream drops takes it up again this many times in a row, this long apart
 RECONNECTS = 5
@@ -226,6 +228,9 @@ class TrainqClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`api_key`: default TRAINQ_API_KEY, else the key `trainq up` saved in TRAINQ_HOME/api-key."""
+        # imported here, not at the top: `trainq --help` need not load httpx (0.1-0.3 s)
+        import httpx
+
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.url, timeout=timeout, transport=transport, headers=auth_headers(api_key)
@@ -307,6 +312,9 @@ class TrainqClient:
         the job as it stands and the epochs that came with the event (none repeated, none
         skipped); the last job yielded is finished. A dropped connection is taken up again
         after the last event received (Last-Event-ID)."""
+        import httpx
+        from httpx_sse import connect_sse
+
         job: Job | None = None
         held: list[Epoch] = []
         last_event_id: str | None = None
@@ -386,12 +394,59 @@ class TrainqClient:
     def delete_model(self, model_id: str) -> None:
         self._response("DELETE", f"/v1/models/{model_id}")
 
+    # --- sweeps, workers, datasets ---------------------------------------------------
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete an ended job with its history, weights and evaluations (Conflict while it runs)."""
+        self._response("DELETE", f"/v1/jobs/{job_id}")
+
+    def sweeps(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest sweeps, as the API answers them (points, jobs by status, best value)."""
+        return self._request("GET", "/v1/sweeps", params={"limit": limit})["items"]
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """A sweep with its jobs ranked."""
+        return self._request("GET", f"/v1/sweeps/{sweep_id}")
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        self._response("DELETE", f"/v1/sweeps/{sweep_id}")
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/workers")["items"]
+
+    def datasets(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/datasets", params={"limit": limit})["items"]
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/datasets/{dataset_id}")
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._response("DELETE", f"/v1/datasets/{dataset_id}")
+
+    def full_id(self, kind: str, given: str) -> str:
+        """The whole id of the one job, sweep or dataset (`kind`: "jobs", "sweeps",
+        "datasets") whose id starts with `given`, as the short ids shown by the CLI and the
+        dashboard do; a whole id is returned as it is, unasked."""
+        if len(given) >= ID_LENGTH:
+            return given
+        page = self._request("GET", f"/v1/{kind}", params={"idPrefix": given, "limit": 2})
+        ids = [item["id"] for item in page["items"]]
+        what = kind.removesuffix("s")
+        if not ids:
+            raise JobNotFound(404, f"no {what} id starts with {given!r}", [FieldError("id", "matches nothing")])
+        if len(ids) > 1:
+            message = f"starts the ids of several {kind}; give more of it"
+            raise InvalidRequest(422, f"{given!r} {message}", [FieldError("id", message)])
+        return str(ids[0])
+
     # --- transport ----------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._response(method, path, **kwargs).json()
 
     def _response(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:

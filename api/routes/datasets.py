@@ -118,8 +118,13 @@ def list_datasets(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
+    id_prefix: Annotated[
+        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
+    ] = None,
 ) -> DatasetPage:
-    page, next_cursor = datasets.list_datasets(session, principal.only(tenant), cursor=cursor, limit=limit)
+    page, next_cursor = datasets.list_datasets(
+        session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix
+    )
     return DatasetPage(items=[DatasetRead.of(d) for d in page], next_cursor=next_cursor)
 
 

@@ -122,8 +122,13 @@ def list_jobs(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
+    id_prefix: Annotated[
+        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
+    ] = None,
 ) -> JobPage:
-    page, next_cursor = jobs.list_jobs(session, principal.only(tenant), status=status_, cursor=cursor, limit=limit)
+    page, next_cursor = jobs.list_jobs(
+        session, principal.only(tenant), status=status_, cursor=cursor, limit=limit, id_prefix=id_prefix
+    )
     online = online_kinds(session)
     return JobPage(items=[JobRead.of(job, reason=waiting_reason(job, online)) for job in page], next_cursor=next_cursor)
 

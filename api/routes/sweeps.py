@@ -53,8 +53,13 @@ def list_sweeps(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
+    id_prefix: Annotated[
+        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
+    ] = None,
 ) -> SweepPage:
-    page, next_cursor = sweeps.list_sweeps(session, principal.only(tenant), cursor=cursor, limit=limit)
+    page, next_cursor = sweeps.list_sweeps(
+        session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix
+    )
     return SweepPage(items=[SweepSummaryRead.of(summary) for summary in page], next_cursor=next_cursor)
 
 

@@ -113,10 +113,12 @@ def get_dataset(session: Session, principal: Principal, dataset_id: str, field: 
 
 
 def list_datasets(
-    session: Session, principal: Principal, *, cursor: str | None, limit: int
+    session: Session, principal: Principal, *, cursor: str | None, limit: int, id_prefix: str | None = None
 ) -> tuple[list[Dataset], str | None]:
     """A page of datasets, newest first, and the next page's cursor (None on the last)."""
     query = select(Dataset).where(principal.visible(Dataset.tenant))
+    if id_prefix is not None:
+        query = query.where(Dataset.id.startswith(id_prefix, autoescape=True))
     return paging.page(session, query, Dataset, cursor=cursor, limit=limit)
 
 

@@ -166,7 +166,13 @@ def exists(session: Session, principal: Principal, job_id: str) -> bool:
 
 
 def list_jobs(
-    session: Session, principal: Principal, *, status: JobStatus | None, cursor: str | None, limit: int
+    session: Session,
+    principal: Principal,
+    *,
+    status: JobStatus | None,
+    cursor: str | None,
+    limit: int,
+    id_prefix: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """A page of jobs, newest first, and the cursor of the next page (None on the last).
 
@@ -175,6 +181,9 @@ def list_jobs(
     query = select(Job).options(defer(Job.spec, raiseload=True)).where(principal.visible(Job.tenant))
     if status is not None:
         query = query.where(Job.status == JobStatus(status).value)
+    if id_prefix is not None:
+        # the short ids people copy from the dashboard and the CLI (the id's index serves it)
+        query = query.where(Job.id.startswith(id_prefix, autoescape=True))
     return paging.page(session, query, Job, cursor=cursor, limit=limit)
 
 

@@ -141,11 +141,13 @@ def get_sweep(session: Session, principal: Principal, sweep_id: str) -> Sweep:
 
 
 def list_sweeps(
-    session: Session, principal: Principal, *, cursor: str | None, limit: int
+    session: Session, principal: Principal, *, cursor: str | None, limit: int, id_prefix: str | None = None
 ) -> tuple[list[SweepSummary], str | None]:
     """A page of sweeps, newest first, each with its jobs counted by status and its best
     final value (by its own metric and goal), and the next page's cursor (None on the last)."""
     query = select(Sweep).options(defer(Sweep.base_spec, raiseload=True)).where(principal.visible(Sweep.tenant))
+    if id_prefix is not None:
+        query = query.where(Sweep.id.startswith(id_prefix, autoescape=True))
     rows, next_cursor = paging.page(session, query, Sweep, cursor=cursor, limit=limit)
     # one query for the jobs of the whole page, only the columns a summary reads
     found = session.execute(

@@ -73,7 +73,8 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         job = client.job(job_id)
         assert job.status == "succeeded" and job.metrics is not None
         out = ok(trainq(stack, "jobs", url_from_env=True))
-        assert re.search(rf"{job_id}\s+y = 2x \+ 1\s+succeeded\s+30/30", out), out
+        assert re.search(rf"^{job_id[:8]}\s+succeeded\s+30/30\s.*y = 2x \+ 1", out, re.MULTILINE), out
+        assert re.search(rf"^{job_id}\s+succeeded\s+30/30\s", ok(trainq(stack, "jobs", "--wide")), re.MULTILINE)
         assert json.loads(ok(trainq(stack, "jobs", "--json")))["items"][0] == client._request(
             "GET", f"/v1/jobs/{job_id}"
         )
@@ -124,7 +125,7 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
         assert refused.returncode == 1 and refused.stdout == ""
         assert "inputShape" in refused.stderr and refused.stderr.startswith("trainq: x"), refused.stderr
         unknown = trainq(stack, "show", "no-such-job")
-        assert (unknown.returncode, unknown.stderr.strip()) == (1, "trainq: Job no-such-job not found.")
+        assert (unknown.returncode, unknown.stderr.strip()) == (1, "trainq: no job id starts with 'no-such-job'")
         finished = trainq(stack, "cancel", job_id)
         assert finished.returncode == 1 and "succeeded and cannot be cancelled" in finished.stderr
         broken = trainq(stack, "submit", write_json(tmp_path, "broken.json", {**spec, "compile": {"loss": "nope"}}))
@@ -146,7 +147,9 @@ def test_every_command_answers_what_the_api_holds(stack: Stack, tmp_path: Path) 
 class Terminal:
     """A tmux session of its own (a private server socket), COLUMNS x ROWS, running one command."""
 
-    def __init__(self, folder: Path, command: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, folder: Path, command: list[str], env: dict[str, str], columns: int = 120, rows: int = 12
+    ) -> None:
         assert shutil.which("tmux"), "tmux is not installed (`make system-packages` installs it)"
         self.socket = str(folder / f"tmux-{uuid.uuid4().hex[:8]}")
         # tmux hands its server's environment to the session: the command's own is set by `env`
@@ -155,9 +158,9 @@ class Terminal:
             "new-session",
             "-d",
             "-x",
-            "120",
+            str(columns),
             "-y",
-            "12",
+            str(rows),
             "-s",
             "watch",
             f"env {exports} {' '.join(map(_quote, command))}; echo EXITED $?; sleep 600",

@@ -1,0 +1,128 @@
+"""`trainq sweeps`, `trainq sweep ID` and `trainq workers`: the cluster's sweeps and
+workers, read over HTTP, in tables that fit 80 columns (`--wide` or `-o json` for all)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from trainq.cli.jobs import (
+    _COLOURS,
+    DEFAULT_URL,
+    AsJson,
+    Format,
+    Output,
+    Url,
+    Wide,
+    _call,
+    _client,
+    _full_id,
+    _number,
+    _print_json,
+    err,
+    out,
+    output_format,
+    short,
+    table,
+)
+
+SweepId = Annotated[str, typer.Argument(help="The sweep's id, or any unique start of it (`trainq sweeps` shows 8)")]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (sweeps, sweep, workers):
+        app.command()(command)
+
+
+def sweeps(
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 50,
+    url: Url = DEFAULT_URL,
+    output: Output = None,
+    wide: Wide = False,
+    as_json: AsJson = False,
+) -> None:
+    """List sweeps, newest first: their jobs by status and the best value of their metric."""
+    form = output_format(output, wide, as_json)
+    with _client(url) as client:
+        items = _call(lambda: client.sweeps(limit=limit))
+    if form is Format.json:
+        _print_json({"items": items})
+        return
+    if not items:
+        err.print(f"no sweeps at {url}")
+        return
+    shown = table(form)
+    for header in ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME"):
+        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in ("POINTS", "BEST") else "left")
+    for item in items:
+        counts: dict[str, int] = item["counts"]
+        ended = sum(counts.get(status, 0) for status in ("succeeded", "failed", "cancelled"))
+        best = item.get("best") or {}
+        shown.add_row(
+            short(item["id"], form),
+            str(item["points"]),
+            f"{ended}/{sum(counts.values())}",
+            f"{item['metric']} ({item['goal']})",
+            _number(best.get("value"), 4),
+            escape(item["name"] or ""),
+        )
+    out.print(shown)
+
+
+def sweep(
+    sweep_id: SweepId,
+    url: Url = DEFAULT_URL,
+    output: Output = None,
+    wide: Wide = False,
+    as_json: AsJson = False,
+) -> None:
+    """A sweep's jobs, ranked best first by its metric."""
+    form = output_format(output, wide, as_json)
+    with _client(url) as client:
+        sweep_id = _full_id(client, "sweeps", sweep_id)
+        found: dict[str, Any] = _call(lambda: client.sweep(sweep_id))
+    if form is Format.json:
+        _print_json(found)
+        return
+    err.print(f"sweep {found['id']}: {escape(found['name'] or '')} ranked by {found['metric']} ({found['goal']})")
+    shown = table(form)
+    for header in ("RANK", "JOB", "STATUS", "VALUE", "POINT"):
+        shown.add_column(header, no_wrap=header != "POINT", justify="right" if header in ("RANK", "VALUE") else "left")
+    for entry in found["jobs"]:
+        job = entry["job"]
+        point = ", ".join(f"{path}={value}" for path, value in entry["point"].items())
+        shown.add_row(
+            str(entry["rank"] or ""),
+            short(job["id"], form),
+            f"[{_COLOURS[job['status']]}]{job['status']}[/]",
+            _number(entry["value"], 4),
+            escape(point),
+        )
+    out.print(shown)
+
+
+def workers(url: Url = DEFAULT_URL, output: Output = None, wide: Wide = False, as_json: AsJson = False) -> None:
+    """The workers: online, lost or stopped, their device and the jobs they run."""
+    form = output_format(output, wide, as_json)
+    with _client(url) as client:
+        items = _call(lambda: client.workers())
+    if form is Format.json:
+        _print_json({"items": items})
+        return
+    if not items:
+        err.print(f"no workers have registered at {url}")
+        return
+    shown = table(form)
+    for header in ("STATUS", "DEVICE", "LIBRARY", "JOBS", "NAME"):
+        shown.add_column(header, no_wrap=header not in ("NAME", "JOBS"))
+    for item in items:
+        shown.add_row(
+            item["status"],
+            item["deviceKind"] if form is Format.table else f"{item['deviceKind']} ({escape(item['deviceName'])})",
+            item["arrayLibrary"],
+            " ".join(short(job_id, form) for job_id in item["currentJobs"]),
+            escape(item["name"]),
+        )
+    out.print(shown)
