@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
-from trainq.services.settings import get_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # a whole id (a UUID); anything shorter is taken as a prefix of one
@@ -458,6 +457,9 @@ class TrainqClient:
 
 def auth_headers(api_key: str | None = None) -> dict[str, str]:
     """The Authorization header of `api_key`, else of TRAINQ_API_KEY, else of TRAINQ_HOME/api-key."""
+    # imported here: the settings (pydantic) are read when a request needs a key, not by `trainq --help`
+    from trainq.services.settings import get_settings
+
     api_key = api_key or get_settings().local_api_key()
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 

@@ -45,7 +45,7 @@ def test_tables_fit_80_columns_whole_and_short_ids_work_as_prefixes(stack: Stack
     env = {
         k: v
         for k, v in process_env({"TRAINQ_URL": stack.api.base_url, "TERM": "xterm-256color"}).items()
-        if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TERM")
+        if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "TRAINQ_URL", "TRAINQ_API_KEY", "TERM")
     }
     script = "; ".join(f"echo '== {table}'; {BIN / 'trainq'} {table}" for table in TABLES)
     terminal = Terminal(tmp_path, ["sh", "-c", script], env, columns=80, rows=60)
