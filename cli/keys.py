@@ -8,17 +8,14 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from trainq.services.db.session import session_factory, session_scope
-from trainq.services.errors import TrainqError
-from trainq.services.settings import Settings, get_settings
-from trainq.services.tenants import keys, quotas
-from trainq.services.tenants.principal import DEFAULT_TENANT
+if TYPE_CHECKING:
+    from trainq.services.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke. On the database directly.")
 tenants_app = typer.Typer(no_args_is_help=True, help="Tenants and their quotas. On the database directly.")
@@ -32,6 +29,12 @@ def create(
     admin: Annotated[bool, typer.Option("--admin", help="The key sees and acts on every tenant's work")] = False,
 ) -> None:
     """Make a key and print it, this once: only its hash is stored."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.errors import TrainqError
+    from trainq.services.settings import get_settings
+    from trainq.services.tenants import keys
+
     try:
         with session_scope(session_factory(get_settings())) as session:
             row, key = keys.issue(session, tenant, admin=admin)
@@ -45,6 +48,11 @@ def create(
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key")] = False) -> None:
     """The keys: id, tenant, admin, created, last used, revoked (never the key)."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.settings import get_settings
+    from trainq.services.tenants import keys
+
     with session_scope(session_factory(get_settings())) as session:
         rows = keys.list_keys(session)
     if as_json:
@@ -71,6 +79,12 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="One JSON object 
 @app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `trainq keys list` shows it")]) -> None:
     """Refuse the key from now on (its next request is answered 401)."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.errors import TrainqError
+    from trainq.services.settings import get_settings
+    from trainq.services.tenants import keys
+
     try:
         with session_scope(session_factory(get_settings())) as session:
             row = keys.revoke(session, key_id)
@@ -83,6 +97,11 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `trainq 
 @tenants_app.command("list")
 def tenants_list() -> None:
     """The tenants and their quotas (empty: no limit)."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.settings import get_settings
+    from trainq.services.tenants import quotas
+
     with session_scope(session_factory(get_settings())) as session:
         rows = quotas.list_tenants(session)
     table = Table("TENANT", "MAX ACTIVE JOBS", "MAX DATASET BYTES", "CREATED")
@@ -102,6 +121,12 @@ def tenants_set(
     ] = None,
 ) -> None:
     """Set a tenant's quotas; past one, a submit or an upload is answered 429 with Retry-After."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.errors import TrainqError
+    from trainq.services.settings import get_settings
+    from trainq.services.tenants import quotas
+
     try:
         with session_scope(session_factory(get_settings())) as session:
             quotas.set_limits(session, tenant, max_active_jobs=max_active_jobs, max_dataset_bytes=max_dataset_bytes)
@@ -120,6 +145,11 @@ def _limit(value: int | None) -> str:
 def ensure_local_key(settings: Settings) -> str:
     """The admin key of the local tenant in `settings.key_file`: the one there if this
     database knows it, else a new one, saved there readable by this user only."""
+    # imported here, not at the top: `trainq --help` loads no database code
+    from trainq.services.db.session import session_factory, session_scope
+    from trainq.services.tenants import keys
+    from trainq.services.tenants.principal import DEFAULT_TENANT
+
     path = settings.key_file
     with session_scope(session_factory(settings)) as session:
         try:
