@@ -109,7 +109,7 @@ def test_jobs_appear_and_succeed_live_and_a_job_page_plots_and_answers(
         assert plotted[1] == [row.logs["loss"] for row in history]
         assert plotted[2] == [row.logs["val_loss"] for row in history]
         # its spec, as submitted (the data summarised)
-        expect(page.locator("pre.spec")).to_contain_text('"epochs": 30')
+        expect(page.locator("pre.spec:not(.tfjs-code)")).to_contain_text('"epochs": 30')
         expect(page.get_by_text("Training data: x: 200 rows × 1, y: 200 rows × 1")).to_be_visible()
         # the final weights, as a table per array
         expect(page.locator(".weight figcaption")).to_have_text(["Layer 1 kernel 1 × 1", "Layer 1 bias 1"])
