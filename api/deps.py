@@ -83,7 +83,11 @@ def require_json(request: Request) -> None:
 AUTHENTICATED = [Depends(_principal)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 # the query parameters of every list: keyset pages (services.paging)
-PageCursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
+# what services.paging hands out: unpadded urlsafe base64
+PageCursor = Annotated[
+    str | None,
+    Query(min_length=1, pattern="^[A-Za-z0-9_-]+$", description="nextCursor of the previous page"),
+]
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")]
 # a list's filter by tenant: an admin key's view of one tenant (a tenant's key sees its own only)
 TenantFilter = Annotated[

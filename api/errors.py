@@ -15,6 +15,7 @@ which re-raises after answering and so makes the server drop the connection.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from trainq.services.fields import field_path, is_type_tag
 
 log = logging.getLogger(__name__)
 
+_BODY_NOT_PARSED = "There was an error parsing the body"
 # a restarted PostgreSQL accepts connections again within seconds
 RETRY_AFTER_SECONDS = 5
 
@@ -130,12 +132,29 @@ async def _validation_error(request: Request, error: ValidationError) -> JSONRes
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    if error.status_code == 400 and error.detail == _BODY_NOT_PARSED:
+        # FastAPI's answer to a body it could not decode (bytes that are not UTF-8): the same
+        # 422 as any other body that is not JSON, the answer every operation documents
+        return error_response(422, [("body", "is not valid JSON (it could not be decoded)")])
     field = {400: "body", 404: "path", 405: "method", 415: "header.Content-Type"}.get(error.status_code, "request")
     message = str(error.detail)
     response = error_response(error.status_code, [(field, message)], detail=f"{message}.")
     if error.headers:
         response.headers.update(error.headers)
+    if error.status_code == 405:
+        # Starlette's Allow names the methods of the first route that matched the path;
+        # GET /v1/jobs and POST /v1/jobs are two routes, and the path allows both
+        response.headers["Allow"] = ", ".join(_methods_allowed(request))
     return response
+
+
+def _methods_allowed(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path, which are the ones served."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 async def _overflow_error(request: Request, error: OverflowError) -> JSONResponse:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredModel
 from trainq.services.jobs.batch import MAX_BATCH
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.logs import finite_or_none
-from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix
+from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix, refuse_null
 from trainq.services.sweeps.service import Ranking, SweepSummary
 from trainq.services.sweeps.space import RandomDraws, Range
 from trainq.services.workers.registry import WorkerState, WorkerStatus
@@ -151,13 +152,25 @@ class WeightsRead(Schema):
 
 
 class EvaluateRequest(Schema):
-    x: Matrix | None = Field(None, description="Samples, one row each (a flat list: one feature per sample)")
-    y: Matrix | None = Field(None, description="Targets, one row each")
-    dataset_id: str | None = Field(
-        None,
-        max_length=64,
-        description="An uploaded dataset instead of x and y (a large one: POST /v1/jobs/{id}/evaluations)",
+    # the schema states what the route enforces: x and y, or datasetId, not both
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["x", "y"], "not": {"required": ["datasetId"]}},
+                {"required": ["datasetId"], "not": {"anyOf": [{"required": ["x"]}, {"required": ["y"]}]}},
+            ]
+        }
     )
+
+    x: Matrix | SkipJsonSchema[None] = Field(
+        None, description="Samples, one row each (a flat list: one feature per sample)"
+    )
+    y: Matrix | SkipJsonSchema[None] = Field(None, description="Targets, one row each")
+    dataset_id: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = Field(
+        None, description="An uploaded dataset instead of x and y (a large one: POST /v1/jobs/{id}/evaluations)"
+    )
+
+    _not_null = field_validator("x", "y", "dataset_id", mode="before")(refuse_null)
     batch_size: BatchSize = 32
 
 

@@ -14,8 +14,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictFloat,
+    StrictInt,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypeAliasType
 
@@ -30,9 +42,15 @@ from trainq.services.engine import (
     OptimizerConfig,
     TrainingConfig,
 )
+from trainq.services.engine.losses import LOSS_NAMES
 
-Number = float | int
-Matrix = list[list[Number]] | list[Number]
+# strict: a numeric string or a boolean is not a number (lax pydantic would take "1.5" and true)
+Number = StrictFloat | StrictInt
+# at least one row of at least one value, as samples() enforces: the schema says so too
+Matrix = (
+    Annotated[list[Annotated[list[Number], Field(min_length=1)]], Field(min_length=1)]
+    | Annotated[list[Number], Field(min_length=1)]
+)
 # a named recursive alias: pydantic resolves it by name instead of recursing forever
 NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")
 
@@ -102,7 +120,10 @@ class Optimizer(SpecModel):
 
 class Compile(SpecModel):
     optimizer: str | Optimizer = Field(description="An optimizer name, or an object with its options")
-    loss: str = Field(description="tf.js loss name (meanSquaredError, ...) or Keras alias (mse, mae, ...)")
+    loss: str = Field(
+        description="tf.js loss name (meanSquaredError, ...) or Keras alias (mse, mae, ...)",
+        json_schema_extra={"enum": list(LOSS_NAMES)},
+    )
     metrics: list[str] = Field(default_factory=list, max_length=16, description="Metric names, e.g. accuracy, mse, mae")
 
 
@@ -143,18 +164,46 @@ class XY(SpecModel):
     y: Matrix = Field(description="Targets, one row each")
 
 
+def refuse_null(value: Any) -> Any:
+    """A field the schema gives no null: leaving it out is how a request says it has none."""
+    if value is None:
+        raise ValueError("must not be null; leave the field out instead")
+    return value
+
+
 class Data(SpecModel):
     """Either inline `x` and `y` (small jobs) or `datasetId`, an uploaded dataset (POST /v1/datasets)."""
 
-    x: Matrix | None = Field(None, description="Samples, one row each")
-    y: Matrix | None = Field(None, description="Targets, one row each")
-    validation_data: XY | None = Field(None, description="Held-out data; overrides validationSplit")
-    dataset_id: str | None = Field(
-        None, max_length=64, description="An uploaded dataset to train on, instead of x and y"
+    # the schema states what _inline_or_dataset enforces
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["x", "y"],
+                    "not": {"anyOf": [{"required": [n]} for n in ("datasetId", "validationDatasetId")]},
+                },
+                {
+                    "required": ["datasetId"],
+                    "not": {"anyOf": [{"required": [n]} for n in ("x", "y", "validationData")]},
+                },
+            ]
+        }
     )
-    validation_dataset_id: str | None = Field(
-        None, max_length=64, description="An uploaded dataset held out for validation; overrides validationSplit"
+
+    x: Matrix | SkipJsonSchema[None] = Field(None, description="Samples, one row each")
+    y: Matrix | SkipJsonSchema[None] = Field(None, description="Targets, one row each")
+    validation_data: XY | SkipJsonSchema[None] = Field(None, description="Held-out data; overrides validationSplit")
+    dataset_id: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = Field(
+        None, description="An uploaded dataset to train on, instead of x and y"
     )
+    validation_dataset_id: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = Field(
+        None, description="An uploaded dataset held out for validation; overrides validationSplit"
+    )
+
+    @field_validator("x", "y", "validation_data", "dataset_id", "validation_dataset_id", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return refuse_null(value)
 
     @model_validator(mode="after")
     def _inline_or_dataset(self) -> Data:

@@ -10,6 +10,7 @@ that flag between batches, so cancelling costs it one attribute read per batch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ class Outcome:
     status: JobStatus | None
     error: str | None = None
     taken_over: bool = False
+    # the worker is stopping and queued the job again: its message is to be sent now
+    handed_back: Route | None = None
 
 
 def run_job(
@@ -61,15 +64,23 @@ def run_job(
     settings: Settings,
     device: WorkerDevice = CPU_NUMPY,
     changed: Callable[[str], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> Outcome:
     """Claim the job and train it to its end on `device`; never raises for a job's own failure.
 
     A job asking for a device kind this worker does not serve is not claimed (it stays
     queued for a worker that does). `changed` is told the job's id after each committed
-    change (its claim, each report of epochs, its end): the live push to event streams."""
+    change (its claim, each report of epochs, its end): the live push to event streams.
+
+    While the database is unreachable the claim is tried again for up to
+    CLAIM_WAIT_SECONDS; then the database error is raised, for the caller to put the
+    delivery back on its queue. Once `stopping` is set (the worker shuts down), the fit
+    stops at its next batch and the job is handed back (`Outcome.handed_back`): the next
+    worker resumes it from its last checkpoint."""
     changed = changed or _nobody
+    stopping = stopping or threading.Event()
     claim_here = partial(_claim, devices=devices_served(device.kind))
-    held = hold(session_factory, Job, job_id, claim_here, worker=worker, settings=settings)
+    held = hold(session_factory, Job, job_id, claim_here, worker=worker, settings=settings, stopping=stopping)
     if held is None:
         return Outcome(job_id, None)
     claim, lease = held
@@ -88,7 +99,7 @@ def run_job(
     failure: str | None = None
     try:
         with lease:
-            result = _train(session_factory, claim, buffer, lease, device, settings)
+            result = _train(session_factory, claim, buffer, lease, device, settings, stopping)
     except EngineError as error:
         # Diverged's message is already the sentence a person reads ("diverged at epoch k: ...")
         failure = error.message if isinstance(error, Diverged) else str(error)
@@ -106,6 +117,8 @@ def run_job(
     try:
         if failure is not None:
             outcome = _end(session_factory, claim, buffer, JobStatus.failed, error=failure)
+        elif result.stop_reason == "cancelled" and stopping.is_set() and not lease.cancel_requested.is_set():
+            outcome = _hand_back(session_factory, claim)
         elif result.stop_reason == "cancelled":
             outcome = _end(session_factory, claim, buffer, JobStatus.cancelled)
         else:
@@ -176,6 +189,7 @@ def _train(
     lease: LeaseKeeper,
     on: WorkerDevice,
     settings: Settings,
+    stopping: threading.Event,
 ) -> FitResult:
     spec = JobSpec.model_validate(claim.spec)
     config = spec.to_training_config()
@@ -202,9 +216,24 @@ def _train(
         xp=xp,
         device=device,
         on_epoch_end=on_epoch_end,
-        should_stop=lease.should_stop,
+        should_stop=lambda: lease.should_stop() or stopping.is_set(),
         resume_from=resume_from,
     )
+
+
+def _hand_back(session_factory: SessionFactory, claim: Claim) -> Outcome:
+    # the epochs held since the last checkpoint are not written: the next attempt rewinds
+    # to that checkpoint and runs them again, bit for bit the same
+    with session_scope(session_factory) as session:
+        owned = jobs.hand_back(session, claim.job_id, attempt=claim.attempt)
+        job = session.get(Job, claim.job_id) if owned else None
+        # it has run already: ahead of the backlog, as a job whose worker died (services.placement)
+        routed = route(job.device, in_sweep=job.sweep_id is not None, resumed=True) if job is not None else None
+    if routed is None:
+        log.warning("job %s: attempt %d was taken over before it could be handed back", claim.job_id, claim.attempt)
+        return Outcome(claim.job_id, None, taken_over=True)
+    log.info("job %s: handed back at shutdown, queued again", claim.job_id)
+    return Outcome(claim.job_id, JobStatus.queued, handed_back=routed)
 
 
 def _end(

@@ -22,6 +22,7 @@ from trainq.services.evaluations import service as evaluations
 from trainq.services.settings import Settings, get_settings
 from trainq.services.training import requeue_stranded
 from trainq.services.workers.device import WorkerDevice, detect
+from trainq.worker import shutdown
 from trainq.worker.metrics import MULTIPROC_VARIABLE, MetricsServer
 from trainq.worker.presence import Presence
 
@@ -44,6 +45,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
     assert isinstance(app, WorkerCelery)
     worker_ready.connect(_start_sweep)
     worker_shutdown.connect(_stop_sweep)
+    shutdown.connect()  # a warm shutdown hands the running jobs back
     return app
 
 

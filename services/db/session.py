@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from trainq.services.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # what a dropped connection or a locked SQLite file raise: the database failed, not the work
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -142,3 +145,21 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def when_reachable(work: Callable[[], T], *, wait_seconds: float, stop: threading.Event) -> T:
+    """`work()`, tried again while the database is unreachable: after 0.25 s at first, then
+    up to every 2 s, for `wait_seconds` or until `stop` is set; then its last error. Work
+    waiting on the database starts within seconds of its return, not at some later sweep."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.25
+    while True:
+        try:
+            return work()
+        except DATABASE_UNAVAILABLE as error:
+            if time.monotonic() + pause > deadline or stop.wait(0):
+                raise
+            log.warning("the database is unreachable (%s); trying again in %.2fs", error, pause)
+            if stop.wait(pause):
+                raise
+        pause = min(pause * 2, 2.0)

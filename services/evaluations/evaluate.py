@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,11 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    factory: sessionmaker[Session], storage: Storage, evaluation_id: str, *, worker: str, settings: Settings
+    factory: sessionmaker[Session],
+    storage: Storage,
+    evaluation_id: str,
+    *,
+    worker: str,
+    settings: Settings,
+    stopping: threading.Event | None = None,
 ) -> WorkStatus | None:
     """Claim the evaluation and run it under a renewed lease; its final status, or None when
-    this delivery ran nothing (another one has it, or took it over)."""
-    held = hold(factory, Evaluation, evaluation_id, evaluations.claim, worker=worker, settings=settings)
+    this delivery ran nothing (another one has it, or took it over). While the database is
+    unreachable the claim waits for it (`hold`), then raises for the delivery to go back on
+    its queue; `stopping` (the worker shuts down) ends that wait."""
+    held = hold(
+        factory, Evaluation, evaluation_id, evaluations.claim, worker=worker, settings=settings, stopping=stopping
+    )
     if held is None:
         return None
     claimed, lease = held

@@ -4,7 +4,8 @@
       │                │  ▲  ├──fail─────▶ failed
       │                │  │  └──cancelled─▶ cancelled   (the worker saw cancel_requested)
       │                └──┘ claim after the lease expired: taken over, attempt + 1,
-      │                     resumed from the last checkpoint
+      │  ◀──hand_back──┘    resumed from the last checkpoint
+      │                     (its worker is stopping: queued again at once, attempt kept)
       └──request_cancel──▶ cancelled                     (never starts)
 
 A job is leased work: the lease itself (claim, renew, finish, the requeue sweep, the
@@ -406,6 +407,11 @@ def fail(session: Session, job_id: str, *, attempt: int, error: str) -> bool:
 def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
     """End a running job cancelled after its worker saw the flag; its epochs and last checkpoint are kept."""
     return _finish(session, job_id, attempt, JobStatus.cancelled)
+
+
+def hand_back(session: Session, job_id: str, *, attempt: int) -> bool:
+    """The worker is shutting down: queued again at once (`leases.hand_back`)."""
+    return leases.hand_back(session, Job, job_id, attempt=attempt)
 
 
 # --- weights as bytes -----------------------------------------------------------------

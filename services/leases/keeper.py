@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainq.services.db.session import session_scope
+from trainq.services.db.session import session_scope, when_reachable
 from trainq.services.leases import service as leases
 from trainq.services.leases.model import Leased
 from trainq.services.leases.service import Lease
@@ -26,6 +26,11 @@ class Claimed(Protocol):
 
 C = TypeVar("C", bound=Claimed)
 
+# how long a delivery waits for an unreachable database to claim its job or evaluation
+# before it goes back on its queue (and the next one waits as long): the queue is not
+# drained while the database is down
+CLAIM_WAIT_SECONDS = 30.0
+
 
 def hold(
     session_factory: sessionmaker[Session],
@@ -35,14 +40,27 @@ def hold(
     *,
     worker: str,
     settings: Settings,
+    stopping: threading.Event | None = None,
 ) -> tuple[C, LeaseKeeper] | None:
     """Claim the work in a transaction of its own (`claim`: the domain's, such as
     `services.jobs.service.claim`); the claim and the keeper of its lease, to run the work
-    in (`with lease:`), or None when this delivery may run nothing."""
-    with session_scope(session_factory) as session:
-        claimed = claim(
-            session, item_id, worker=worker, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts
-        )
+    in (`with lease:`), or None when this delivery may run nothing.
+
+    While the database is unreachable the claim is tried again for up to
+    CLAIM_WAIT_SECONDS (or until `stopping`: the worker shuts down); then the database error
+    is raised, for the caller to put the delivery back on its queue."""
+
+    def take() -> C | None:
+        with session_scope(session_factory) as session:
+            return claim(
+                session,
+                item_id,
+                worker=worker,
+                lease_seconds=settings.lease_seconds,
+                max_attempts=settings.max_attempts,
+            )
+
+    claimed = when_reachable(take, wait_seconds=CLAIM_WAIT_SECONDS, stop=stopping or threading.Event())
     if claimed is None:
         return None
     log.info("%s %s: attempt %d on %s", model.kind, item_id, claimed.attempt, worker)

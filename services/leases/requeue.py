@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from trainq.services.db.models import Evaluation, Job, utcnow
@@ -54,14 +54,21 @@ def requeue_stranded(
             session, model, *conditions, queued_before=now - timedelta(seconds=settings.requeue_after_seconds), now=now
         )
         where = routes(session, ids)
-        queued = set(
+        # sent only if their queue lacks a message: queued rows, and rows whose worker died
+        # that were sent again already (the first re-send after a death goes at once)
+        counted = set(
             session.execute(
-                select(model.id).where(model.id.in_(ids), model.status == WorkStatus.queued.value)
+                select(model.id).where(
+                    model.id.in_(ids),
+                    or_(model.status == WorkStatus.queued.value, leases.resent_since_its_worker_died(model, now)),
+                )
             ).scalars()
         )
-        lacking = messages_lacking(session, devices, messages_waiting) if queued and messages_waiting else None
+        lacking = messages_lacking(session, devices, messages_waiting) if counted and messages_waiting else None
     if lacking is not None:
-        ids = [item_id for item_id in ids if item_id not in queued or take_one(lacking, where[item_id].queue)]
+        # which message was lost is not known: a resumed job's goes first, as on the queue
+        ids = sorted(ids, key=lambda item_id: where[item_id].priority)
+        ids = [item_id for item_id in ids if item_id not in counted or take_one(lacking, where[item_id].queue)]
     sent = resend(ids, lambda item_id: send(item_id, where[item_id]), model.kind)
     if sent:
         with session_scope(session_factory) as session:
@@ -88,17 +95,28 @@ def resend(ids: Sequence[str], send: Callable[[str], None], what: str) -> list[s
 def messages_lacking(
     session: Session, devices: Collection[Device], messages_waiting: Callable[[str], int]
 ) -> dict[str, int]:
-    """Per queue, how many more jobs and evaluations the database has queued for it than
-    the broker holds messages: how many messages it lost. A job's queue follows from its
-    device alone (`devices`: the ones a sweep looks at); evaluations go to the shared queue."""
+    """Per queue, how many more messages the database expects than the broker holds: how
+    many it lost. Expected: one for each queued job and evaluation, and one for each whose
+    worker died that was sent again since (`leases.resent_since_its_worker_died`), whose
+    message waits like any other. A job's queue follows from its device alone (`devices`:
+    the ones a sweep looks at); evaluations go to the shared queue."""
+    now = utcnow()
     counts = session.execute(
         select(Job.device, func.count())
-        .where(Job.status == WorkStatus.queued.value, Job.device.in_([Device(d).value for d in devices]))
+        .where(
+            or_(Job.status == WorkStatus.queued.value, leases.resent_since_its_worker_died(Job, now)),
+            Job.device.in_([Device(d).value for d in devices]),
+        )
         .group_by(Job.device)
     ).all()
     queued = {
         SHARED_QUEUE: session.execute(
-            select(func.count()).where(Evaluation.status == WorkStatus.queued.value)
+            select(func.count()).where(
+                or_(
+                    Evaluation.status == WorkStatus.queued.value,
+                    leases.resent_since_its_worker_died(Evaluation, now),
+                )
+            )
         ).scalar_one()
     }
     for device, count in counts:

@@ -138,6 +138,35 @@ def finish(session: Session, model: Model, item_id: str, *, attempt: int, status
     )
 
 
+def hand_back(session: Session, model: Model, item_id: str, *, attempt: int) -> bool:
+    """The worker is shutting down: the work is queued again at once, with its attempt (and a
+    job with its last checkpoint), for another worker to take now rather than once the lease
+    expires; the caller sends its message. Being handed back is not a lost worker: it does
+    not count towards `max_attempts`, which `give_up` applies to taking over an expired lease.
+    Whether it was still this attempt's."""
+    return change(
+        session,
+        model,
+        item_id,
+        *owned_by(model, item_id, attempt),
+        status=WorkStatus.queued.value,
+        worker=None,
+        lease_expires_at=None,
+        enqueued_at=utcnow(),
+    )
+
+
+def resent_since_its_worker_died(model: Model, now: datetime) -> Any:
+    """Running with an expired lease, and sent again by the sweep since: its message is on
+    the queue (or was lost with the broker), and sending more would only pile up duplicates
+    while it waits for a free worker."""
+    return and_(
+        expired(model, now),
+        model.enqueued_at.is_not(None),
+        or_(model.lease_expires_at.is_(None), model.enqueued_at >= model.lease_expires_at),
+    )
+
+
 def stranded(
     session: Session, model: Model, *conditions: Any, queued_before: datetime, now: datetime, limit: int = 1000
 ) -> list[str]:

@@ -297,3 +297,29 @@ async def test_outputs_that_overflow_float32_answer_null_not_500(
     assert predicted.status_code == 200 and predicted.json()["predictions"][0] == [None]
     assert predicted.json()["predictions"][1][0] == pytest.approx(3.0, rel=1e-6)
     assert evaluated.status_code == 200 and evaluated.json()["loss"] is None
+
+
+async def test_a_method_the_path_does_not_serve_is_405_allowing_every_method_it_does(
+    client: httpx.AsyncClient,
+) -> None:
+    listed = await client.request("OPTIONS", "/v1/jobs")
+    one = await client.request("PUT", "/v1/jobs/0123456789abcdef")
+    assert (listed.status_code, listed.headers["allow"]) == (405, "GET, POST")
+    assert (one.status_code, one.headers["allow"]) == (405, "DELETE, GET")
+
+
+async def test_a_body_that_is_not_utf8_is_422_naming_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/jobs", content=b"\xff{", headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body"
+
+
+async def test_explicit_nulls_and_numbers_as_strings_are_refused_as_the_schema_says(client: httpx.AsyncClient) -> None:
+    nulled = seed()
+    nulled["data"]["validationDatasetId"] = None
+    quoted = seed()
+    quoted["data"]["y"][0] = ["1.5"]
+    for body, field in ((nulled, "data.validationDatasetId"), (quoted, "data.y[0][0]")):
+        response = await client.post("/v1/jobs", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == field

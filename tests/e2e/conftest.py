@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class Stack:
     processes: Processes
     api: Api | None = None
     workers: list[Process] = field(default_factory=list)
+    postgres: PostgresServer | None = None  # set where a test may stop and start it
 
     @property
     def env(self) -> dict[str, str]:
@@ -145,11 +147,8 @@ class Stack:
             return connection.execute(statement, params).fetchall()
 
 
-@pytest.fixture(scope="module")
-def stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Stack]:
-    folder = tmp_path_factory.mktemp(f"stack-{request.module.__name__.rsplit('.', 1)[-1]}")
+@contextmanager
+def running_stack(postgres_server: PostgresServer, folder: Path) -> Iterator[Stack]:
     database = f"e2e_{uuid.uuid4().hex[:12]}"
     database_url = libpq_url(postgres_server.create_database(database))
     (folder / "redis").mkdir()
@@ -163,14 +162,34 @@ def stack(
     finally:
         processes.stop_all()
         redis.close()
+        if not postgres_server.running():
+            postgres_server.start()
         postgres_server.drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp(f"stack-{request.module.__name__.rsplit('.', 1)[-1]}")
+    with running_stack(postgres_server, folder) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def outage_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A stack on a PostgreSQL of its own (`stack.postgres`), which its tests stop and start."""
+    folder = tmp_path_factory.mktemp(f"outage-stack-{request.module.__name__.rsplit('.', 1)[-1]}")
+    with PostgresServer() as server, running_stack(server, folder) as stack:
+        stack.postgres = server
+        yield stack
 
 
 @pytest.fixture(autouse=True)
 def _workers_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    stack = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    stacks = [request.getfixturevalue(name) for name in ("stack", "outage_stack") if name in request.fixturenames]
     yield
-    if stack is not None:
+    for stack in stacks:
         stack.stop_workers()
 
 

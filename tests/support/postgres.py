@@ -71,31 +71,9 @@ class PostgresServer:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
-        self.socket_dir.mkdir()
-        if self._user is not None:
-            for path in (self.folder, self.socket_dir):
-                os.chown(path, self._user.pw_uid, self._user.pw_gid)
-        initdb = subprocess.run(
-            self._as_server_user(
-                [
-                    str(self.bin / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-U",
-                    SUPERUSER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-locale",
-                    "--no-sync",
-                    "--no-instructions",
-                ]
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        if initdb.returncode != 0:
-            raise RuntimeError(f"initdb failed ({initdb.returncode}):\n{initdb.stderr.decode(errors='replace')}")
+        """initdb on the first start; a later start (after `stop`) serves the same data on the same port."""
+        if not self.data.exists():
+            self._initdb()
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self._as_server_user(
@@ -128,6 +106,33 @@ class PostgresServer:
         self._wait_until_accepting()
         return self
 
+    def _initdb(self) -> None:
+        self.socket_dir.mkdir()
+        if self._user is not None:
+            for path in (self.folder, self.socket_dir):
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)
+        initdb = subprocess.run(
+            self._as_server_user(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                    "--no-instructions",
+                ]
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed ({initdb.returncode}):\n{initdb.stderr.decode(errors='replace')}")
+
     def create_database(self, name: str, template: str | None = None) -> str:
         """CREATE DATABASE (a copy of `template` if given); its SQLAlchemy URL."""
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -148,6 +153,9 @@ class PostgresServer:
         return psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database, autocommit=True, connect_timeout=5
         )
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         """A fast shutdown (SIGINT), then SIGKILL if it lingers."""

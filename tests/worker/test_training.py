@@ -391,6 +391,38 @@ def test_the_sweep_resends_no_queued_job_whose_queue_holds_every_message_and_onl
     # the broker lost two of them: the two oldest are sent again, and no more
     with session_scope(factory) as session:
         session.execute(update(Job).where(Job.id.in_(waiting)).values(enqueued_at=long_ago))
-    broker["trainq.cpu"] = 3
+    broker["trainq.cpu"] = 4  # three of the five, and the dead worker's job sent again
     assert requeue_stranded(factory, enqueue, settings, messages_waiting=broker.__getitem__) == waiting[:2]
     assert sent == [orphaned, *waiting[:2]]
+
+
+def test_a_job_whose_worker_died_is_sent_again_once_and_again_only_if_its_queue_lost_the_message(
+    factory: Factory, settings: Settings
+) -> None:
+    long_ago = jobs.utcnow().replace(year=2000)
+    waiting = [submit(factory, document()) for _ in range(3)]  # a backlog, its messages all there
+    orphaned = submit(factory, document())
+    with session_scope(factory) as session:
+        session.execute(update(Job).where(Job.id.in_([*waiting, orphaned])).values(enqueued_at=long_ago))
+        jobs.claim(session, orphaned, worker="dead:1", lease_seconds=60)
+        session.execute(update(Job).where(Job.id == orphaned).values(lease_expires_at=long_ago))
+    broker = {"trainq.cpu": 3, "trainq": 0}
+
+    def sweep_after_requeue_after() -> list[str]:
+        # as if requeue_after_seconds had passed since the last send (its worker died before)
+        with session_scope(factory) as session:
+            session.execute(
+                update(Job)
+                .where(Job.id.in_([*waiting, orphaned]), Job.enqueued_at > long_ago)
+                .values(enqueued_at=long_ago.replace(year=2001))
+            )
+        return requeue_stranded(factory, lambda job_id, route: None, settings, messages_waiting=broker.__getitem__)
+
+    assert sweep_after_requeue_after() == [orphaned]  # at once: its worker died
+    broker["trainq.cpu"] = 4  # its message waits behind busy workers: no duplicate
+    assert sweep_after_requeue_after() == []
+    assert sweep_after_requeue_after() == []
+    broker["trainq.cpu"] = 3  # the broker lost a message: the resumed job's goes again first
+    assert sweep_after_requeue_after() == [orphaned]
+    broker["trainq.cpu"] = 0  # all lost (Redis restarted empty): each job goes again once
+    assert sorted(sweep_after_requeue_after()) == sorted([orphaned, *waiting])

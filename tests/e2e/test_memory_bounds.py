@@ -1,0 +1,89 @@
+"""The API process's memory under large bodies, measured as its peak resident set (VmHWM):
+16 concurrent 9.5 MB inline submits keep it under 1 GB (large bodies are admitted a few at
+a time), and a 2 GB CSV stream with no newline is a 422 naming the header without the
+process growing by more than a small fraction of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+CONCURRENT_SUBMITS = 16
+ROWS = 680_000  # x = y = 680,000 rows of one number: a 9.5 MB body
+PEAK_BOUND_BYTES = 1024 * MIB
+CSV_STREAM_BYTES = 2 * 1024**3
+CSV_GROWTH_BOUND_BYTES = 200 * MIB
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def large_body() -> bytes:
+    rows = ",".join(f"[{(i % 100) / 100}]" for i in range(ROWS))
+    spec = {
+        "model": {"layers": [{"units": 1, "inputShape": [1]}]},
+        "compile": {"optimizer": "sgd", "loss": "meanSquaredError"},
+        "fit": {"epochs": 1, "batchSize": 4096},
+    }
+    document = json.dumps(spec)[:-1] + f', "data": {{"x": [{rows}], "y": [{rows}]}}}}'
+    return document.encode()
+
+
+def test_sixteen_concurrent_large_inline_submits_keep_the_api_under_one_gigabyte(stack: Stack) -> None:
+    assert stack.api is not None
+    pid = stack.api.process.pid
+    body = large_body()
+    assert 9_000_000 < len(body) < 10 * MIB  # under the API's request limit
+    before = rss(pid)
+
+    def submit(_: int) -> int:
+        with httpx.Client(base_url=stack.api.base_url, timeout=300) as client:  # type: ignore[union-attr]
+            return client.post("/v1/jobs", content=body, headers={"content-type": "application/json"}).status_code
+
+    with ThreadPoolExecutor(CONCURRENT_SUBMITS) as pool:
+        statuses = list(pool.map(submit, range(CONCURRENT_SUBMITS)))
+    peak = peak_rss(pid)
+    print(
+        f"\n{CONCURRENT_SUBMITS} concurrent submits of {len(body) / MIB:.1f} MiB: API resident "
+        f"{before / MIB:.0f} MiB before, peak {peak / MIB:.0f} MiB, {rss(pid) / MIB:.0f} MiB after"
+    )
+    assert statuses == [201] * CONCURRENT_SUBMITS
+    assert peak < PEAK_BOUND_BYTES
+
+
+def test_a_two_gigabyte_csv_stream_with_no_newline_is_422_naming_the_header_in_bounded_memory(stack: Stack) -> None:
+    assert stack.api is not None
+    pid = stack.api.process.pid
+    before = peak_rss(pid)
+    chunk = b"a" * MIB
+
+    def stream() -> Iterator[bytes]:
+        for _ in range(CSV_STREAM_BYTES // MIB):
+            yield chunk
+
+    with httpx.Client(base_url=stack.api.base_url, timeout=600) as client:
+        response = client.post("/v1/datasets", content=stream(), headers={"content-type": "text/csv"})
+    grown = peak_rss(pid) - before
+    print(f"\n2 GiB CSV stream with no newline: {response.status_code}, API peak grew by {grown / MIB:.0f} MiB")
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["message"].startswith("line 1, the header row")
+    assert grown < CSV_GROWTH_BOUND_BYTES
