@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from tests.api.conftest import Broker
@@ -47,7 +46,8 @@ def test_a_database_outage_is_503_on_live_connections_and_leaves_the_queue_intac
             app.send_task(RUN_JOB, args=[job["id"]], queue="trainq")
 
         # the API: 503 with Retry-After naming the database, and the same connection answers on
-        with httpx.Client(base_url=stack.api.base_url, timeout=30) as same_connection:  # type: ignore[union-attr]
+        assert stack.api is not None
+        with stack.api.client(timeout=30) as same_connection:
             for _ in range(3):
                 answer = same_connection.get("/v1/jobs")
                 assert answer.status_code == 503, answer.text

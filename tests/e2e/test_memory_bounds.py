@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Stack
@@ -56,7 +55,8 @@ def test_sixteen_concurrent_large_inline_submits_keep_the_api_under_one_gigabyte
     before = rss(pid)
 
     def submit(_: int) -> int:
-        with httpx.Client(base_url=stack.api.base_url, timeout=300) as client:  # type: ignore[union-attr]
+        assert stack.api is not None
+        with stack.api.client(timeout=300) as client:
             return client.post("/v1/jobs", content=body, headers={"content-type": "application/json"}).status_code
 
     with ThreadPoolExecutor(CONCURRENT_SUBMITS) as pool:
@@ -80,7 +80,7 @@ def test_a_two_gigabyte_csv_stream_with_no_newline_is_422_naming_the_header_in_b
         for _ in range(CSV_STREAM_BYTES // MIB):
             yield chunk
 
-    with httpx.Client(base_url=stack.api.base_url, timeout=600) as client:
+    with stack.api.client(timeout=600) as client:
         response = client.post("/v1/datasets", content=stream(), headers={"content-type": "text/csv"})
     grown = peak_rss(pid) - before
     print(f"\n2 GiB CSV stream with no newline: {response.status_code}, API peak grew by {grown / MIB:.0f} MiB")
