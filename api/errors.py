@@ -61,6 +61,25 @@ def install(app: FastAPI) -> None:
     for unreachable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(unreachable, _database_unreachable)
     app.add_middleware(AnswerUnexpectedErrors)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return _error_body_documented(build_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error_body_documented(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents every 422 as its own HTTPValidationError; ours is the one error body."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            unprocessable = operation.get("responses", {}).get("422")
+            if unprocessable is not None:
+                unprocessable["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: str | None = None) -> JSONResponse:

@@ -405,19 +405,23 @@ class SweepCreate(Schema):
                     "grid": {"compile.optimizer.learningRate": [0.1, 0.01, 0.001], "fit.batchSize": [16, 64]},
                     "metric": "val_loss",
                 }
-            ]
+            ],
+            # the schema states what _grid_or_random enforces
+            "oneOf": [{"required": ["grid"]}, {"required": ["random"]}],
         }
     )
 
     name: str | None = Field(None, max_length=200, description="A label for people")
     device: Device = Field(Device.auto, description="Where its jobs train: cpu, gpu or auto")
     base: JobSpec = Field(description="The job spec every point starts from (model, compile, fit, data)")
-    grid: dict[str, list[Any]] | None = Field(
+    grid: dict[str, list[Any]] | SkipJsonSchema[None] = Field(
         None, description='Per path into the job spec, its values: {"fit.batchSize": [16, 64]}; one job per combination'
     )
-    random: RandomSearch | None = Field(None, description="Seeded random draws instead of a grid")
+    random: RandomSearch | SkipJsonSchema[None] = Field(None, description="Seeded random draws instead of a grid")
     metric: str = Field("val_loss", min_length=1, max_length=64, description="The log key ranked by its final value")
     goal: Literal["min", "max"] = Field("min", description="min: smallest first (losses); max: largest first")
+
+    _not_null = field_validator("grid", "random", mode="before")(refuse_null)
 
     @model_validator(mode="after")
     def _grid_or_random(self) -> SweepCreate:

@@ -60,9 +60,10 @@ MAX_EPOCHS = 100_000
 
 
 class SpecModel(BaseModel):
-    """camelCase on the wire (tf.js's names), snake_case in Python; unknown fields refused."""
+    """camelCase on the wire (tf.js's names), snake_case in Python; unknown fields refused.
+    Strict, as the JSON schema is: "32" or 32.0 is not an integer, "0.1" or true not a number."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
 
 class Initializer(SpecModel):
@@ -272,6 +273,11 @@ class JobRequest(SpecModel):
     """A job spec as submitted: the model may name a stored model instead of its layers, and
     compile may then be left out when that model was saved compiled (a tf.js trainingConfig).
     `services.models.service.job_spec` turns it into the JobSpec that is stored and trained."""
+
+    # the schema states what _compile_unless_stored enforces
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["compile"]}, {"properties": {"model": {"required": ["from"]}}}]}
+    )
 
     # the tags are type names, which error paths leave out (model.layers[0].units, model.from)
     model: Annotated[
