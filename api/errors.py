@@ -70,12 +70,16 @@ def install(app: FastAPI) -> None:
 
 
 def _error_body_documented(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents every 422 as its own HTTPValidationError; ours is the one error body."""
+    """FastAPI documents every 422 as its own HTTPValidationError; ours is the one error body.
+    And an operation that needs a key answers 401 without one."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            unprocessable = operation.get("responses", {}).get("422")
-            if unprocessable is not None:
-                unprocessable["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"]["content"] = body
+            if operation.get("security"):
+                responses.setdefault("401", {"description": "No API key, or one that is not valid", "content": body})
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)

@@ -40,7 +40,10 @@ class JobCreate(JobRequest):
     )
 
     name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")
-    device: Device = Field(Device.auto, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)")
+    # not strict as the spec is: an enum's value arrives as its string
+    device: Device = Field(
+        Device.auto, strict=False, description="Where to train: cpu, gpu, or auto (a GPU when the worker has one)"
+    )
 
 
 class JobBatchCreate(Schema):
