@@ -8,7 +8,7 @@ export function tfjsCard(path) {
   const url = `${location.origin}${path}/model.json`;
   const status = h("p", { className: "muted" });
   const button = h("button", { className: "button", onclick: () => download() }, "Download for TensorFlow.js");
-  const code = h("pre", { className: "spec tfjs-code" },
+  const code = h("pre", { className: "tfjs-code" },
     "import * as tf from '@tensorflow/tfjs';\n",
     `const model = await tf.loadLayersModel('${url}', {requestInit: {headers: {Authorization: 'Bearer <your API key>'}}});`);
   const element = h("section", { className: "card tfjs" },
