@@ -43,7 +43,7 @@ function route() {
   const parts = path.split("/").filter(Boolean);
   let section = "jobs";
   if (parts[0] === "jobs" && parts[1]) {
-    current = jobView(root, { id: decodeURIComponent(parts[1]), live });
+    current = jobView(root, { id: decodeURIComponent(parts[1]), params, live });
   } else if (parts[0] === "sweeps") {
     section = "sweeps";
     if (parts[1]) {

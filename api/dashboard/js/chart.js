@@ -12,7 +12,8 @@ export function lossChart(container) {
   let keys = [];
 
   function data() {
-    return [epochs.map((row) => row.epoch + 1), ...keys.map((key) => epochs.map((row) => frame.plotted(row.logs[key])))];
+    // epochs numbered from 0, as the API numbers them
+    return [epochs.map((row) => row.epoch), ...keys.map((key) => epochs.map((row) => frame.plotted(row.logs[key])))];
   }
 
   function build() {
@@ -25,7 +26,7 @@ export function lossChart(container) {
     const many = epochs.length > 60;
     frame.make({
       axes: [
-        { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" } },
+        epochAxis(),
         { stroke: "#64748b", grid: { stroke: "#e2e8f0" }, size: 64, values: (u, splits) => splits.map(tick) },
       ],
       series: [
@@ -107,6 +108,22 @@ export function fittedPlot(container, height, build) {
       if (window.trainqChart === plot) window.trainqChart = undefined;
     },
   };
+}
+
+// epochs are whole: ticks 1, 2, 5, 10, 20, 50... apart, never a fraction
+const EPOCH_STEPS = [1, 2, 5].flatMap((step) => [1, 10, 100, 1000, 10000, 100000].map((scale) => step * scale)).sort((a, b) => a - b);
+
+/** The x axis of a chart of epochs: whole-number ticks only. */
+export function epochAxis() {
+  return { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" }, incrs: EPOCH_STEPS, values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : "")) };
+}
+
+/** Whether values span more than two decades: a loss falling from 10 to 1e-6 is flat on
+ * a linear scale after its first epochs, so such a chart opens on a log scale. */
+export function spansDecades(values, decades = 2) {
+  const positive = values.filter((v) => typeof v === "number" && v > 0);
+  if (positive.length < 2) return false;
+  return Math.log10(Math.max(...positive) / Math.min(...positive)) > decades;
 }
 
 /** A legend's value: five significant digits, a dash where an epoch has none. */

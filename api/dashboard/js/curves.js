@@ -1,7 +1,7 @@
 // A sweep's chart: one uPlot curve per job of one log key per epoch, linear or log scale.
 // Curves keep the sweep's point order (and their colour) whatever the ranking does.
 
-import { fittedPlot, legendValue, tick } from "./chart.js";
+import { epochAxis, fittedPlot, legendValue, tick } from "./chart.js";
 
 const PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d"];
 const HEIGHT = 340;
@@ -21,7 +21,8 @@ export function curvesChart(container) {
 
   function data() {
     const epochs = Math.max(0, ...curves.map((curve) => curve.logs.length));
-    const x = Array.from({ length: epochs }, (_, i) => i + 1);
+    // epochs numbered from 0, as the API numbers them
+    const x = Array.from({ length: epochs }, (_, i) => i);
     return [x, ...curves.map((curve) => x.map((_, i) => frame.plotted(curve.logs[i]?.[key])))];
   }
 
@@ -31,7 +32,7 @@ export function curvesChart(container) {
     if (!key || curves.length === 0) return;
     frame.make({
       axes: [
-        { label: "epoch", stroke: "#64748b", grid: { stroke: "#e2e8f0" } },
+        epochAxis(),
         {
           label: key, stroke: "#64748b", size: 64, values: (u, splits) => splits.map(tick),
           // (an undefined filter would replace uPlot's default, not leave it)

@@ -1,9 +1,10 @@
-// One job: its status and progress, a live loss curve, the final weights, a cancel
-// button, a form to evaluate or predict on pasted data, the model for TensorFlow.js, its
-// spec and its error.
+// One job: its status, progress, speed and ETA, a live loss curve (on a log scale by
+// default when the loss spans more than two decades; the choice kept in the URL as
+// ?log=1 or ?log=0), its history as CSV, the final weights, a cancel button, a form to
+// evaluate or predict on pasted data, the model for TensorFlow.js, its spec and its error.
 
 import { ApiError, FINISHED, api } from "./api.js";
-import { lossChart } from "./chart.js";
+import { lossChart, spansDecades } from "./chart.js";
 import { cancelAction } from "./cancel.js";
 import { h, setChildren, setText, toggle } from "./dom.js";
 import { detailFailure } from "./failure.js";
@@ -15,7 +16,7 @@ const DEFAULT_SERIES = ["loss", "val_loss"];
 const SHOWN_WEIGHTS = 12;  // rows and columns of a weight array shown; the rest is counted
 const SAMPLE_ROWS = 5;
 
-export function jobView(root, { id, live }) {
+export function jobView(root, { id, params, live }) {
   const path = `/v1/jobs/${encodeURIComponent(id)}`;
   const title = h("h1", {}, "Job");
   const badge = h("span");
@@ -24,11 +25,12 @@ export function jobView(root, { id, live }) {
   const banner = h("div", { className: "banner error", role: "alert", hidden: true });
   const errorBox = h("section", { className: "card failure", hidden: true }, h("h2", {}, "Why it failed"), h("pre", { className: "error-text" }));
   const bar = progressBar();
-  const facts = factGrid(["Progress", "Loss", "Val loss", "Device", "Worker", "Attempt", "Created", "Started", "Duration"]);
+  const facts = factGrid(["Progress", "Loss", "Val loss", "Speed", "ETA", "Device", "Worker", "Attempt", "Created", "Started", "Duration"]);
   facts.cells.Progress.replaceChildren(bar.element);
 
   const seriesPicker = h("div", { className: "series", role: "group", "aria-label": "Series" });
   const logToggle = h("input", { type: "checkbox", id: "log-scale" });
+  const csvLink = h("a", { className: "button", id: "history-csv", href: "#", download: `job-${id}-history.csv`, hidden: true }, "History CSV");
   const chartBox = h("div", { className: "chart", id: "loss-chart" });
   const chartEmpty = h("p", { className: "state" }, "No epoch finished yet: the curve starts with the first one.");
   const weightsBox = h("div", { className: "weights" }, h("p", { className: "muted" }, "The final weights appear here once the job has succeeded."));
@@ -48,7 +50,7 @@ export function jobView(root, { id, live }) {
     h("section", { className: "card" },
       h("div", { className: "card-head" }, h("h2", {}, "Loss curve"),
         h("div", { className: "chart-controls" }, seriesPicker,
-          h("label", { className: "check" }, logToggle, "log scale"))),
+          h("label", { className: "check" }, logToggle, "log scale"), csvLink)),
       chartEmpty, chartBox),
     h("div", { className: "columns" },
       h("section", { className: "card" }, h("h2", {}, "Evaluate or predict"), form.element),
@@ -64,7 +66,31 @@ export function jobView(root, { id, live }) {
   let job = null;
   let weightsShown = false;
 
-  logToggle.addEventListener("change", () => chart.setLogScale(logToggle.checked));
+  const recorded = [];  // every epoch shown, for the CSV
+  // the person's choice, from the URL or the checkbox; null: decided by the loss's span
+  let logChosen = params.get("log") === "1" ? true : params.get("log") === "0" ? false : null;
+  if (logChosen) {
+    logToggle.checked = true;
+    chart.setLogScale(true);
+  }
+  logToggle.addEventListener("change", () => {
+    logChosen = logToggle.checked;
+    keepInUrl("log", logChosen ? "1" : "0");
+    chart.setLogScale(logChosen);
+  });
+  csvLink.addEventListener("click", () => {
+    const old = csvLink.href;
+    csvLink.href = URL.createObjectURL(new Blob([historyCsv(recorded)], { type: "text/csv" }));
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+  });
+
+  function logScaleByDefault() {
+    if (logChosen !== null || logToggle.checked) return;
+    if (spansDecades(recorded.map((row) => row.logs.loss))) {
+      logToggle.checked = true;
+      chart.setLogScale(true);
+    }
+  }
 
   function showSeries(rows) {
     const found = [...new Set(rows.flatMap((row) => Object.keys(row.logs)))];
@@ -102,6 +128,10 @@ export function jobView(root, { id, live }) {
     setText(facts.cells.Created, clock(job.createdAt));
     setText(facts.cells.Started, clock(job.startedAt));
     setText(facts.cells.Duration, duration(jobSeconds(job)));
+    const speed = epochsPerSecond(job);
+    setText(facts.cells.Speed, speed === null ? "–" : `${number(speed, 3)} epochs/s`);
+    const left = job.progress.epochs - job.progress.epoch;
+    setText(facts.cells.ETA, job.status !== "running" || !speed ? "–" : left === 0 ? "finishing" : duration(left / speed));
     const cancellable = !FINISHED.has(job.status);
     toggle(cancelButton, cancellable);
     cancelButton.disabled = job.cancelRequested;
@@ -146,10 +176,13 @@ export function jobView(root, { id, live }) {
   function plotPending() {
     plotTimer = null;
     if (!pending.length) return;
+    recorded.push(...pending);
     showSeries(pending);
     chart.append(pending);
+    logScaleByDefault();
     pending = [];
     toggle(chartEmpty, epochs === 0);
+    toggle(csvLink, recorded.length > 0);
     if (job) render(job);
   }
 
@@ -308,6 +341,32 @@ function predictions(rows) {
 }
 
 function failure(error) {
+  // a one-error answer's detail is already "field: message": each message is said once
+  const more = (error.fields ?? []).filter((f) => !error.message.includes(f.message));
   return h("div", { className: "banner error", role: "alert" }, h("strong", {}, error.message),
-    error.fields?.length ? h("ul", {}, error.fields.map((f) => h("li", {}, h("code", {}, f.field), ": ", f.message))) : null);
+    more.length ? h("ul", {}, more.map((f) => h("li", {}, h("code", {}, f.field), ": ", f.message))) : null);
+}
+
+/** Epochs finished per second of the job's run so far (null before its first). */
+export function epochsPerSecond(job, now = Date.now()) {
+  const seconds = jobSeconds(job, now);
+  return seconds && job.progress.epoch > 0 ? job.progress.epoch / seconds : null;
+}
+
+/** The history as CSV, as `trainq history --csv` writes it: epoch, each log key, wallTime. */
+export function historyCsv(rows) {
+  const keys = [...new Set(rows.flatMap((row) => Object.keys(row.logs)))].sort(byLogKey);
+  const lines = [["epoch", ...keys, "wallTime"].join(",")];
+  for (const row of rows) {
+    lines.push([row.epoch, ...keys.map((key) => row.logs[key] ?? ""), row.wallTime].join(","));
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Set one parameter of the page's URL without leaving the page (no hashchange). */
+function keepInUrl(name, value) {
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query);
+  params.set(name, value);
+  history.replaceState(null, "", `#${path}?${params}`);
 }

@@ -1,0 +1,86 @@
+"""A job's page in a real headless Chromium, network cut off but for loopback: a loss that
+spans more than two decades opens on a log scale, a person's choice of scale is kept in
+the URL and outlives a reload, epochs are numbered from 0 as the API numbers them on
+whole-number ticks, speed is shown, and the history downloads as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import Stack, cut_off_network
+from tests.e2e.jobs import seed_spec, submit, wait_for_status
+from tests.e2e.test_dashboard import SEEN_MS, wait_for_points
+from tests.support.keys import with_key
+
+pytestmark = pytest.mark.e2e
+
+
+def job_page(browser: Browser, stack: Stack, job_id: str, query: str = "") -> Page:
+    assert stack.api is not None
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = cut_off_network(page)
+    # the key first, as `trainq up` prints it (kept by the tab), then the job
+    page.goto(with_key(stack.api.base_url))
+    expect(page.locator("table.jobs")).to_be_visible(timeout=SEEN_MS)
+    page.goto(f"{stack.api.base_url}/#/jobs/{job_id}{query}")
+    assert refused == []
+    return page
+
+
+def y_scale(page: Page) -> int:
+    """uPlot's distribution of the y scale: 1 linear, 3 logarithmic."""
+    return int(page.evaluate("window.trainqChart.scales.y.distr"))
+
+
+def test_the_loss_curve_opens_on_a_log_scale_when_it_spans_decades_and_keeps_a_choice_in_the_url(
+    stack: Stack, browser: Browser, tmp_path: Path
+) -> None:
+    assert stack.api is not None
+    stack.worker("page")
+    with stack.client() as client:
+        falling = submit(client, seed_spec(epochs=200))
+        short = submit(client, seed_spec(epochs=3))
+        for job in (falling, short):
+            wait_for_status(client, job["id"], "succeeded", timeout=90, processes=stack.processes)
+        losses = [row["logs"]["loss"] for row in client.get(f"/v1/jobs/{falling['id']}/history").json()["epochs"]]
+    assert max(losses) / min(losses) > 100, "the test needs a loss that spans more than two decades"
+
+    page = job_page(browser, stack, falling["id"])
+    wait_for_points(page, lambda n: n == 200, "all 200 epochs are plotted")
+    expect(page.locator("#log-scale")).to_be_checked(timeout=SEEN_MS)
+    assert y_scale(page) == 3
+    # numbered as the API numbers them, on whole-number ticks
+    assert page.evaluate("[window.trainqChart.data[0][0], window.trainqChart.data[0].at(-1)]") == [0, 199]
+    ticks = [label for label in page.evaluate("window.trainqChart.axes[0]._values") if label]
+    assert ticks and all(label.isdigit() for label in ticks), ticks
+    expect(page.get_by_text("epochs/s")).to_be_visible()
+
+    # the history as CSV: what `trainq history --csv` writes
+    with page.expect_download() as download:
+        page.locator("#history-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["epoch", "loss", "val_loss", "mae", "val_mae", "wallTime"]
+    assert [int(row[0]) for row in rows[1:]] == list(range(200))
+    assert [float(row[1]) for row in rows[1:]] == losses
+
+    # a person's choice goes into the URL and outlives a reload
+    page.locator("#log-scale").uncheck()
+    assert "log=0" in page.url and y_scale(page) == 1
+    page.reload()
+    wait_for_points(page, lambda n: n == 200, "the epochs are plotted again")
+    expect(page.locator("#log-scale")).not_to_be_checked()
+    assert y_scale(page) == 1
+
+    # a loss within two decades opens linear; ?log=1 opens it on a log scale
+    page = job_page(browser, stack, short["id"])
+    wait_for_points(page, lambda n: n == 3, "the short job's epochs are plotted")
+    expect(page.locator("#log-scale")).not_to_be_checked()
+    page = job_page(browser, stack, short["id"], "?log=1")
+    wait_for_points(page, lambda n: n == 3, "the short job's epochs are plotted")
+    expect(page.locator("#log-scale")).to_be_checked()
+    assert y_scale(page) == 3
