@@ -172,6 +172,7 @@ def worker(
     except InvalidInput as error:
         typer.echo(f"trainq worker: {error}", err=True)
         raise typer.Exit(2) from None
+    _quiet_root_warning()
     argv = ["worker", f"--loglevel={loglevel}", f"--queues={queues or ','.join(queues_served(found.kind))}"]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
@@ -219,7 +220,19 @@ def up(
     ]
     # each child leads its own process group: Ctrl-C reaches only this process, which stops
     # the children in order, and a worker's pool process is stopped with its worker
-    children = [subprocess.Popen(command, process_group=0) for command in commands]
+    children = [
+        subprocess.Popen(command, process_group=0, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for command in commands
+    ]
+    # each line a child writes comes out prefixed with its name, as docker compose does
+    names = ["api", *(f"worker-{i}" for i in range(1, workers + 1))]
+    width = max(map(len, names))
+    relays = [
+        threading.Thread(target=_relay, args=(child, f"{name:<{width}} | "), name=f"trainq-up-{name}", daemon=True)
+        for name, child in zip(names, children, strict=True)
+    ]
+    for relay in relays:
+        relay.start()
     try:
         url = f"http://{host}:{port}"
         if _wait_ready(url, children, stopping):
@@ -238,6 +251,30 @@ def up(
                     raise typer.Exit(1)
     finally:
         _stop(children)
+        for relay in relays:
+            relay.join(timeout=2)
+
+
+def _relay(child: subprocess.Popen[bytes], prefix: str) -> None:
+    """Copy the child's output to ours line by line, each line led by `prefix`."""
+    assert child.stdout is not None
+    lead = prefix.encode()
+    for line in iter(child.stdout.readline, b""):
+        sys.stdout.buffer.write(lead + line)
+        sys.stdout.buffer.flush()
+
+
+def _quiet_root_warning() -> None:
+    """Celery warns a worker run as root (a container's default user, `make up` as root)
+    because a root worker that accepted pickle would run whatever code a message carried.
+    trainq's workers accept JSON only (services/queue.py: accept_content=["json"]) and
+    messages carry job ids alone, so the warning says nothing true here. (The image runs
+    its workers as the user trainq anyway.)"""
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+
+    warnings.filterwarnings("ignore", category=SecurityWarning, message="You're running the worker with superuser")
 
 
 def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], stopping: threading.Event) -> bool:

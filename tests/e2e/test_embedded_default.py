@@ -60,3 +60,16 @@ def test_the_event_stream_pushes_every_epoch_on_the_embedded_default(embedded: t
         events += stream(client, job["id"], last_event_id=events[-1].id)
         logs = [row["logs"] for row in history(client, job["id"])]
     check_complete(events, 100, logs)
+
+
+def test_up_prefixes_each_line_with_its_process_and_the_worker_says_no_root_warning(
+    embedded: tuple[Api, Processes, Path],
+) -> None:
+    _, processes, _ = embedded
+    lines = processes.started[0].log().splitlines()
+    api_lines = [line for line in lines if line.startswith("api      | ")]
+    worker_lines = [line for line in lines if line.startswith("worker-1 | ")]
+    assert any("Uvicorn running on" in line for line in api_lines), lines
+    assert any("ready." in line for line in worker_lines), lines
+    # this machine runs the tests as root: Celery would warn, and trainq says why it need not
+    assert not any("superuser privileges" in line for line in lines), lines
