@@ -110,7 +110,16 @@ def api(
     """Run the HTTP API alone."""
     import uvicorn
 
-    uvicorn.run("trainq.api.app:create_app", factory=True, host=host, port=port)
+    from trainq.services.settings import get_settings
+
+    if get_settings().log_format == "json":
+        from trainq.services.log_format import log_as_json
+
+        # uvicorn's own loggers then hand their records to the root's JSON handler
+        log_as_json()
+        uvicorn.run("trainq.api.app:create_app", factory=True, host=host, port=port, log_config=None)
+    else:
+        uvicorn.run("trainq.api.app:create_app", factory=True, host=host, port=port)
 
 
 class DeviceKind(StrEnum):
@@ -176,6 +185,9 @@ def worker(
     argv = ["worker", f"--loglevel={loglevel}", f"--queues={queues or ','.join(queues_served(found.kind))}"]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
+    if settings.log_format == "json":
+        # no start-up banner (celery's global --quiet, before the sub-command): every line a JSON object
+        argv.insert(0, "--quiet")
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery.worker_main(argv)

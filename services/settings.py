@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     max_sweep_points: int = Field(1000, alias="TRAINQ_MAX_SWEEP_POINTS", ge=1)
 
     # --- operations (issue 15) ---
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="TRAINQ_LOG_FORMAT",
+        description="text, or json: one JSON object per line, with job_id on the lines about a job",
+    )
     worker_metrics_port: int | None = Field(
         None,
         alias="TRAINQ_WORKER_METRICS_PORT",

@@ -14,9 +14,9 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 
-from trainq.services import queue
+from trainq.services import log_format, queue
 from trainq.services.db.session import session_factory
 from trainq.services.evaluations import service as evaluations
 from trainq.services.settings import Settings, get_settings
@@ -45,6 +45,9 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
     assert isinstance(app, WorkerCelery)
     worker_ready.connect(_start_sweep)
     worker_shutdown.connect(_stop_sweep)
+    if settings.log_format == "json":
+        # a receiver of setup_logging stands in for Celery's own logging setup
+        setup_logging.connect(_log_as_json)
     shutdown.connect()  # a warm shutdown hands the running jobs back
     return app
 
@@ -98,6 +101,11 @@ class RequeueSweep:
 _sweeps: dict[int, RequeueSweep] = {}
 _presences: dict[int, Presence] = {}
 _metrics: dict[int, MetricsServer] = {}
+
+
+def _log_as_json(loglevel: int | str | None = None, **_: Any) -> None:
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    log_format.log_as_json(level if isinstance(level, int) else logging.INFO)
 
 
 def _start_sweep(sender: Any, **_: Any) -> None:

@@ -10,6 +10,7 @@ from celery.exceptions import Reject
 
 from trainq.services.db.session import DATABASE_UNAVAILABLE, session_factory
 from trainq.services.jobs.live import Publisher
+from trainq.services.log_format import about_job
 from trainq.services.queue import RUN_JOB, send_job
 from trainq.services.training import run_job as run_training_job
 from trainq.worker.shutdown import STOPPING
@@ -23,16 +24,17 @@ def run_job(self: Task, job_id: str) -> None:
     # the node name (name@host) and this pool process: which worker ran which attempt
     worker = f"{self.request.hostname}:{os.getpid()}"
     try:
-        outcome = run_training_job(
-            session_factory(settings),
-            job_id,
-            worker=worker,
-            settings=settings,
-            device=self.app.device,
-            # event streams learn of each change through Redis; the embedded default's poll the database
-            changed=Publisher(settings.redis_url) if settings.redis_url else None,
-            stopping=STOPPING,
-        )
+        with about_job(job_id):
+            outcome = run_training_job(
+                session_factory(settings),
+                job_id,
+                worker=worker,
+                settings=settings,
+                device=self.app.device,
+                # event streams learn of each change through Redis; the embedded default's poll the database
+                changed=Publisher(settings.redis_url) if settings.redis_url else None,
+                stopping=STOPPING,
+            )
     except DATABASE_UNAVAILABLE as error:
         # Back on the queue rather than acknowledged and lost (acks_late makes Reject
         # requeue it): the next delivery waits for the database again, and the job
