@@ -84,3 +84,29 @@ def test_the_loss_curve_opens_on_a_log_scale_when_it_spans_decades_and_keeps_a_c
     wait_for_points(page, lambda n: n == 3, "the short job's epochs are plotted")
     expect(page.locator("#log-scale")).to_be_checked()
     assert y_scale(page) == 3
+
+
+def test_jobs_ticked_in_the_list_are_compared_on_one_chart(stack: Stack, browser: Browser) -> None:
+    assert stack.api is not None
+    stack.worker("compare")
+    with stack.client() as client:
+        jobs = [submit(client, {**seed_spec(epochs=epochs), "name": f"run {epochs}"}) for epochs in (4, 6)]
+        for job in jobs:
+            wait_for_status(client, job["id"], "succeeded", timeout=60, processes=stack.processes)
+        histories = [client.get(f"/v1/jobs/{job['id']}/history").json()["epochs"] for job in jobs]
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = cut_off_network(page)
+    page.goto(with_key(stack.api.base_url))
+    for job in jobs:
+        page.locator(f'tr[data-job-id="{job["id"]}"] input.pick').check(timeout=SEEN_MS)
+    page.locator("#compare-jobs").click()
+
+    wait_for_points(page, lambda n: n == 6, "the longer job's epochs are plotted")
+    plotted = page.evaluate("window.trainqChart.data.map((column) => Array.from(column))")
+    labels = page.evaluate("window.trainqChart.series.slice(1).map((s) => s.label)")
+    assert labels == ["run 4", "run 6"]
+    assert plotted[0] == list(range(6))
+    assert plotted[1][:4] == [row["logs"]["loss"] for row in histories[0]] and plotted[1][4:] == [None, None]
+    assert plotted[2] == [row["logs"]["loss"] for row in histories[1]]
+    assert refused == []

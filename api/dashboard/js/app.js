@@ -8,6 +8,7 @@
 
 import { KEY_NEEDED, apiKey, takeKeyFromUrl } from "./api.js";
 import { h, setChildren, setText } from "./dom.js";
+import { compareView } from "./compare.js";
 import { keyView } from "./key.js";
 import { jobView } from "./job.js";
 import { jobsView } from "./jobs.js";
@@ -52,6 +53,9 @@ function route() {
       document.title = "Sweeps · trainq";
       current = sweepsView(root, { live });
     }
+  } else if (parts[0] === "compare") {
+    const ids = (params.get("jobs") || "").split(",").filter(Boolean);
+    current = compareView(root, { ids, live });
   } else if (parts[0] === "workers") {
     section = "workers";
     current = workersView(root, { live });

@@ -19,20 +19,29 @@ export function jobsView(root, { params, live }) {
   const placeholder = h("div", { className: "state" }, h("span", { className: "spinner" }), "Loading jobs…");
   const body = h("tbody");
   const table = h("table", { className: "jobs", hidden: true },
-    h("thead", {}, h("tr", {}, ["Name", "Status", "Progress", "Loss", "Val loss", "Device", "Worker", "Created", "Duration"]
+    h("thead", {}, h("tr", {}, ["", "Name", "Status", "Progress", "Loss", "Val loss", "Device", "Worker", "Created", "Duration"]
       .map((title) => h("th", { scope: "col" }, title)))),
     body);
   const more = h("button", { className: "button secondary", hidden: true }, "Show older jobs");
+  // jobs ticked in the list are compared on one chart
+  const picked = new Set();
+  const compare = h("a", { className: "button", id: "compare-jobs", hidden: true }, "Compare");
+  function pick(jobId, on) {
+    on ? picked.add(jobId) : picked.delete(jobId);
+    toggle(compare, picked.size >= 2);
+    compare.href = `#/compare?jobs=${[...picked].map(encodeURIComponent).join(",")}`;
+    setText(compare, `Compare ${picked.size} jobs`);
+  }
   const footer = h("p", { className: "muted footnote" });
 
   setChildren(root,
-    h("div", { className: "page-head" }, h("h1", {}, "Jobs"), filters),
+    h("div", { className: "page-head" }, h("h1", {}, "Jobs"), filters, compare),
     banner, placeholder, h("div", { className: "table-wrap" }, table), h("div", { className: "more" }, more, footer));
 
   const rows = new Map();  // job id -> row
 
   function render(page) {
-    placeRows(body, rows, page.items, jobRow);
+    placeRows(body, rows, page.items, () => jobRow(pick));
     const empty = page.items.length === 0;
     toggle(table, !empty);
     toggle(placeholder, empty);
@@ -54,7 +63,9 @@ export function jobsView(root, { params, live }) {
   });
 }
 
-function jobRow() {
+function jobRow(pick) {
+  const tick = h("input", { type: "checkbox", className: "pick", "aria-label": "Compare this job" });
+  tick.addEventListener("change", () => pick(tick.value, tick.checked));
   const link = h("a", { className: "job-name" });
   const id = h("span", { className: "job-id" });
   const status = h("td", { dataset: { label: "Status" } });
@@ -68,6 +79,7 @@ function jobRow() {
     duration: h("td", { className: "num", dataset: { label: "Duration" } }),
   };
   const element = h("tr", {},
+    h("td", { className: "pick-cell" }, tick),
     h("td", { className: "name-cell", dataset: { label: "Name" } }, link, id),
     status,
     h("td", { className: "progress-cell", dataset: { label: "Progress" } }, bar.element),
@@ -78,6 +90,7 @@ function jobRow() {
     element,
     update(job) {
       element.dataset.jobId = job.id;
+      tick.value = job.id;
       link.href = `#/jobs/${encodeURIComponent(job.id)}`;
       setText(link, job.name || "(unnamed)");
       link.classList.toggle("unnamed", !job.name);
