@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,35 @@ def test_jobs_ticked_in_the_list_are_compared_on_one_chart(stack: Stack, browser
     assert plotted[1][:4] == [row["logs"]["loss"] for row in histories[0]] and plotted[1][4:] == [None, None]
     assert plotted[2] == [row["logs"]["loss"] for row in histories[1]]
     assert refused == []
+
+
+def test_clone_opens_the_spec_in_an_editor_shows_errors_by_field_and_submits_a_new_job(
+    stack: Stack, browser: Browser
+) -> None:
+    assert stack.api is not None
+    stack.worker("clone")
+    with stack.client() as client:
+        original = submit(client, {**seed_spec(epochs=3), "name": "original"})
+        wait_for_status(client, original["id"], "succeeded", timeout=60, processes=stack.processes)
+
+    page = job_page(browser, stack, original["id"])
+    page.locator("#clone-job").click(timeout=SEEN_MS)
+    spec = json.loads(page.locator("#clone-spec").input_value())
+    assert spec["name"] == "original (clone)" and spec["fit"]["epochs"] == 3 and "data" in spec
+
+    spec["fit"]["epochs"] = -1
+    page.locator("#clone-spec").fill(json.dumps(spec))
+    page.get_by_role("button", name="Submit as a new job").click()
+    refused = page.locator('#clone-errors li[data-field="fit.epochs"]')
+    expect(refused).to_have_text("fit.epochs: Input should be greater than 0", timeout=SEEN_MS)
+    assert page.locator("#clone-errors li").count() == 1
+
+    spec["fit"]["epochs"] = 2
+    page.locator("#clone-spec").fill(json.dumps(spec))
+    page.get_by_role("button", name="Submit as a new job").click()
+    expect(page.locator("h1")).to_have_text("original (clone)", timeout=SEEN_MS)
+    clone_id = page.url.rsplit("/", 1)[-1]
+    assert clone_id != original["id"]
+    with stack.client() as client:
+        cloned = wait_for_status(client, clone_id, "succeeded", timeout=60, processes=stack.processes)
+    assert cloned["progress"]["epochs"] == 2

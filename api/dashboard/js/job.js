@@ -39,12 +39,14 @@ export function jobView(root, { id, params, live }) {
   const sweepLink = h("a", { className: "sweep-link" }, "its sweep");
   const sweepLine = h("span", { hidden: true }, " · a point of ", sweepLink);
   const form = queryForm(path);
+  const clone = cloneEditor();
+  const cloneButton = h("button", { className: "button secondary", id: "clone-job", disabled: true, onclick: () => clone.open() }, "Clone");
   const tfjs = tfjsCard(path);
 
   const main = h("div", { className: "job", hidden: true },
     h("div", { className: "page-head" },
       h("div", { className: "title" }, title, badge),
-      h("div", { className: "actions" }, cancelButton)),
+      h("div", { className: "actions" }, cloneButton, cancelButton)),
     h("p", { className: "job-id-line" }, "id ", h("code", {}, id), sweepLine),
     notice, banner, errorBox, facts.element,
     h("section", { className: "card" },
@@ -56,6 +58,7 @@ export function jobView(root, { id, params, live }) {
       h("section", { className: "card" }, h("h2", {}, "Evaluate or predict"), form.element),
       h("section", { className: "card" }, h("h2", {}, "Final weights"), weightsBox)),
     tfjs.element,
+    clone.element,
     h("section", { className: "card" }, h("h2", {}, "Spec"), dataSummary, specBox));
   const loading = h("div", { className: "state" }, h("span", { className: "spinner" }), "Loading the job…");
   setChildren(root, h("a", { className: "back", href: "#/" }, "← All jobs"), loading, main);
@@ -214,6 +217,8 @@ export function jobView(root, { id, params, live }) {
     setText(specBox, JSON.stringify({ model, compile, fit, ...rest }, null, 2));
     setText(dataSummary, describeData(data));
     form.prefill(data);
+    clone.prefill({ name: job?.name ? `${job.name} (clone)` : undefined, device: job?.device, model, compile, fit, data, ...rest });
+    cloneButton.disabled = false;
   }, (error) => setText(specBox, `The spec cannot be loaded: ${error.message}`));
 
   const view = {
@@ -369,4 +374,53 @@ function keepInUrl(name, value) {
   const params = new URLSearchParams(query);
   params.set(name, value);
   history.replaceState(null, "", `#${path}?${params}`);
+}
+
+/** "Clone": the job's spec in an editor, submitted as a new job; the API's errors are
+ * listed under the editor, each with the dotted path of its field. */
+function cloneEditor() {
+  const editor = h("textarea", { id: "clone-spec", rows: 16, spellcheck: "false", "aria-label": "Job spec (JSON)" });
+  const errors = h("ul", { className: "field-errors", id: "clone-errors", role: "alert" });
+  const submit = h("button", { type: "submit", className: "button" }, "Submit as a new job");
+  const cancel = h("button", { type: "button", className: "button secondary", onclick: () => toggle(element, false) }, "Close");
+  const element = h("section", { className: "card clone", hidden: true },
+    h("h2", {}, "Clone this job"),
+    h("p", { className: "muted" }, "Change what you like and submit: the same checks as POST /v1/jobs."),
+    h("form", { onsubmit: send }, editor, errors, h("div", { className: "actions" }, submit, cancel)));
+
+  async function send(event) {
+    event.preventDefault();
+    let body;
+    try {
+      body = JSON.parse(editor.value);
+    } catch (error) {
+      showErrors([{ field: "body", message: `is not valid JSON (${error.message})` }]);
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const created = await api("/v1/jobs", { method: "POST", body });
+      location.hash = `#/jobs/${encodeURIComponent(created.id)}`;
+    } catch (error) {
+      showErrors(error.fields?.length ? error.fields : [{ field: "body", message: error.message }]);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  function showErrors(fields) {
+    setChildren(errors, fields.map((f) => h("li", { dataset: { field: f.field } }, h("code", {}, f.field), ": ", f.message)));
+  }
+
+  return {
+    element,
+    prefill(spec) {
+      editor.value = JSON.stringify(spec, null, 2);
+    },
+    open() {
+      toggle(element, true);
+      setChildren(errors);
+      editor.focus();
+    },
+  };
 }
