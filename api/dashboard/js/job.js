@@ -40,7 +40,7 @@ export function jobView(root, { id, params, live }) {
   const sweepLine = h("span", { hidden: true }, " · a point of ", sweepLink);
   const form = queryForm(path);
   const clone = cloneEditor();
-  const cloneButton = h("button", { className: "button secondary", id: "clone-job", disabled: true, onclick: () => clone.open() }, "Clone");
+  const cloneButton = h("button", { className: "button secondary", id: "clone-job", disabled: true, onclick: () => clone.open(job) }, "Clone");
   const tfjs = tfjsCard(path);
 
   const main = h("div", { className: "job", hidden: true },
@@ -217,7 +217,7 @@ export function jobView(root, { id, params, live }) {
     setText(specBox, JSON.stringify({ model, compile, fit, ...rest }, null, 2));
     setText(dataSummary, describeData(data));
     form.prefill(data);
-    clone.prefill({ name: job?.name ? `${job.name} (clone)` : undefined, device: job?.device, model, compile, fit, data, ...rest });
+    clone.prefill({ model, compile, fit, data, ...rest });
     cloneButton.disabled = false;
   }, (error) => setText(specBox, `The spec cannot be loaded: ${error.message}`));
 
@@ -412,12 +412,16 @@ function cloneEditor() {
     setChildren(errors, fields.map((f) => h("li", { dataset: { field: f.field } }, h("code", {}, f.field), ": ", f.message)));
   }
 
+  let spec = null;
   return {
     element,
-    prefill(spec) {
-      editor.value = JSON.stringify(spec, null, 2);
+    prefill(loaded) {
+      spec = loaded;
     },
-    open() {
+    /** The editor, holding `job`'s spec with its name and device (as they stand when opened). */
+    open(job) {
+      const name = job?.name ? `${job.name} (clone)` : undefined;
+      editor.value = JSON.stringify({ name, device: job?.device, ...spec }, null, 2);
       toggle(element, true);
       setChildren(errors);
       editor.focus();
