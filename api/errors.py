@@ -172,9 +172,13 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 
 def _methods_allowed(request: Request) -> list[str]:
-    """The methods the OpenAPI document gives the request's path, which are the ones served."""
+    """The methods the OpenAPI document gives the request's path, which are the ones served:
+    a path's own (/v1/jobs/batch) before a template's that it also fits (/v1/jobs/{job_id})."""
+    paths: dict[str, Any] = request.app.openapi()["paths"]
+    if request.url.path in paths:
+        return sorted(method.upper() for method in paths[request.url.path])
     methods: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
+    for template, operations in paths.items():
         if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
             methods |= {method.upper() for method in operations}
     return sorted(methods)

@@ -13,7 +13,7 @@ from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredMod
 from trainq.services.jobs.batch import MAX_BATCH
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.logs import finite_or_none
-from trainq.services.spec import SEED_EXAMPLE, JobRequest, JobSpec, Matrix, refuse_null
+from trainq.services.spec import COMPILE_UNLESS_STORED, SEED_EXAMPLE, JobRequest, JobSpec, Matrix, refuse_null
 from trainq.services.sweeps.service import Ranking, SweepSummary
 from trainq.services.sweeps.space import RandomDraws, Range
 from trainq.services.workers.registry import WorkerState, WorkerStatus
@@ -36,7 +36,10 @@ class JobCreate(JobRequest):
     """A training job: the job spec (model, compile, fit, data) plus how to run it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{**SEED_EXAMPLE, "name": "y = 2x + 1", "device": "auto"}]}
+        json_schema_extra={
+            "examples": [{**SEED_EXAMPLE, "name": "y = 2x + 1", "device": "auto"}],
+            "anyOf": COMPILE_UNLESS_STORED,  # JobRequest's, which this configuration replaces
+        }
     )
 
     name: str | None = Field(None, max_length=200, description="A label for people; need not be unique")

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     StrictFloat,
     StrictInt,
     Tag,
@@ -269,15 +270,17 @@ def _model_kind(value: Any) -> str:
     return "ModelFrom" if isinstance(value, ModelFrom) or (isinstance(value, dict) and "from" in value) else "Model"
 
 
+# JobRequest's rule as JSON schema: compile, unless the model names a stored one
+COMPILE_UNLESS_STORED: list[JsonValue] = [{"required": ["compile"]}, {"properties": {"model": {"required": ["from"]}}}]
+
+
 class JobRequest(SpecModel):
     """A job spec as submitted: the model may name a stored model instead of its layers, and
     compile may then be left out when that model was saved compiled (a tf.js trainingConfig).
     `services.models.service.job_spec` turns it into the JobSpec that is stored and trained."""
 
     # the schema states what _compile_unless_stored enforces
-    model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["compile"]}, {"properties": {"model": {"required": ["from"]}}}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"anyOf": COMPILE_UNLESS_STORED})
 
     # the tags are type names, which error paths leave out (model.layers[0].units, model.from)
     model: Annotated[

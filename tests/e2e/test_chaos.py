@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 WORKERS = 3
 WAVE = WORKERS + 1
-EPOCHS = 150
+EPOCHS = 400
 LEASE_SECONDS = 3.0
 SETTINGS = {
     "TRAINQ_LEASE_SECONDS": str(LEASE_SECONDS),
