@@ -9,7 +9,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
-from trainq.services.queue import QUEUE
+from trainq.services.queue import QUEUE, messages_waiting
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_a_cancelled_queued_job_never_starts(stack: Stack) -> None:
         # cancelling again changes nothing (the job service makes it a no-op, not a conflict)
         again = client.post(f"/v1/jobs/{cancelled['id']}/cancel")
         assert (again.status_code, again.json()["status"]) == (202, "cancelled"), again.text
-        assert stack.redis.client().llen(QUEUE) == 0
+        assert messages_waiting(stack.celery(), QUEUE) == 0
 
 
 def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack: Stack) -> None:
