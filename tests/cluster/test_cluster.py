@@ -120,13 +120,13 @@ def test_a_single_job_submitted_after_a_big_sweep_runs_next_not_after_it(cluster
         created = client.post(
             "/v1/sweeps",
             json={
-                "base": base_spec(3, epochs=20),
+                "base": base_spec(3, epochs=300),
                 "grid": {"fit.seed": list(range(sweep_size))},
             },
         )
         assert created.status_code == 201, created.text
         sweep_ids = [entry["job"]["id"] for entry in created.json()["jobs"]]
-        single = client.post("/v1/jobs", json=tiny_spec(99, "auto", epochs=20)).json()
+        single = client.post("/v1/jobs", json=tiny_spec(99, "auto", epochs=300)).json()
         cluster.wait_finished([*sweep_ids, single["id"]], timeout=90)
         finished_single = parse_time(client.get(f"/v1/jobs/{single['id']}").json()["finishedAt"])
     sweep_finishes = sorted(
