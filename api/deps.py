@@ -93,6 +93,10 @@ PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page"
 TenantFilter = Annotated[
     str | None, Query(max_length=64, description="Only this tenant's (an admin key sees every tenant's otherwise)")
 ]
+# a list's filter by id prefix: the short ids the CLI and dashboard show
+IdPrefix = Annotated[
+    str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
+]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored

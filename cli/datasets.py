@@ -27,6 +27,7 @@ from trainq.cli.jobs import (
     _full_id,
     _number,
     _print_json,
+    listed,
     output_format,
     short,
     table,
@@ -120,13 +121,8 @@ def list_(
 ) -> None:
     """The datasets, newest first."""
     form = output_format(output, wide, as_json)
-    with _client(url) as client:
-        items = _call(lambda: client.datasets(limit=limit))
-    if form is Format.json:
-        _print_json({"items": items})
-        return
-    if not items:
-        err.print(f"no datasets at {url}")
+    items = listed(url, form, lambda client: client.datasets(limit=limit), "datasets")
+    if items is None:
         return
     shown = table(form)
     headers = ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME")

@@ -315,6 +315,22 @@ def _client(url: str) -> TrainqClient:
     return TrainqClient(url)
 
 
+def listed(
+    url: str, form: Format, fetch: Callable[[TrainqClient], list[dict[str, Any]]], what: str
+) -> list[dict[str, Any]] | None:
+    """A list command's items, to be shown as a table; None when nothing is left to show: the
+    items went out as JSON, or there are none (said on stderr)."""
+    with _client(url) as client:
+        items: list[dict[str, Any]] = _call(lambda: fetch(client))
+    if form is Format.json:
+        _print_json({"items": items})
+        return None
+    if not items:
+        err.print(f"no {what} at {url}")
+        return None
+    return items
+
+
 def _full_id(client: TrainqClient, kind: str, given: str) -> str:
     """The whole id that `given` starts (jobs, sweeps or datasets); exit 1 if none or several do."""
     return str(_call(lambda: client.full_id(kind, given)))

@@ -22,6 +22,7 @@ from trainq.cli.jobs import (
     _number,
     _print_json,
     err,
+    listed,
     out,
     output_format,
     short,
@@ -45,13 +46,8 @@ def sweeps(
 ) -> None:
     """List sweeps, newest first: their jobs by status and the best value of their metric."""
     form = output_format(output, wide, as_json)
-    with _client(url) as client:
-        items = _call(lambda: client.sweeps(limit=limit))
-    if form is Format.json:
-        _print_json({"items": items})
-        return
-    if not items:
-        err.print(f"no sweeps at {url}")
+    items = listed(url, form, lambda client: client.sweeps(limit=limit), "sweeps")
+    if items is None:
         return
     shown = table(form)
     for header in ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME"):

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from trainq.api.body import drain
-from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter
+from trainq.api.deps import IdPrefix, PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter
 from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.formats import FORMATS, Columns, sniff
@@ -118,9 +118,7 @@ def list_datasets(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
-    id_prefix: Annotated[
-        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
-    ] = None,
+    id_prefix: IdPrefix = None,
 ) -> DatasetPage:
     page, next_cursor = datasets.list_datasets(
         session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix

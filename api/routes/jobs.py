@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 
 from trainq.api import etag
 from trainq.api.deps import (
+    IdPrefix,
     OnlineKindsDep,
     PageCursor,
     PageLimit,
@@ -122,9 +123,7 @@ def list_jobs(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
-    id_prefix: Annotated[
-        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
-    ] = None,
+    id_prefix: IdPrefix = None,
 ) -> JobPage:
     page, next_cursor = jobs.list_jobs(
         session, principal.only(tenant), status=status_, cursor=cursor, limit=limit, id_prefix=id_prefix

@@ -6,7 +6,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter, require_json
+from trainq.api.deps import (
+    IdPrefix,
+    PageCursor,
+    PageLimit,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    TenantFilter,
+    require_json,
+)
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from trainq.services.sweeps import service as sweeps
 
@@ -53,9 +62,7 @@ def list_sweeps(
     cursor: PageCursor = None,
     limit: PageLimit = 50,
     tenant: TenantFilter = None,
-    id_prefix: Annotated[
-        str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
-    ] = None,
+    id_prefix: IdPrefix = None,
 ) -> SweepPage:
     page, next_cursor = sweeps.list_sweeps(
         session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix
