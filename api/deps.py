@@ -5,6 +5,7 @@ database session, the trained-model cache. All of it lives on `app.state`, set b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -97,6 +98,38 @@ TenantFilter = Annotated[
 IdPrefix = Annotated[
     str | None, Query(alias="idPrefix", min_length=1, max_length=36, description="Only ids that start so")
 ]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The query every list takes: whose rows (the caller's, or an admin's view of one
+    tenant), from which cursor, how many."""
+
+    principal: Principal
+    cursor: str | None
+    limit: int
+    id_prefix: str | None = None
+
+
+def _listing(
+    principal: PrincipalDep, cursor: PageCursor = None, limit: PageLimit = 50, tenant: TenantFilter = None
+) -> Listing:
+    return Listing(principal.only(tenant), cursor, limit)
+
+
+def _listing_by_id_prefix(
+    principal: PrincipalDep,
+    cursor: PageCursor = None,
+    limit: PageLimit = 50,
+    tenant: TenantFilter = None,
+    id_prefix: IdPrefix = None,
+) -> Listing:
+    return Listing(principal.only(tenant), cursor, limit, id_prefix)
+
+
+ListingDep = Annotated[Listing, Depends(_listing)]
+# the lists of what the CLI and the dashboard name by short ids: jobs, datasets, sweeps
+IdListingDep = Annotated[Listing, Depends(_listing_by_id_prefix)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 # scope="function": the commit happens before the response is sent, so a failed commit
 # answers an error instead of a success for something that was not stored

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -30,6 +31,22 @@ Value = Annotated[float | None, BeforeValidator(finite_or_none)]
 
 class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+Item = TypeVar("Item", bound=Schema)
+
+
+class Page(Schema, Generic[Item]):
+    """One page of a list, newest first; each list names its own (JobPage, DatasetPage, ...)."""
+
+    items: list[Item] = Field(description="The items, newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, found: tuple[Iterable[Any], str | None], read: Callable[[Any], Item]) -> Self:
+        """The page a service listed (its rows and the next cursor), each row as `read` shapes it."""
+        rows, next_cursor = found
+        return cls(items=[read(row) for row in rows], next_cursor=next_cursor)
 
 
 class JobCreate(JobRequest):
@@ -127,9 +144,8 @@ class JobRead(Schema):
         )
 
 
-class JobPage(Schema):
-    items: list[JobRead] = Field(description="Jobs, newest first")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class JobPage(Page[JobRead]):
+    """Jobs, newest first."""
 
 
 class EpochRead(Schema):
@@ -255,9 +271,8 @@ class DatasetRead(Schema):
         )
 
 
-class DatasetPage(Schema):
-    items: list[DatasetRead] = Field(description="Datasets, newest first")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class DatasetPage(Page[DatasetRead]):
+    """Datasets, newest first."""
 
 
 class ModelLinks(Schema):
@@ -297,9 +312,8 @@ class ModelRead(Schema):
         )
 
 
-class ModelPage(Schema):
-    items: list[ModelRead] = Field(description="Models, newest first")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class ModelPage(Page[ModelRead]):
+    """Models, newest first."""
 
 
 class EvaluationCreate(Schema):
@@ -530,6 +544,5 @@ class SweepSummaryRead(Schema):
         )
 
 
-class SweepPage(Schema):
-    items: list[SweepSummaryRead] = Field(description="Sweeps, newest first")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class SweepPage(Page[SweepSummaryRead]):
+    """Sweeps, newest first."""

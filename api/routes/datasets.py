@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from trainq.api.body import drain
-from trainq.api.deps import IdPrefix, PageCursor, PageLimit, PrincipalDep, SessionDep, SettingsDep, TenantFilter
+from trainq.api.deps import IdListingDep, PrincipalDep, SessionDep, SettingsDep
+from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.formats import FORMATS, Columns, sniff
@@ -112,18 +113,11 @@ async def upload_dataset(
 
 
 @router.get("", response_model=DatasetPage, responses=ERRORS, summary="List datasets, newest first")
-def list_datasets(
-    session: SessionDep,
-    principal: PrincipalDep,
-    cursor: PageCursor = None,
-    limit: PageLimit = 50,
-    tenant: TenantFilter = None,
-    id_prefix: IdPrefix = None,
-) -> DatasetPage:
-    page, next_cursor = datasets.list_datasets(
-        session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix
+def list_datasets(session: SessionDep, listing: IdListingDep) -> DatasetPage:
+    found = datasets.list_datasets(
+        session, listing.principal, cursor=listing.cursor, limit=listing.limit, id_prefix=listing.id_prefix
     )
-    return DatasetPage(items=[DatasetRead.of(d) for d in page], next_cursor=next_cursor)
+    return DatasetPage.of(found, DatasetRead.of)
 
 
 @router.get(
@@ -136,17 +130,14 @@ def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: Principal
     return DatasetRead.of(datasets.get_dataset(session, principal, dataset_id))
 
 
-@router.delete(
+@delete_route(
+    router,
     "/{dataset_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
     summary="Delete a dataset and its bytes (409 while a queued or running job uses it)",
 )
-def delete_dataset(
-    dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
-) -> Response:
+def delete_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> None:
     datasets.delete_dataset(session, principal, storage_for(settings), dataset_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _receive(request: Request, receiver: Receiver, drain_bytes: int) -> None:

@@ -14,17 +14,15 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 
 from trainq.api import etag
 from trainq.api.deps import (
-    IdPrefix,
+    IdListingDep,
     OnlineKindsDep,
-    PageCursor,
-    PageLimit,
     PrincipalDep,
     SessionDep,
     SettingsDep,
-    TenantFilter,
     TrainedModelsDep,
     require_json,
 )
+from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import (
     EpochRead,
     ErrorBody,
@@ -117,19 +115,20 @@ def submit_jobs(
 @router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
-    principal: PrincipalDep,
     online_kinds: OnlineKindsDep,
+    listing: IdListingDep,
     status_: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this state")] = None,
-    cursor: PageCursor = None,
-    limit: PageLimit = 50,
-    tenant: TenantFilter = None,
-    id_prefix: IdPrefix = None,
 ) -> JobPage:
-    page, next_cursor = jobs.list_jobs(
-        session, principal.only(tenant), status=status_, cursor=cursor, limit=limit, id_prefix=id_prefix
+    found = jobs.list_jobs(
+        session,
+        listing.principal,
+        status=status_,
+        cursor=listing.cursor,
+        limit=listing.limit,
+        id_prefix=listing.id_prefix,
     )
     online = online_kinds(session)
-    return JobPage(items=[JobRead.of(job, reason=waiting_reason(job, online)) for job in page], next_cursor=next_cursor)
+    return JobPage.of(found, lambda job: JobRead.of(job, reason=waiting_reason(job, online)))
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
@@ -269,13 +268,12 @@ def cancel(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> JobRe
     return JobRead.of(jobs.request_cancel(session, principal, job_id))
 
 
-@router.delete(
+@delete_route(
+    router,
     "/{job_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
     summary="Delete a job that has ended, with its history, checkpoint, weights and evaluations (409: cancel first)",
 )
-def delete_job(job_id: JobId, session: SessionDep, principal: PrincipalDep, models: TrainedModelsDep) -> Response:
+def delete_job(job_id: JobId, session: SessionDep, principal: PrincipalDep, models: TrainedModelsDep) -> None:
     jobs.delete_job(session, principal, job_id)
     models.forget(job_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from trainq.api import etag
-from trainq.api.deps import PageCursor, PageLimit, PrincipalDep, SessionDep, TenantFilter
+from trainq.api.deps import ListingDep, PrincipalDep, SessionDep
+from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import ErrorBody, ModelPage, ModelRead
 from trainq.services.errors import InvalidInput
 from trainq.services.models import service as models
@@ -97,15 +98,10 @@ def upload_model(
 
 
 @router.get("", response_model=ModelPage, responses=ERRORS, summary="List models, newest first")
-def list_models(
-    session: SessionDep,
-    principal: PrincipalDep,
-    cursor: PageCursor = None,
-    limit: PageLimit = 50,
-    tenant: TenantFilter = None,
-) -> ModelPage:
-    page, next_cursor = models.list_models(session, principal.only(tenant), cursor=cursor, limit=limit)
-    return ModelPage(items=[ModelRead.of(model) for model in page], next_cursor=next_cursor)
+def list_models(session: SessionDep, listing: ListingDep) -> ModelPage:
+    return ModelPage.of(
+        models.list_models(session, listing.principal, cursor=listing.cursor, limit=listing.limit), ModelRead.of
+    )
 
 
 @router.get("/{model_id}", response_model=ModelRead, responses=ERRORS, summary="A model: layers, compile, size")
@@ -113,15 +109,11 @@ def get_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -
     return ModelRead.of(models.get_model(session, principal, model_id))
 
 
-@router.delete(
-    "/{model_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=ERRORS,
-    summary="Delete a model (the jobs started from it keep their copy)",
+@delete_route(
+    router, "/{model_id}", responses=ERRORS, summary="Delete a model (the jobs started from it keep their copy)"
 )
-def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> None:
     models.delete_model(session, principal, model_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from trainq.api.deps import (
-    IdPrefix,
-    PageCursor,
-    PageLimit,
+    IdListingDep,
     PrincipalDep,
     SessionDep,
     SettingsDep,
-    TenantFilter,
     require_json,
 )
+from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from trainq.services.sweeps import service as sweeps
 
@@ -56,18 +54,11 @@ def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep
     responses=ERRORS,
     summary="List sweeps, newest first: points, jobs by status, best value of its metric",
 )
-def list_sweeps(
-    session: SessionDep,
-    principal: PrincipalDep,
-    cursor: PageCursor = None,
-    limit: PageLimit = 50,
-    tenant: TenantFilter = None,
-    id_prefix: IdPrefix = None,
-) -> SweepPage:
-    page, next_cursor = sweeps.list_sweeps(
-        session, principal.only(tenant), cursor=cursor, limit=limit, id_prefix=id_prefix
+def list_sweeps(session: SessionDep, listing: IdListingDep) -> SweepPage:
+    found = sweeps.list_sweeps(
+        session, listing.principal, cursor=listing.cursor, limit=listing.limit, id_prefix=listing.id_prefix
     )
-    return SweepPage(items=[SweepSummaryRead.of(summary) for summary in page], next_cursor=next_cursor)
+    return SweepPage.of(found, SweepSummaryRead.of)
 
 
 @router.get("/{sweep_id}", response_model=SweepRead, responses=ERRORS, summary="A sweep, its jobs ranked by a metric")
@@ -96,12 +87,11 @@ def cancel_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep
     return SweepRead.of(sweeps.cancel_sweep(session, principal, sweep_id))
 
 
-@router.delete(
+@delete_route(
+    router,
     "/{sweep_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
     summary="Delete a sweep whose jobs have all ended, and its jobs (409: cancel it first)",
 )
-def delete_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> None:
     sweeps.delete_sweep(session, principal, sweep_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
