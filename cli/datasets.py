@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,19 +17,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from trainq.cli.jobs import (
-    _NUMBERS,
     AsJson,
     Format,
     Output,
     Wide,
-    _call,
-    _client,
-    _full_id,
     _number,
     _print_json,
-    listed,
+    by_id,
     output_format,
     short,
+    show_list,
     table,
 )
 from trainq.services.client import DEFAULT_URL, NotAuthenticated, auth_headers
@@ -121,34 +118,34 @@ def list_(
 ) -> None:
     """The datasets, newest first."""
     form = output_format(output, wide, as_json)
-    items = listed(url, form, lambda client: client.datasets(limit=limit), "datasets")
-    if items is None:
-        return
-    shown = table(form)
-    headers = ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME")
-    for header in headers:
-        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in _NUMBERS else "left")
-    for d in items:
-        created = (d["createdAt"][:19].replace("T", " "),) if form is Format.wide else ()
-        shown.add_row(
-            short(d["id"], form),
-            d["format"],
-            str(d["rows"]),
-            str(d["xShape"][1]),
-            str(d["yShape"][1]),
-            _size(d["byteSize"]) if form is Format.table else str(d["byteSize"]),
-            *created,
-            escape(d["name"] or ""),
-        )
-    out.print(shown)
+    show_list(
+        url,
+        form,
+        lambda client: client.datasets(limit=limit),
+        f"no datasets at {url}",
+        ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME"),
+        lambda d: _dataset_row(d, form),
+    )
+
+
+def _dataset_row(d: dict[str, Any], form: Format) -> tuple[str, ...]:
+    created = (d["createdAt"][:19].replace("T", " "),) if form is Format.wide else ()
+    return (
+        short(d["id"], form),
+        d["format"],
+        str(d["rows"]),
+        str(d["xShape"][1]),
+        str(d["yShape"][1]),
+        _size(d["byteSize"]) if form is Format.table else str(d["byteSize"]),
+        *created,
+        escape(d["name"] or ""),
+    )
 
 
 @app.command()
 def show(dataset_id: DatasetId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """A dataset: its shapes, format, size and each column's summary."""
-    with _client(url) as client:
-        dataset_id = _full_id(client, "datasets", dataset_id)
-        found = _call(lambda: client.dataset(dataset_id))
+    _, found = by_id(url, "datasets", dataset_id, lambda client, whole_id: client.dataset(whole_id))
     if as_json:
         _print_json(found)
         return
@@ -165,7 +162,7 @@ def show(dataset_id: DatasetId, url: Url = DEFAULT_URL, as_json: AsJson = False)
     ):
         grid.add_row(f"[bold]{key}[/]", value)
     out.print(grid)
-    columns = table(Format.table)
+    columns = table()
     for header in ("COLUMN", "ROLE", "MIN", "MAX", "MEAN", "STD"):
         columns.add_column(header, justify="left" if header in ("COLUMN", "ROLE") else "right")
     for column in found.get("columns") or []:
@@ -181,9 +178,7 @@ def show(dataset_id: DatasetId, url: Url = DEFAULT_URL, as_json: AsJson = False)
 @app.command()
 def delete(dataset_id: DatasetId, url: Url = DEFAULT_URL) -> None:
     """Delete a dataset and its stored files (refused while a queued or running job uses it)."""
-    with _client(url) as client:
-        dataset_id = _full_id(client, "datasets", dataset_id)
-        _call(lambda: client.delete_dataset(dataset_id))
+    dataset_id, _ = by_id(url, "datasets", dataset_id, lambda client, whole_id: client.delete_dataset(whole_id))
     err.print(f"deleted dataset {dataset_id}")
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,6 +45,7 @@ Output = Annotated[
 ]
 Wide = Annotated[bool, typer.Option("--wide", help="Every column and whole ids (-o wide)")]
 SHORT_ID = 8
+Answer = TypeVar("Answer")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -68,9 +69,14 @@ def short(identifier: str, form: Format) -> str:
     return identifier if form is Format.wide else identifier[:SHORT_ID]
 
 
-def table(form: Format) -> Table:
-    """A borderless table whose columns are two spaces apart, none on the edges."""
-    return Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+def table(*headers: str) -> Table:
+    """A borderless table whose columns are two spaces apart, none on the edges: free text
+    (a name, a list of jobs, a point) wraps, in the last column, rather than be cut; numbers
+    are right-justified."""
+    shown = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    for header in headers:
+        shown.add_column(header, no_wrap=header not in _FREE_TEXT, justify="right" if header in _NUMBERS else "left")
+    return shown
 
 
 def submit(
@@ -117,11 +123,8 @@ def jobs(
     if not page.items:
         err.print(f"no {status + ' ' if status else ''}jobs at {url}")
         return
-    shown = table(form)
     columns = _JOB_COLUMNS if form is Format.wide else _NARROW_JOB_COLUMNS
-    for header, _ in columns:
-        # the name is the one free text: it wraps, in the last column, rather than be cut
-        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in _NUMBERS else "left")
+    shown = table(*(header for header, _ in columns))
     for job in page.items:
         shown.add_row(*(cell(job, form) for _, cell in columns))
     out.print(shown)
@@ -130,17 +133,13 @@ def jobs(
 @jobs_app.command("delete")
 def delete_job(job_id: JobId, url: Url = DEFAULT_URL) -> None:
     """Delete a job that has ended, with its history, weights and evaluations (cancel a running one first)."""
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        _call(lambda: client.delete_job(job_id))
+    job_id, _ = by_id(url, "jobs", job_id, lambda client, whole_id: client.delete_job(whole_id))
     err.print(f"deleted job {job_id}")
 
 
 def show(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """A job: status, progress, latest metrics, worker, times, error."""
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        job = _call(lambda: client.job(job_id))
+    job_id, job = by_id(url, "jobs", job_id, lambda client, whole_id: client.job(whole_id))
     if as_json:
         _print_json(job.raw)
         return
@@ -178,9 +177,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """The logs of every finished epoch: loss, val_loss, metrics, wall time."""
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        epochs = _call(lambda: client.history(job_id))
+    job_id, epochs = by_id(url, "jobs", job_id, lambda client, whole_id: client.history(whole_id))
     if as_json:
         _print_json(
             {"jobId": job_id, "epochs": [{"epoch": e.epoch, "logs": e.logs, "wallTime": e.wall_time} for e in epochs]}
@@ -206,9 +203,7 @@ def history(
 
 def weights(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """The final weights of a succeeded job, layer by layer: kernel, then bias."""
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        arrays = _call(lambda: client.weights(job_id))
+    job_id, arrays = by_id(url, "jobs", job_id, lambda client, whole_id: client.weights(whole_id))
     if as_json:
         _print_json({"weights": [{"shape": w.shape, "values": w.values} for w in arrays]})
         return
@@ -232,9 +227,9 @@ def evaluate(
     """The trained model's loss and metrics on the data in DATA."""
     document = _read_json(data)
     x, y = _rows(document, "x", data), _rows(document, "y", data)
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        answer = _call(lambda: client.evaluate(job_id, x, y, batch_size=batch_size))
+    _, answer = by_id(
+        url, "jobs", job_id, lambda client, whole_id: client.evaluate(whole_id, x, y, batch_size=batch_size)
+    )
     if as_json:
         _print_json({"loss": answer.loss, "metrics": answer.metrics})
         return
@@ -251,9 +246,9 @@ def predict(
 ) -> None:
     """The trained model's outputs for the inputs in DATA, one row per sample."""
     x = _rows(_read_json(data), "x", data)
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        predictions = _call(lambda: client.predict(job_id, x, batch_size=batch_size))
+    _, predictions = by_id(
+        url, "jobs", job_id, lambda client, whole_id: client.predict(whole_id, x, batch_size=batch_size)
+    )
     if as_json:
         _print_json({"predictions": predictions})
         return
@@ -263,9 +258,7 @@ def predict(
 
 def cancel(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     """Cancel a job: a queued one never starts, a running one stops once its worker learns of it."""
-    with _client(url) as client:
-        job_id = _full_id(client, "jobs", job_id)
-        job = _call(lambda: client.cancel(job_id))
+    job_id, job = by_id(url, "jobs", job_id, lambda client, whole_id: client.cancel(whole_id))
     if as_json:
         _print_json(job.raw)
     elif job.status == "cancelled":
@@ -288,7 +281,8 @@ def watch(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> Non
 _COLOURS = {"queued": "yellow", "running": "blue", "succeeded": "green", "failed": "red", "cancelled": "magenta"}
 
 
-_NUMBERS = frozenset({"EPOCH", "LOSS", "VAL_LOSS", "ROWS", "X", "Y", "BYTES", "POINTS", "CONC"})
+_NUMBERS = frozenset({"EPOCH", "LOSS", "VAL_LOSS", "ROWS", "X", "Y", "BYTES", "POINTS", "BEST", "RANK", "VALUE"})
+_FREE_TEXT = frozenset({"NAME", "JOBS", "POINT"})
 _JOB_CELLS: dict[str, Callable[[Job, Format], str]] = {
     "ID": lambda job, form: short(job.id, form),
     "STATUS": lambda job, form: f"[{_COLOURS[job.status]}]{job.status}[/]",
@@ -315,20 +309,36 @@ def _client(url: str) -> TrainqClient:
     return TrainqClient(url)
 
 
-def listed(
-    url: str, form: Format, fetch: Callable[[TrainqClient], list[dict[str, Any]]], what: str
-) -> list[dict[str, Any]] | None:
-    """A list command's items, to be shown as a table; None when nothing is left to show: the
-    items went out as JSON, or there are none (said on stderr)."""
+def show_list(
+    url: str,
+    form: Format,
+    fetch: Callable[[TrainqClient], list[dict[str, Any]]],
+    nothing: str,
+    headers: Sequence[str],
+    row: Callable[[dict[str, Any]], Sequence[str]],
+) -> None:
+    """A list command's answer: the items as JSON, or `nothing` on stderr when there are
+    none, or a table of `headers` with a `row` per item."""
     with _client(url) as client:
         items: list[dict[str, Any]] = _call(lambda: fetch(client))
     if form is Format.json:
         _print_json({"items": items})
-        return None
+        return
     if not items:
-        err.print(f"no {what} at {url}")
-        return None
-    return items
+        err.print(nothing)
+        return
+    shown = table(*headers)
+    for item in items:
+        shown.add_row(*row(item))
+    out.print(shown)
+
+
+def by_id(url: str, kind: str, given: str, request: Callable[[TrainqClient, str], Answer]) -> tuple[str, Answer]:
+    """One call on the job, sweep or dataset (`kind`: "jobs", "sweeps", "datasets") whose id
+    starts with `given`: its whole id and the answer; exit 1 on an error answer."""
+    with _client(url) as client:
+        whole_id = _full_id(client, kind, given)
+        return whole_id, _call(lambda: request(client, whole_id))
 
 
 def _full_id(client: TrainqClient, kind: str, given: str) -> str:

@@ -16,16 +16,14 @@ from trainq.cli.jobs import (
     Output,
     Url,
     Wide,
-    _call,
-    _client,
-    _full_id,
     _number,
     _print_json,
+    by_id,
     err,
-    listed,
     out,
     output_format,
     short,
+    show_list,
     table,
 )
 
@@ -46,25 +44,28 @@ def sweeps(
 ) -> None:
     """List sweeps, newest first: their jobs by status and the best value of their metric."""
     form = output_format(output, wide, as_json)
-    items = listed(url, form, lambda client: client.sweeps(limit=limit), "sweeps")
-    if items is None:
-        return
-    shown = table(form)
-    for header in ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME"):
-        shown.add_column(header, no_wrap=header != "NAME", justify="right" if header in ("POINTS", "BEST") else "left")
-    for item in items:
-        counts: dict[str, int] = item["counts"]
-        ended = sum(counts.get(status, 0) for status in ("succeeded", "failed", "cancelled"))
-        best = item.get("best") or {}
-        shown.add_row(
-            short(item["id"], form),
-            str(item["points"]),
-            f"{ended}/{sum(counts.values())}",
-            f"{item['metric']} ({item['goal']})",
-            _number(best.get("value"), 4),
-            escape(item["name"] or ""),
-        )
-    out.print(shown)
+    show_list(
+        url,
+        form,
+        lambda client: client.sweeps(limit=limit),
+        f"no sweeps at {url}",
+        ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME"),
+        lambda item: _sweep_row(item, form),
+    )
+
+
+def _sweep_row(item: dict[str, Any], form: Format) -> tuple[str, ...]:
+    counts: dict[str, int] = item["counts"]
+    ended = sum(counts.get(status, 0) for status in ("succeeded", "failed", "cancelled"))
+    best = item.get("best") or {}
+    return (
+        short(item["id"], form),
+        str(item["points"]),
+        f"{ended}/{sum(counts.values())}",
+        f"{item['metric']} ({item['goal']})",
+        _number(best.get("value"), 4),
+        escape(item["name"] or ""),
+    )
 
 
 def sweep(
@@ -76,16 +77,12 @@ def sweep(
 ) -> None:
     """A sweep's jobs, ranked best first by its metric."""
     form = output_format(output, wide, as_json)
-    with _client(url) as client:
-        sweep_id = _full_id(client, "sweeps", sweep_id)
-        found: dict[str, Any] = _call(lambda: client.sweep(sweep_id))
+    _, found = by_id(url, "sweeps", sweep_id, lambda client, whole_id: client.sweep(whole_id))
     if form is Format.json:
         _print_json(found)
         return
     err.print(f"sweep {found['id']}: {escape(found['name'] or '')} ranked by {found['metric']} ({found['goal']})")
-    shown = table(form)
-    for header in ("RANK", "JOB", "STATUS", "VALUE", "POINT"):
-        shown.add_column(header, no_wrap=header != "POINT", justify="right" if header in ("RANK", "VALUE") else "left")
+    shown = table("RANK", "JOB", "STATUS", "VALUE", "POINT")
     for entry in found["jobs"]:
         job = entry["job"]
         point = ", ".join(f"{path}={value}" for path, value in entry["point"].items())
@@ -102,23 +99,17 @@ def sweep(
 def workers(url: Url = DEFAULT_URL, output: Output = None, wide: Wide = False, as_json: AsJson = False) -> None:
     """The workers: online, lost or stopped, their device and the jobs they run."""
     form = output_format(output, wide, as_json)
-    with _client(url) as client:
-        items = _call(lambda: client.workers())
-    if form is Format.json:
-        _print_json({"items": items})
-        return
-    if not items:
-        err.print(f"no workers have registered at {url}")
-        return
-    shown = table(form)
-    for header in ("STATUS", "DEVICE", "LIBRARY", "JOBS", "NAME"):
-        shown.add_column(header, no_wrap=header not in ("NAME", "JOBS"))
-    for item in items:
-        shown.add_row(
+    show_list(
+        url,
+        form,
+        lambda client: client.workers(),
+        f"no workers have registered at {url}",
+        ("STATUS", "DEVICE", "LIBRARY", "JOBS", "NAME"),
+        lambda item: (
             item["status"],
             item["deviceKind"] if form is Format.table else f"{item['deviceKind']} ({escape(item['deviceName'])})",
             item["arrayLibrary"],
             " ".join(short(job_id, form) for job_id in item["currentJobs"]),
             escape(item["name"]),
-        )
-    out.print(shown)
+        ),
+    )
