@@ -29,7 +29,12 @@ class Presence:
         self._thread = threading.Thread(target=self._beat, name="trainq-worker-heartbeat", daemon=True)
 
     def start(self) -> None:
-        self._record()
+        try:
+            self._record()
+        except Exception as error:
+            # a worker started while the database is down registers at its first heartbeat
+            # after the database's return (the registry does not know it yet)
+            log.warning("worker %s: could not register (%s); trying again every %gs", self.name, error, self.interval)
         log.info(
             "worker %s: %s device %s through %s",
             self.name,

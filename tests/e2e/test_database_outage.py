@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from tests.api.conftest import Broker
 from tests.e2e.conftest import Stack
-from tests.e2e.jobs import get_job, seed_spec, submit
+from tests.e2e.jobs import FINISHED, get_job, seed_spec, submit, wait_for_status
 from tests.support.processes import wait_for
 from trainq.services.queue import RUN_JOB, create_celery, messages_waiting
 from trainq.services.settings import Settings
@@ -24,6 +25,12 @@ WORKERS = 2
 NO_SWEEP = {"TRAINQ_REQUEUE_AFTER_SECONDS": "600", "TRAINQ_LEASE_SECONDS": "60", "TRAINQ_HEARTBEAT_SECONDS": "5"}
 OUTAGE_SECONDS = 8.0
 START_AFTER_RETURN_BOUND_SECONDS = 10.0
+
+
+def registered(client: httpx.Client) -> set[str]:
+    """The names of the workers the registry lists (none while the API answers 503)."""
+    answer = client.get("/v1/workers")
+    return {worker["name"] for worker in answer.json()["items"]} if answer.status_code == 200 else set()
 
 
 def waiting(stack: Stack) -> int:
@@ -93,3 +100,49 @@ def test_a_database_outage_is_503_on_live_connections_and_leaves_the_queue_intac
         rows = stack.query("SELECT job_id, count(*), count(DISTINCT epoch) FROM epochs GROUP BY job_id")
         assert sorted(rows) == sorted((job["id"], 3, 3) for job in jobs)
         assert all(worker.running() for worker in workers)
+
+
+# a sweep every second and jobs stranded after two: once the database is back, the sweep is
+# what sends the job whose message was lost
+QUICK_SWEEP = {"TRAINQ_REQUEUE_AFTER_SECONDS": "2", "TRAINQ_WORKER_HEARTBEAT_SECONDS": "1"}
+DOWN_BEFORE_RETURN_SECONDS = 4.0
+
+
+def test_a_worker_started_while_the_database_is_down_registers_and_sweeps_once_it_is_back(outage_stack: Stack) -> None:
+    stack = outage_stack
+    assert stack.postgres is not None
+    with stack.client() as client:
+        job = submit(client, seed_spec(epochs=3, samples=40))
+        # its message is lost: only a requeue sweep can send the job again
+        assert len(Broker(stack.redis.url).take_all()) == 1
+
+        stack.postgres.stop()
+        worker = stack.worker("born-in-outage", QUICK_SWEEP)
+        answered_at = time.monotonic()
+        # the worker's start (its registration, its sweep's first rounds) meets the outage
+        wait_for(
+            lambda: time.monotonic() - answered_at >= DOWN_BEFORE_RETURN_SECONDS,
+            timeout=DOWN_BEFORE_RETURN_SECONDS + 5,
+            what="the worker ran a while with the database down",
+            interval=0.5,
+        )
+        assert worker.running()
+
+        stack.postgres.start()
+        back_at = time.monotonic()
+        wait_for(
+            lambda: f"{worker.name}@e2e" in registered(client),
+            timeout=START_AFTER_RETURN_BOUND_SECONDS,
+            what="the worker registered after the database came back",
+            processes=stack.processes,
+        )
+        registered_after = time.monotonic() - back_at
+        done = wait_for_status(
+            client, job["id"], FINISHED, timeout=START_AFTER_RETURN_BOUND_SECONDS, processes=stack.processes
+        )
+        assert done["status"] == "succeeded", done
+        swept_after = time.monotonic() - back_at
+        print(
+            f"\nworker started during the outage: registered {registered_after:.2f}s and the stranded job "
+            f"succeeded {swept_after:.2f}s after the database returned"
+        )
