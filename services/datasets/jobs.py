@@ -37,11 +37,11 @@ def check_training(session: Session, principal: Principal, spec: JobSpec) -> Non
         validate_training(spec.to_training_config(), *spec.arrays())
         return
     # held until the submit commits: a delete waits for it, or went first and is seen
-    x, y = stand_ins(held_dataset(session, principal, spec.data.dataset_id, "data.datasetId"))
+    x, y = stand_ins(dataset_named(session, principal, spec.data.dataset_id, "data.datasetId", held=True))
     validation = None
     if spec.data.validation_dataset_id is not None:
         validation = stand_ins(
-            held_dataset(session, principal, spec.data.validation_dataset_id, "data.validationDatasetId")
+            dataset_named(session, principal, spec.data.validation_dataset_id, "data.validationDatasetId", held=True)
         )
     try:
         validate_training(spec.to_training_config(), x, y, validation)
@@ -88,19 +88,16 @@ def mapped(storage: Storage, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def dataset_named(session: Session, principal: Principal, dataset_id: str | None, field: str) -> Dataset:
+def dataset_named(
+    session: Session, principal: Principal, dataset_id: str | None, field: str, *, held: bool = False
+) -> Dataset:
+    """The dataset a request names at `field` (none, or one `principal` may not see: an
+    InvalidInput there); `held`: held (`services.datasets.service.hold_dataset`) until the
+    transaction ends."""
     assert dataset_id is not None
+    find = datasets.hold_dataset if held else datasets.get_dataset
     try:
-        return datasets.get_dataset(session, principal, dataset_id, field)
-    except NotFound:
-        raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
-
-
-def held_dataset(session: Session, principal: Principal, dataset_id: str | None, field: str) -> Dataset:
-    """`dataset_named`, held (`services.datasets.service.hold_dataset`) until the transaction ends."""
-    assert dataset_id is not None
-    try:
-        return datasets.hold_dataset(session, principal, dataset_id, field)
+        return find(session, principal, dataset_id, field)
     except NotFound:
         raise InvalidInput(field, f"no dataset {dataset_id}; upload one with POST /v1/datasets") from None
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainq.services.datasets.jobs import held_dataset, stand_ins
+from trainq.services.datasets.jobs import dataset_named, stand_ins
 from trainq.services.db.models import Evaluation, utcnow
 from trainq.services.engine.validate import check_samples
 from trainq.services.errors import DatasetDeleted, EvaluationNotFound
@@ -57,7 +57,7 @@ def create(session: Session, principal: Principal, job_id: str, dataset_id: str,
     evaluation being stored. The job and the dataset must both be the principal's to see:
     another tenant's dataset is not there for it (422 naming datasetId)."""
     config, _ = trained(session, principal, job_id)
-    x, y = stand_ins(held_dataset(session, principal, dataset_id, "datasetId"))
+    x, y = stand_ins(dataset_named(session, principal, dataset_id, "datasetId", held=True))
     check_samples(config.model, config.compile.loss, x, y, "datasetId", "datasetId")
     now = utcnow()
     evaluation = Evaluation(
