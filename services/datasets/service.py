@@ -106,10 +106,7 @@ def ingest(
 
 def get_dataset(session: Session, principal: Principal, dataset_id: str, field: str = "path.dataset_id") -> Dataset:
     """The dataset, if `principal` may see it; DatasetNotFound otherwise, as if there were none."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None or not principal.sees(dataset.tenant):
-        raise DatasetNotFound(dataset_id, field)
-    return dataset
+    return principal.find(session, Dataset, dataset_id, DatasetNotFound(dataset_id, field))
 
 
 def list_datasets(

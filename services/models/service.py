@@ -41,10 +41,7 @@ def save_job(session: Session, principal: Principal, job_id: str, *, name: str |
 
 def get_model(session: Session, principal: Principal, model_id: str, field: str = "path.model_id") -> StoredModel:
     """The model, if `principal` may see it; ModelNotFound otherwise, as if there were none."""
-    model = session.get(StoredModel, model_id)
-    if model is None or not principal.sees(model.tenant):
-        raise ModelNotFound(model_id, field)
-    return model
+    return principal.find(session, StoredModel, model_id, ModelNotFound(model_id, field))
 
 
 def list_models(

@@ -134,10 +134,7 @@ def create_sweep(
 
 def get_sweep(session: Session, principal: Principal, sweep_id: str) -> Sweep:
     """The sweep, if `principal` may see it; SweepNotFound otherwise, as if there were none."""
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None or not principal.sees(sweep.tenant):
-        raise SweepNotFound(sweep_id)
-    return sweep
+    return principal.find(session, Sweep, sweep_id, SweepNotFound(sweep_id))
 
 
 def list_sweeps(

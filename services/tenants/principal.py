@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, true
+from sqlalchemy.orm import Session
 
-from trainq.services.errors import InvalidInput
+from trainq.services.db.models import Dataset, Evaluation, Job, StoredModel, Sweep
+from trainq.services.errors import InvalidInput, NotFound
 
 # the tenant of the embedded default, and of every row stored before tenants existed
 DEFAULT_TENANT = "default"
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+Owned = TypeVar("Owned", Job, Dataset, Sweep, StoredModel, Evaluation)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class Principal:
 
     def sees(self, tenant: str) -> bool:
         return self.admin or tenant == self.tenant
+
+    def find(self, session: Session, kind: type[Owned], row_id: str, missing: NotFound) -> Owned:
+        """The `kind` row of `row_id`, if it may see it; else `missing` is raised, as if there were none."""
+        row = session.get(kind, row_id)
+        if row is None or not self.sees(row.tenant):
+            raise missing
+        return row
 
     def visible(self, column: Any) -> ColumnElement[bool]:
         """The WHERE clause of what it may see, on a table's `tenant` column."""
