@@ -8,8 +8,10 @@ take it; a tenant without limits takes no lock.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from collections.abc import Callable
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from trainq.services.db.models import Dataset, Job, Tenant
 from trainq.services.errors import QuotaExceeded, TenantNotFound
@@ -25,38 +27,55 @@ ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
 
 def check_jobs(session: Session, tenant: str, adding: int) -> None:
     """Refuse `adding` more queued jobs past the tenant's max_active_jobs."""
-    limit = session.execute(select(Tenant.max_active_jobs).where(Tenant.name == tenant)).scalar_one_or_none()
-    if limit is None:
-        return
-    _hold(session, tenant)
-    active = session.execute(
-        select(func.count()).select_from(Job).where(Job.tenant == tenant, Job.status.in_(ACTIVE))
-    ).scalar_one()
-    if active + adding > limit:
-        raise QuotaExceeded(
-            "max_active_jobs",
-            f"tenant {tenant} has {active} queued or running jobs; its limit of {limit} (max_active_jobs) "
-            f"leaves room for {max(limit - active, 0)}, not {adding}",
-            retry_after=JOBS_RETRY_AFTER_SECONDS,
-        )
+    _check(
+        session,
+        tenant,
+        Tenant.max_active_jobs,
+        select(func.count()).select_from(Job).where(Job.tenant == tenant, Job.status.in_(ACTIVE)),
+        adding,
+        lambda limit, active: (
+            f"tenant {tenant} has {active} queued or running jobs; its limit of {limit} "
+            f"(max_active_jobs) leaves room for {max(limit - active, 0)}, not {adding}"
+        ),
+        retry_after=JOBS_RETRY_AFTER_SECONDS,
+    )
 
 
 def check_dataset_bytes(session: Session, tenant: str, adding: int) -> None:
     """Refuse a dataset of `adding` bytes past the tenant's max_dataset_bytes."""
-    limit = session.execute(select(Tenant.max_dataset_bytes).where(Tenant.name == tenant)).scalar_one_or_none()
+    _check(
+        session,
+        tenant,
+        Tenant.max_dataset_bytes,
+        select(func.coalesce(func.sum(Dataset.byte_size), 0)).where(Dataset.tenant == tenant),
+        adding,
+        lambda limit, stored: (
+            f"tenant {tenant} stores {stored} bytes of datasets; {adding} more would pass its "
+            f"limit of {limit} (max_dataset_bytes): delete a dataset first"
+        ),
+        retry_after=DATASETS_RETRY_AFTER_SECONDS,
+    )
+
+
+def _check(
+    session: Session,
+    tenant: str,
+    limit_of: InstrumentedAttribute[int | None],
+    used: Select[int],
+    adding: int,
+    refusal: Callable[[int, int], str],
+    *,
+    retry_after: int,
+) -> None:
+    """Refuse `adding` more past the tenant's limit in `limit_of` (None: no limit), `used`
+    counting what it holds now; `refusal(limit, used)` says why."""
+    limit = session.execute(select(limit_of).where(Tenant.name == tenant)).scalar_one_or_none()
     if limit is None:
         return
     _hold(session, tenant)
-    stored = session.execute(
-        select(func.coalesce(func.sum(Dataset.byte_size), 0)).where(Dataset.tenant == tenant)
-    ).scalar_one()
-    if stored + adding > limit:
-        raise QuotaExceeded(
-            "max_dataset_bytes",
-            f"tenant {tenant} stores {stored} bytes of datasets; {adding} more would pass its limit of {limit} "
-            "(max_dataset_bytes): delete a dataset first",
-            retry_after=DATASETS_RETRY_AFTER_SECONDS,
-        )
+    now = session.execute(used).scalar_one()
+    if now + adding > limit:
+        raise QuotaExceeded(limit_of.key, refusal(limit, now), retry_after=retry_after)
 
 
 def set_limits(session: Session, tenant: str, *, max_active_jobs: int | None, max_dataset_bytes: int | None) -> Tenant:
