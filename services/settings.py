@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # 10M weights, a few tenths of a second to write) costs a few percent of 10 s of training.
     checkpoint_interval_seconds: float = Field(10.0, alias="TRAINQ_CHECKPOINT_INTERVAL_SECONDS", ge=0)
     requeue_after_seconds: float = Field(60.0, alias="TRAINQ_REQUEUE_AFTER_SECONDS", gt=0)
+    # a warm shutdown waits this long for its running jobs to be handed back, then ends their
+    # processes: long enough to stop a fit at its next batch and write the hand-back
+    hand_back_seconds: float = Field(30.0, alias="TRAINQ_HAND_BACK_SECONDS", gt=0)
     # a job (or evaluation) whose worker was lost this many times ends failed instead of
     # being taken over again
     max_attempts: int = Field(5, alias="TRAINQ_MAX_ATTEMPTS", ge=1)

@@ -7,9 +7,9 @@ alone), that it is stopping; their task sets `STOPPING`, the fit stops at its ne
 and the job is queued again at once (services.training `hand_back`) for another worker to
 resume from its last epoch's checkpoint, instead of waiting out its lease.
 
-A second SIGTERM, or HAND_BACK_SECONDS without the pool ending, terminates the pool
-processes (SIGTERM; Celery's pool children die of it): the worker exits, and the jobs they
-held resume once their leases expire, as after a crash.
+A second SIGTERM, or TRAINQ_HAND_BACK_SECONDS (30 s) without the pool ending, terminates
+the pool processes (SIGTERM; Celery's pool children die of it): the worker exits, and the
+jobs they held resume once their leases expire, as after a crash.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 # set in a process whose worker is stopping: a task's cue to hand its job back
 STOPPING = threading.Event()
 HAND_BACK_SIGNAL = signal.SIGUSR2
-# long enough to stop a fit at its next batch and write the hand-back
-HAND_BACK_SECONDS = 30.0
 
 _workers: list[Any] = []  # this main process's WorkController
 
@@ -58,7 +56,8 @@ def _hand_back_jobs(sig: str, how: str, **_: Any) -> None:
     STOPPING.set()  # the solo pool runs its task in this process
     for pid in _pool_pids():
         _signal(pid, HAND_BACK_SIGNAL)
-    timer = threading.Timer(HAND_BACK_SECONDS, _terminate_pool, args=(f"{HAND_BACK_SECONDS:.0f}s passed",))
+    seconds = _workers[-1].app.settings.hand_back_seconds
+    timer = threading.Timer(seconds, _terminate_pool, args=(f"{seconds:g}s passed",))
     timer.daemon = True
     timer.start()
 

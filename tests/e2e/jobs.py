@@ -109,6 +109,19 @@ def wait_for_status(
     )
 
 
+def wait_for_epoch(
+    client: httpx.Client, job_id: str, epoch: int, *, timeout: float, processes: Processes
+) -> dict[str, Any]:
+    """Until the job has finished `epoch` epochs (its progress, as GET /v1/jobs/{id} shows it)."""
+    return wait_for(
+        lambda: (lambda job: job if job["progress"]["epoch"] >= epoch else None)(get_job(client, job_id)),
+        timeout=timeout,
+        what=f"job {job_id} has finished {epoch} epochs",
+        processes=processes,
+        state=lambda: get_job(client, job_id),
+    )
+
+
 def watch_until_finished(
     client: httpx.Client, job_id: str, *, timeout: float, processes: Processes
 ) -> tuple[list[str], dict[str, Any]]:

@@ -7,8 +7,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_status
-from tests.support.processes import wait_for
+from tests.e2e.jobs import get_job, history, long_spec, seed_spec, submit, wait_for_epoch, wait_for_status
 from trainq.services.queue import QUEUE, messages_waiting
 
 pytestmark = pytest.mark.e2e
@@ -48,13 +47,7 @@ def test_a_cancelled_running_job_stops_within_seconds_and_keeps_its_epochs(stack
     with stack.client() as client:
         endless = submit(client, long_spec(epochs=100_000))
         bystander = submit(client, seed_spec(epochs=400))
-        wait_for(
-            lambda: get_job(client, endless["id"])["progress"]["epoch"] >= 3,
-            timeout=30,
-            what="the long job has finished 3 epochs",
-            processes=stack.processes,
-            state=lambda: get_job(client, endless["id"]),
-        )
+        wait_for_epoch(client, endless["id"], 3, timeout=30, processes=stack.processes)
 
         asked = time.monotonic()
         answer = client.post(f"/v1/jobs/{endless['id']}/cancel")
