@@ -265,13 +265,8 @@ class TrainqClient:
 
     def jobs(self, *, status: str | None = None, cursor: str | None = None, limit: int = 50) -> JobPage:
         """One page of jobs, newest first."""
-        params: dict[str, Any] = {"limit": limit}
-        if status:
-            params["status"] = status
-        if cursor:
-            params["cursor"] = cursor
-        page = self._request("GET", "/v1/jobs", params=params)
-        return JobPage([Job.of(item) for item in page["items"]], page["nextCursor"])
+        items, next_cursor = self._page("jobs", limit=limit, cursor=cursor, status=status)
+        return JobPage([Job.of(item) for item in items], next_cursor)
 
     def job(self, job_id: str) -> Job:
         return Job.of(self._request("GET", f"/v1/jobs/{job_id}"))
@@ -383,9 +378,8 @@ class TrainqClient:
 
     def models(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[StoredModel], str | None]:
         """One page of stored models, newest first, and the next page's cursor."""
-        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
-        page = self._request("GET", "/v1/models", params=params)
-        return [StoredModel.of(item) for item in page["items"]], page["nextCursor"]
+        items, next_cursor = self._page("models", limit=limit, cursor=cursor)
+        return [StoredModel.of(item) for item in items], next_cursor
 
     def model(self, model_id: str) -> StoredModel:
         return StoredModel.of(self._request("GET", f"/v1/models/{model_id}"))
@@ -401,7 +395,7 @@ class TrainqClient:
 
     def sweeps(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest sweeps, as the API answers them (points, jobs by status, best value)."""
-        return self._request("GET", "/v1/sweeps", params={"limit": limit})["items"]
+        return self._page("sweeps", limit=limit)[0]
 
     def sweep(self, sweep_id: str) -> dict[str, Any]:
         """A sweep with its jobs ranked."""
@@ -414,7 +408,7 @@ class TrainqClient:
         return self._request("GET", "/v1/workers")["items"]
 
     def datasets(self, *, limit: int = 50) -> list[dict[str, Any]]:
-        return self._request("GET", "/v1/datasets", params={"limit": limit})["items"]
+        return self._page("datasets", limit=limit)[0]
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/datasets/{dataset_id}")
@@ -428,8 +422,7 @@ class TrainqClient:
         dashboard do; a whole id is returned as it is, unasked."""
         if len(given) >= ID_LENGTH:
             return given
-        page = self._request("GET", f"/v1/{kind}", params={"idPrefix": given, "limit": 2})
-        ids = [item["id"] for item in page["items"]]
+        ids = [item["id"] for item in self._page(kind, limit=2, idPrefix=given)[0]]
         what = kind.removesuffix("s")
         if not ids:
             raise JobNotFound(404, f"no {what} id starts with {given!r}", [FieldError("id", "matches nothing")])
@@ -439,6 +432,13 @@ class TrainqClient:
         return str(ids[0])
 
     # --- transport ----------------------------------------------------------------
+
+    def _page(self, kind: str, *, limit: int, **query: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a list (`kind`: "jobs", "models", "sweeps", "datasets"), newest first,
+        and the next page's cursor; a query parameter given None (or "") is left out."""
+        params: dict[str, Any] = {"limit": limit} | {key: value for key, value in query.items() if value}
+        page = self._request("GET", f"/v1/{kind}", params=params)
+        return page["items"], page["nextCursor"]
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._response(method, path, **kwargs).json()
