@@ -18,7 +18,7 @@ for the body as a whole.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from trainq.services.engine.errors import EngineError
@@ -61,7 +61,14 @@ class NotAuthenticated(TrainqError):
 
 
 class NotFound(TrainqError):
+    """No `kind` of that id, or one the caller may not see: its existence is not revealed."""
+
     status_code = 404
+    kind: ClassVar[str]  # how the message names it: job, dataset, API key ...
+    field_of_id: ClassVar[str]  # where a request gives its id, unless the raiser names another field
+
+    def __init__(self, identifier: str, field: str | None = None) -> None:
+        super().__init__(f"{self.kind} {identifier} not found", field or self.field_of_id)
 
 
 class Conflict(TrainqError):
@@ -99,9 +106,7 @@ class PayloadTooLarge(InvalidInput):
 
 
 class JobNotFound(NotFound):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id} not found", "path.job_id")
-        self.job_id = job_id
+    kind, field_of_id = "job", "path.job_id"
 
 
 class JobHasNoWeights(Conflict):
@@ -130,15 +135,14 @@ class IdempotencyKeyReused(Conflict):
 
 
 class DatasetNotFound(NotFound):
-    def __init__(self, dataset_id: str, field: str = "path.dataset_id") -> None:
-        super().__init__(f"dataset {dataset_id} not found", field)
+    kind, field_of_id = "dataset", "path.dataset_id"
 
 
 class DatasetInUse(Conflict):
     def __init__(self, dataset_id: str, job_ids: list[str]) -> None:
-        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
         super().__init__(
-            f"dataset {dataset_id} is used by queued or running work ({shown}); delete it once that ends",
+            f"dataset {dataset_id} is used by queued or running work ({_first_five(job_ids)}); "
+            "delete it once that ends",
             "path.dataset_id",
         )
 
@@ -151,24 +155,21 @@ class DatasetDeleted(Conflict):
 
 
 class EvaluationNotFound(NotFound):
-    def __init__(self, evaluation_id: str) -> None:
-        super().__init__(f"evaluation {evaluation_id} not found", "path.evaluation_id")
+    kind, field_of_id = "evaluation", "path.evaluation_id"
 
 
 # --- the cluster (issue 6) ---
 
 
 class SweepNotFound(NotFound):
-    def __init__(self, sweep_id: str) -> None:
-        super().__init__(f"sweep {sweep_id} not found", "path.sweep_id")
+    kind, field_of_id = "sweep", "path.sweep_id"
 
 
 class SweepNotDeletable(Conflict):
     def __init__(self, sweep_id: str, job_ids: list[str]) -> None:
-        shown = ", ".join(job_ids[:5]) + (" ..." if len(job_ids) > 5 else "")
         super().__init__(
-            f"sweep {sweep_id} has queued or running jobs ({shown}); cancel it (POST /v1/sweeps/{sweep_id}/cancel) "
-            "and delete it once they ended",
+            f"sweep {sweep_id} has queued or running jobs ({_first_five(job_ids)}); "
+            f"cancel it (POST /v1/sweeps/{sweep_id}/cancel) and delete it once they ended",
             "path.sweep_id",
         )
 
@@ -177,21 +178,18 @@ class SweepNotDeletable(Conflict):
 
 
 class ModelNotFound(NotFound):
-    def __init__(self, model_id: str, field: str = "path.model_id") -> None:
-        super().__init__(f"model {model_id} not found", field)
+    kind, field_of_id = "model", "path.model_id"
 
 
 # --- tenants and keys (issue 11) ---
 
 
 class KeyNotFound(NotFound):
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"API key {key_id} not found", "key_id")
+    kind, field_of_id = "API key", "key_id"
 
 
 class TenantNotFound(NotFound):
-    def __init__(self, tenant: str) -> None:
-        super().__init__(f"tenant {tenant} not found", "tenant")
+    kind, field_of_id = "tenant", "tenant"
 
 
 class QuotaExceeded(TrainqError):
@@ -204,3 +202,8 @@ class QuotaExceeded(TrainqError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+def _first_five(ids: list[str]) -> str:
+    """The ids a refusal names: the first five, then "..." for the rest."""
+    return ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
