@@ -3,12 +3,42 @@ when the client has it already."""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
 
 from trainq.services.models.exports import ExportedFile
 
 # the epoch a job's model file holds: a running, cancelled or failed job exports its last checkpoint
 EPOCH_HEADER = "X-Trainq-Epoch"
+MODEL_JSON = "application/json"
+WEIGHTS_BIN = "application/octet-stream"
+
+Route = TypeVar("Route", bound=Callable[..., Response])
+
+
+def file_route(
+    router: APIRouter,
+    path: str,
+    media_type: str,
+    *,
+    errors: dict[int | str, dict[str, Any]],
+    summary: str,
+    description: str | None = None,
+) -> Callable[[Route], Route]:
+    """`router.get` for a route that answers a model file with `respond`: its media type, and 304."""
+    return router.get(
+        path,
+        responses={
+            **errors,
+            304: {"description": "Not Modified: If-None-Match named the current ETag"},
+            200: {"content": {media_type: {}}},
+        },
+        response_class=Response,
+        summary=summary,
+        description=description,
+    )
 
 
 def respond(request: Request, file: ExportedFile, media_type: str) -> Response:

@@ -166,16 +166,14 @@ def get_weights(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> 
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
-TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not Modified: If-None-Match named the current ETag"},
-    **{code: {"model": ErrorBody} for code in (404, 409)},
-}
+FILE_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409)}
 
 
-@router.get(
+@etag.file_route(
+    router,
     "/{job_id}/model.json",
-    responses={**TFJS_RESPONSES, 200: {"content": {"application/json": {}}}},
-    response_class=Response,
+    etag.MODEL_JSON,
+    errors=FILE_ERRORS,
     summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
     description="A tf.js layers-model artifact (as model.save() writes it) whose weightsManifest points at "
     "weights.bin beside it. A succeeded job's final weights; a running, cancelled or failed job's last "
@@ -183,17 +181,18 @@ TFJS_RESPONSES: dict[int | str, dict[str, Any]] = {
     "the first epoch ends.",
 )
 def get_model_json(job_id: JobId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
-    return etag.respond(request, exports.job_model_json(session, principal, job_id), "application/json")
+    return etag.respond(request, exports.job_model_json(session, principal, job_id), etag.MODEL_JSON)
 
 
-@router.get(
+@etag.file_route(
+    router,
     "/{job_id}/weights.bin",
-    responses={**TFJS_RESPONSES, 200: {"content": {"application/octet-stream": {}}}},
-    response_class=Response,
+    etag.WEIGHTS_BIN,
+    errors=FILE_ERRORS,
     summary="The weights model.json names: little-endian float32, in its manifest's order",
 )
 def get_weights_bin(job_id: JobId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
-    return etag.respond(request, exports.job_weights_bin(session, principal, job_id), "application/octet-stream")
+    return etag.respond(request, exports.job_weights_bin(session, principal, job_id), etag.WEIGHTS_BIN)
 
 
 @router.post(

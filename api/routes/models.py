@@ -116,23 +116,25 @@ def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep
     models.delete_model(session, principal, model_id)
 
 
-@router.get(
+@etag.file_route(
+    router,
     "/{model_id}/model.json",
-    response_class=Response,
-    responses={**ERRORS, 304: {"description": "Not Modified"}, 200: {"content": {"application/json": {}}}},
+    etag.MODEL_JSON,
+    errors=ERRORS,
     summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
 )
 def get_model_json(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     document, _ = models.model_files(session, principal, model_id)
-    return etag.respond(request, document, "application/json")
+    return etag.respond(request, document, etag.MODEL_JSON)
 
 
-@router.get(
+@etag.file_route(
+    router,
     "/{model_id}/weights.bin",
-    response_class=Response,
-    responses={**ERRORS, 304: {"description": "Not Modified"}, 200: {"content": {"application/octet-stream": {}}}},
+    etag.WEIGHTS_BIN,
+    errors=ERRORS,
     summary="The weights its model.json names: little-endian float32, in manifest order",
 )
 def get_weights_bin(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     _, weights = models.model_files(session, principal, model_id)
-    return etag.respond(request, weights, "application/octet-stream")
+    return etag.respond(request, weights, etag.WEIGHTS_BIN)
