@@ -35,6 +35,10 @@ FORMATS = ("csv", "npy", "npz", "json", "parquet")
 CHUNK_ROWS = 16_384
 # longer than any header of column names (csv's own field limit is 128 KiB a name)
 CSV_HEADER_MAX_CHARS = 1024 * 1024
+# a data row: room for a million columns of 16-character numbers
+CSV_ROW_MAX_CHARS = 16 * 1024 * 1024
+# a chunk of rows ends at this many characters too, so that wide rows keep it small
+CSV_CHUNK_MAX_CHARS = 64 * 1024 * 1024
 # every .npy written here has a header of exactly this size, so the row count can be
 # filled in at the end without moving the data
 NPY_HEADER_BYTES = 128
@@ -265,21 +269,41 @@ def _read_csv(source: Path, columns: Columns, x: ColumnsWriter, y: ColumnsWriter
         x.set_names([names[j] for j in xi])
         y.set_names([names[j] for j in yi])
         first = 0
-
-        def label(i: int) -> str:
-            return f"row {i} (line {i + 2})"
-
         while True:
             try:
-                lines = list(itertools.islice(f, CHUNK_ROWS))
+                lines = _csv_lines(f, first)
             except UnicodeDecodeError:
                 raise InvalidInput("file", f"is not UTF-8 text after row {first}") from None
             if not lines:
                 return
             block = _csv_block(lines, names, first)
-            x.write(block[:, xi], label)
-            y.write(block[:, yi], label)
+            x.write(block[:, xi], _csv_row)
+            y.write(block[:, yi], _csv_row)
             first += len(lines)
+
+
+def _csv_row(i: int) -> str:
+    return f"row {i} (line {i + 2})"
+
+
+def _csv_lines(f: IO[str], first: int) -> list[str]:
+    """The next chunk of data rows: CHUNK_ROWS at most, cut short past CSV_CHUNK_MAX_CHARS."""
+    lines: list[str] = []
+    chars = 0
+    while len(lines) < CHUNK_ROWS and chars < CSV_CHUNK_MAX_CHARS:
+        # read no further than the limit: a row with no newline would otherwise be read whole
+        line = f.readline(CSV_ROW_MAX_CHARS + 1)
+        if not line:
+            break
+        if len(line) > CSV_ROW_MAX_CHARS:
+            raise InvalidInput(
+                "file",
+                f"{_csv_row(first + len(lines))} is longer than {CSV_ROW_MAX_CHARS} characters "
+                "(is the file CSV, with one row per line?)",
+            )
+        lines.append(line)
+        chars += len(line)
+    return lines
 
 
 def _csv_block(lines: list[str], names: list[str], first: int) -> np.ndarray:
@@ -299,8 +323,7 @@ def _diagnose_csv(lines: list[str], names: list[str], first: int) -> None:
     """Find the row and cell numpy refused, and say what is wrong with it."""
     rows = csv.reader(lines)
     for offset in itertools.count():
-        i = first + offset
-        where = f"row {i} (line {i + 2})"
+        where = _csv_row(first + offset)
         try:
             row = next(rows)
         except StopIteration:

@@ -1,7 +1,8 @@
 """The API process's memory under large bodies, measured as its peak resident set (VmHWM):
 16 concurrent 9.5 MB inline submits keep it under 1 GB (large bodies are admitted a few at
 a time), and a 2 GB CSV stream with no newline is a 422 naming the header without the
-process growing by more than a small fraction of it."""
+process growing by more than a small fraction of it; a data row with no newline, a 422
+naming the row, past the row limit (16 MiB), not the dataset's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.conftest import Stack
+from tests.support.processes import Api
+from trainq.services.datasets.formats import CSV_ROW_MAX_CHARS
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +24,9 @@ ROWS = 680_000  # x = y = 680,000 rows of one number: a 9.5 MB body
 PEAK_BOUND_BYTES = 1024 * MIB
 CSV_STREAM_BYTES = 2 * 1024**3
 CSV_GROWTH_BOUND_BYTES = 200 * MIB
+# many times the row limit, so that reading the row whole would show in the peak
+CSV_ROW_STREAM_BYTES = 256 * MIB
+CSV_ROW_GROWTH_BOUND_BYTES = 100 * MIB
 
 
 def peak_rss(pid: int) -> int:
@@ -70,20 +76,48 @@ def test_sixteen_concurrent_large_inline_submits_keep_the_api_under_one_gigabyte
     assert peak < PEAK_BOUND_BYTES
 
 
-def test_a_two_gigabyte_csv_stream_with_no_newline_is_422_naming_the_header_in_bounded_memory(stack: Stack) -> None:
-    assert stack.api is not None
-    pid = stack.api.process.pid
-    before = peak_rss(pid)
-    chunk = b"a" * MIB
+def reset_peak_rss(pid: int) -> int:
+    """Lower the process's peak resident set to its current one (Linux's clear_refs), so that
+    an earlier test's peak cannot hide this one's; returns it."""
+    with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    return peak_rss(pid)
+
+
+def upload_stream(api: Api, first: bytes, total: int) -> tuple[int, dict, int]:
+    """POST /v1/datasets of `first`, then bytes "1" up to `total` bytes, no newline: the status,
+    the answer and how much the API's peak resident set grew meanwhile."""
+    before = reset_peak_rss(api.process.pid)
+    chunk = b"1" * MIB
 
     def stream() -> Iterator[bytes]:
-        for _ in range(CSV_STREAM_BYTES // MIB):
+        yield first
+        for _ in range((total - len(first)) // MIB):
             yield chunk
 
-    with stack.api.client(timeout=600) as client:
+    with api.client(timeout=600) as client:
         response = client.post("/v1/datasets", content=stream(), headers={"content-type": "text/csv"})
-    grown = peak_rss(pid) - before
-    print(f"\n2 GiB CSV stream with no newline: {response.status_code}, API peak grew by {grown / MIB:.0f} MiB")
-    assert response.status_code == 422, response.text
-    assert response.json()["errors"][0]["message"].startswith("line 1, the header row")
+    return response.status_code, response.json(), peak_rss(api.process.pid) - before
+
+
+def test_a_two_gigabyte_csv_stream_with_no_newline_is_422_naming_the_header_in_bounded_memory(stack: Stack) -> None:
+    assert stack.api is not None
+    status, answer, grown = upload_stream(stack.api, b"a", CSV_STREAM_BYTES)
+    print(f"\n2 GiB CSV stream with no newline: {status}, API peak grew by {grown / MIB:.0f} MiB")
+    assert status == 422, answer
+    assert answer["errors"][0]["message"].startswith("line 1, the header row")
     assert grown < CSV_GROWTH_BOUND_BYTES
+
+
+def test_a_csv_data_row_with_no_newline_is_422_naming_the_row_in_bounded_memory(stack: Stack) -> None:
+    assert stack.api is not None
+    assert CSV_ROW_STREAM_BYTES > 8 * CSV_ROW_MAX_CHARS
+    status, answer, grown = upload_stream(stack.api, b"x,y\n0.5,2\n1,", CSV_ROW_STREAM_BYTES)
+    print(
+        f"\n{CSV_ROW_STREAM_BYTES // MIB} MiB CSV row with no newline: {status}, API peak grew by {grown / MIB:.0f} MiB"
+    )
+    assert status == 422, answer
+    error = answer["errors"][0]
+    assert error["field"] == "file", error
+    assert error["message"].startswith(f"row 1 (line 3) is longer than {CSV_ROW_MAX_CHARS} characters"), error
+    assert grown < CSV_ROW_GROWTH_BOUND_BYTES
