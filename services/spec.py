@@ -11,6 +11,7 @@ pydantic checks the structure (types, ranges, unknown fields); `to_training_conf
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -20,10 +21,14 @@ from pydantic import (
     Discriminator,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     StrictFloat,
     StrictInt,
     Tag,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapSerializer,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -44,14 +49,31 @@ from trainq.services.engine import (
     TrainingConfig,
 )
 from trainq.services.engine.losses import LOSS_NAMES
+from trainq.services.inline_data import InlineMatrix
 
 # strict: a numeric string or a boolean is not a number (lax pydantic would take "1.5" and true)
 Number = StrictFloat | StrictInt
+
+
+def _inline_or_validated(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
+    # parsed from the request's JSON text, and checked there (services.inline_data)
+    return value if isinstance(value, InlineMatrix) else validate(value)
+
+
+def _inline_as_lists(value: Any, serialize: SerializerFunctionWrapHandler) -> Any:
+    # JobSpec.document keeps an InlineMatrix as it is; any other dump gets the lists it holds
+    return json.loads(bytes(value.text)) if isinstance(value, InlineMatrix) else serialize(value)
+
+
+# a request's well-formed matrix arrives parsed (api.inline_body), which the schema leaves out
+INLINE_MATRIX = WrapValidator(_inline_or_validated)
 # at least one row of at least one value, as samples() enforces: the schema says so too
-Matrix = (
+Matrix = Annotated[
     Annotated[list[Annotated[list[Number], Field(min_length=1)]], Field(min_length=1)]
-    | Annotated[list[Number], Field(min_length=1)]
-)
+    | Annotated[list[Number], Field(min_length=1)],
+    INLINE_MATRIX,
+    WrapSerializer(_inline_as_lists),
+]
 # a named recursive alias: pydantic resolves it by name instead of recursing forever
 NestedNumbers = TypeAliasType("NestedNumbers", "float | int | list[NestedNumbers]")
 
@@ -343,6 +365,26 @@ class JobSpec(SpecModel):
             ),
         )
 
+    def document(self) -> dict[str, Any]:
+        """The spec as stored: dumped by alias, JSON's types. Inline data parsed from the
+        request's JSON stays an InlineMatrix, which `services.inline_data.json_text` (the
+        database's JSON serializer) writes as the text it came as: not as lists of floats."""
+        data, validation = self.data, self.data.validation_data
+        inline = {name: value for name, value in (("x", data.x), ("y", data.y)) if isinstance(value, InlineMatrix)}
+        held_out = {}
+        if validation is not None:
+            held_out = {
+                name: value
+                for name, value in (("x", validation.x), ("y", validation.y))
+                if isinstance(value, InlineMatrix)
+            }
+        left_out: dict[str, Any] = {**dict.fromkeys(inline, True), "validation_data": dict.fromkeys(held_out, True)}
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"data": left_out})
+        document["data"].update(inline)
+        if held_out:
+            document["data"]["validationData"].update(held_out)
+        return document
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """x, y and the validation data as float32 matrices; InvalidData names the field.
 
@@ -365,6 +407,8 @@ def samples(rows: Matrix, field: str) -> np.ndarray:
 
     Refuses ragged rows and values that are NaN, infinite, or too large for float32,
     naming the row and column at fault."""
+    if isinstance(rows, InlineMatrix):
+        return rows.array
     if len(rows) == 0:
         raise InvalidData(field, "must hold at least one row")
     if not isinstance(rows[0], list):

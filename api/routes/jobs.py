@@ -22,6 +22,7 @@ from trainq.api.deps import (
     TrainedModelsDep,
     require_json,
 )
+from trainq.api.inline_body import InlineDataRoute
 from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import (
     EpochRead,
@@ -49,7 +50,7 @@ from trainq.services.models import service as models
 from trainq.services.spec import MAX_EPOCHS, SEED_EXAMPLE
 from trainq.services.workers.registry import waiting_reason
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=InlineDataRoute)
 
 JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v1/jobs answered it")]
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}

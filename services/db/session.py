@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from trainq.services.inline_data import json_text
 from trainq.services.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ def create_engine_for(settings: Settings) -> Engine:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() != "sqlite":
         # connections idle in the pool can be cut by the server or a proxy; test before use
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=json_text)
 
     make_sqlite_folder(settings.sqlalchemy_url)
-    engine = create_engine(url)
+    engine = create_engine(url, json_serializer=json_text)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

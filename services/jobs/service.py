@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from trainq.services.errors import (
     JobNotDeletable,
     JobNotFound,
 )
+from trainq.services.inline_data import json_text
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import service as leases
 from trainq.services.leases.service import Lease
@@ -99,7 +99,7 @@ def submit(
         raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
         raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
-    document = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = spec.document()
     device = Device(device)
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -434,9 +434,7 @@ def weights_from_bytes(data: bytes) -> list[np.ndarray]:
 
 
 def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:
-    canonical = json.dumps(
-        {"spec": document, "name": name, "device": device.value}, sort_keys=True, separators=(",", ":")
-    )
+    canonical = json_text({"spec": document, "name": name, "device": device.value}, sort_keys=True, compact=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
@@ -66,6 +67,25 @@ async def test_a_retried_submit_with_the_same_idempotency_key_returns_the_first_
     assert broker.take_all() == [("trainq.run_job", [first.json()["id"]])]
     assert other.status_code == 409
     assert other.json()["errors"][0]["field"] == "header.Idempotency-Key"
+
+
+async def test_inline_data_is_stored_as_the_numbers_sent_and_a_retry_formatted_otherwise_is_the_same_job(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # parsed straight into arrays (api/inline_body.py), stored as the text it came as
+    data = {"x": [[0.1, 2], [1e-3, -0.0], [3, 4.5]], "y": [1, 20, 3], "validationData": {"x": [[1, 2]], "y": [[7]]}}
+    document = {**seed(), "model": {"layers": [{"units": 1, "inputShape": [2]}]}, "data": data}
+    spaced = json.dumps(document, indent=2).encode()
+    compact = json.dumps(document, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "inline-1"}
+
+    first = await client.post("/v1/jobs", content=spaced, headers=headers)
+    again = await client.post("/v1/jobs", content=compact, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert (await client.get(f"/v1/jobs/{first.json()['id']}/spec")).json()["data"] == data
+    assert job_count(factory) == 1
 
 
 def _broken(path: str, value: Any) -> dict[str, Any]:
