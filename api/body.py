@@ -21,14 +21,16 @@ class BodySizeLimit:
     `drain_bytes`), so that a client still sending its body reads the 413 rather than a
     connection reset; a client that asked `Expect: 100-continue` is answered at once.
 
-    A body over LARGE_BYTES waits for its turn before it is read: parsing JSON into Python
-    objects costs many times its size (a 9.4 MB body of numbers, about 480 MB while it is
-    parsed, validated and stored), so LARGE_AT_ONCE of them are handled at a time and the
-    others wait, unread, in their connections: 16 submitted at once took the API to 5.7 GB,
-    one at a time to 614 MiB (tests/e2e/test_memory_bounds.py)."""
+    A body over LARGE_BYTES waits for its turn before it is read: a body costs a few times
+    its size while parsed, validated and stored (a 9.4 MB job of inline data about 47 MB
+    above the API's resting size, its numbers parsed straight into arrays by
+    api/inline_body.py; any other JSON many times more, as Python objects), so
+    LARGE_AT_ONCE of them are handled at a time and the others wait, unread, in their
+    connections: 16 such jobs submitted at once peak at 410 MiB, four at a time
+    (tests/e2e/test_memory_bounds.py; 5.7 GB when all were parsed at once as Python lists)."""
 
     LARGE_BYTES = 1024 * 1024
-    LARGE_AT_ONCE = 1
+    LARGE_AT_ONCE = 4
 
     def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int, streamed: tuple[str, ...] = ()) -> None:
         self.app = app
@@ -80,6 +82,7 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        del chunks  # the body's one copy is `body`
         replayed = False
 
         async def replay() -> Message:
