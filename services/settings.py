@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # to that, while a large model's checkpoint (weights and Adam's two slots: 120 MB for
     # 10M weights, a few tenths of a second to write) costs a few percent of 10 s of training.
     checkpoint_interval_seconds: float = Field(10.0, alias="TRAINQ_CHECKPOINT_INTERVAL_SECONDS", ge=0)
+    # database connections each process keeps open (and as many more at a peak): the API runs
+    # up to 40 requests at once in threads; a worker's pool process needs two or three
+    database_pool_size: int = Field(20, alias="TRAINQ_DATABASE_POOL_SIZE", ge=1)
     requeue_after_seconds: float = Field(60.0, alias="TRAINQ_REQUEUE_AFTER_SECONDS", gt=0)
     # a warm shutdown waits this long for its running jobs to be handed back, then ends their
     # processes: long enough to stop a fit at its next batch and write the hand-back

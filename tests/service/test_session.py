@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import settings_for
 from tests.service.conftest import job_spec
 from tests.support.keys import TEST_PRINCIPAL
+from tests.support.processes import wait_for
+from trainq.services.db import session as session_module
 from trainq.services.db.models import Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service
@@ -46,11 +51,51 @@ def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(tmp_path: Pa
     assert pragma == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}
 
 
-def test_postgresql_engines_test_pooled_connections_before_use(new_postgres_database) -> None:
-    engine = create_engine_for(settings_for(new_postgres_database(migrated=False)))
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(url: str, pid: int) -> None:
+    """The server drops a connection, as a restart or an idle timeout would."""
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_for(
+            lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() == (0,),
+            timeout=10,
+            what=f"backend {pid} is gone",
+        )
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_before_use(
+    new_postgres_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = new_postgres_database(migrated=False)
+    engine = create_engine_for(settings_for(url))
     try:
-        assert engine.pool._pre_ping
-        with engine.connect() as connection:
-            assert connection.execute(text("SELECT 1")).scalar() == 1
+        dropped = _backend_pid(engine)
+        _terminate(url, dropped)
+        # any idle time counts as long: the test need not wait out PING_AFTER_IDLE_SECONDS
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        assert _backend_pid(engine) != dropped
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_in_use_a_moment_ago_is_not_tested_and_its_failure_renews_the_pool(
+    new_postgres_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the round trip saved on every transaction: a server restart under a busy pool shows
+    # once, as an error, after which the pool's connections are all replaced
+    url = new_postgres_database(migrated=False)
+    engine = create_engine_for(settings_for(url))
+    try:
+        dropped = _backend_pid(engine)
+        _terminate(url, dropped)
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        with pytest.raises(OperationalError) as raised:
+            _backend_pid(engine)
+        assert raised.value.connection_invalidated
+        assert _backend_pid(engine) != dropped
     finally:
         engine.dispose()
