@@ -70,15 +70,18 @@ def authenticate(session: Session, key: str) -> Principal:
     if row.revoked_at is not None:
         raise NotAuthenticated("the API key was revoked")
     now = utcnow()
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+    # the row just read says whether a write is due: a request in the same minute sends none
+    if row.last_used_at is None or row.last_used_at < now - LAST_USED_RESOLUTION:
+        # still conditional: of the requests racing past a stale value, one writes
+        session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
     return Principal(tenant=row.tenant, admin=row.admin, key_id=row.id)
 
 
