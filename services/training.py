@@ -245,16 +245,25 @@ def _end(
     error: str | None = None,
     weights: list[Any] | None = None,
 ) -> Outcome:
+    # the epochs still held go in with the state change: nobody sees the job ended without them
+    held = buffer.take()
     with session_scope(session_factory) as session:
-        # the epochs still held go in with the state change: nobody sees the job ended without them
-        buffer.write(session)
         if status is JobStatus.succeeded:
             assert weights is not None
-            owned = jobs.succeed(session, claim.job_id, attempt=claim.attempt, weights=weights)
+            # a first attempt that took no checkpoint has none to delete
+            checkpointed = claim.attempt > 1 or claim.checkpoint is not None or buffer.checkpointed
+            owned = jobs.succeed(
+                session,
+                claim.job_id,
+                attempt=claim.attempt,
+                weights=weights,
+                epochs=held,
+                may_have_checkpoint=checkpointed,
+            )
         elif status is JobStatus.cancelled:
-            owned = jobs.cancelled(session, claim.job_id, attempt=claim.attempt)
+            owned = jobs.cancelled(session, claim.job_id, attempt=claim.attempt, epochs=held)
         else:
-            owned = jobs.fail(session, claim.job_id, attempt=claim.attempt, error=error or "failed")
+            owned = jobs.fail(session, claim.job_id, attempt=claim.attempt, error=error or "failed", epochs=held)
     if not owned:
         log.warning("job %s: attempt %d was taken over; its %s is dropped", claim.job_id, claim.attempt, status)
         return Outcome(claim.job_id, None, taken_over=True)

@@ -50,6 +50,7 @@ class EpochBuffer:
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
         self.pending: list[EpochRecord] = []
+        self.checkpointed = False  # whether this attempt wrote a checkpoint
         started = clock()
         self._reported_at = started
         self._checkpointed_at = started
@@ -68,17 +69,23 @@ class EpochBuffer:
             lease = self.write(session, checkpoint)
         if checkpoint is not None:
             self._checkpointed_at = now
+            self.checkpointed = True
         self._reported_at = self.clock()
         self.learn(lease)
         if self.written is not None:
             self.written(self.job_id)
 
     def write(self, session: Session, checkpoint: tuple[int, bytes] | None = None) -> Lease:
-        """Write the held epochs in `session`'s transaction (at the end, the one that ends the
-        job, so a job is never seen ended without its last epochs). A failed transaction
-        ends this attempt (the job is left to its lease), so nothing held is written twice."""
+        """Write the held epochs in `session`'s transaction. A failed transaction ends this
+        attempt (the job is left to its lease), so nothing held is written twice."""
         lease = jobs.record_epochs(
             session, self.job_id, attempt=self.attempt, epochs=self.pending, checkpoint=checkpoint
         )
         self.pending = []
         return lease
+
+    def take(self) -> list[EpochRecord]:
+        """The held epochs, no longer held: at the end, the transaction that ends the job
+        writes them (`jobs.succeed` and its siblings)."""
+        taken, self.pending = self.pending, []
+        return taken

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session, defer
 
 from trainq.services import paging
@@ -280,7 +281,8 @@ def claim(
         worker=worker,
         lease_seconds=lease_seconds,
         max_attempts=max_attempts,
-        returning=(Job.spec, Job.device),
+        # the checkpoint comes back with the claim: one statement, not two
+        returning=(Job.spec, Job.device, _checkpoint_of(Job.id)),
     )
     if row is None:
         # a job ended here keeps its last checkpoint: its model is exported from it
@@ -299,15 +301,18 @@ def claim(
         if not cancelled:
             leases.give_up(session, Job, job_id, served, max_attempts=max_attempts)
         return None
-    checkpoint = session.execute(select(Checkpoint.data).where(Checkpoint.job_id == job_id)).scalar()
     return Claim(
         job_id=job_id,
         attempt=row.attempt,
         spec=row.spec,
         device=Device(row.device),
         lease_expires_at=row.lease_expires_at,
-        checkpoint=checkpoint,
+        checkpoint=row.checkpoint,
     )
+
+
+def _checkpoint_of(job_id: Any) -> Any:
+    return select(Checkpoint.data).where(Checkpoint.job_id == job_id).scalar_subquery().label("checkpoint")
 
 
 @dataclass(frozen=True)
@@ -340,33 +345,12 @@ def record_epochs(
     A log value that is NaN or infinite (a metric such as MAPE on zero targets) is stored
     as null."""
     now = utcnow()
+    rows = _epoch_rows(job_id, epochs)
     # a report is a sign of life too
-    values: dict[str, Any] = dict(heartbeat_at=now)
-    rows: list[dict[str, Any]] = [
-        dict(job_id=job_id, epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
-        for e in epochs
-    ]
-    if rows:
-        values.update(epochs_done=epochs[-1].epoch + 1, latest_logs=rows[-1]["logs"])
-    lease = leases.update_owned(session, Job, job_id, attempt, **values)
+    lease = leases.update_owned(session, Job, job_id, attempt, heartbeat_at=now, **_progress(rows))
     if not lease.owned:
         return lease
-    if rows:
-        statement = insert(session, Epoch)
-        # one statement, its rows as parameter sets (the driver's executemany; psycopg
-        # pipelines them): compiled once and cached, where a VALUES list of a thousand rows
-        # was compiled afresh at every report and cost more than the fit
-        session.connection().execute(
-            statement.on_conflict_do_update(
-                index_elements=["job_id", "epoch"],
-                set_=dict(
-                    logs=statement.excluded.logs,
-                    wall_time=statement.excluded.wall_time,
-                    recorded_at=statement.excluded.recorded_at,
-                ),
-            ),
-            rows,
-        )
+    write_epochs(session, rows)
     if checkpoint is not None:
         epoch, data = checkpoint
         checkpoint_row = insert(session, Checkpoint).values(
@@ -381,6 +365,39 @@ def record_epochs(
     return lease
 
 
+def _epoch_rows(job_id: str, epochs: Sequence[EpochRecord]) -> list[dict[str, Any]]:
+    return [
+        dict(job_id=job_id, epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
+        for e in epochs
+    ]
+
+
+def _progress(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The job's columns that follow its last epoch row: how many are done, the latest logs."""
+    return dict(epochs_done=rows[-1]["epoch"] + 1, latest_logs=rows[-1]["logs"]) if rows else {}
+
+
+def write_epochs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert epoch rows, replacing an earlier attempt's of the same epochs."""
+    if not rows:
+        return
+    statement = insert(session, Epoch)
+    # one statement, its rows as parameter sets (the driver's executemany; psycopg
+    # pipelines them): compiled once and cached, where a VALUES list of a thousand rows
+    # was compiled afresh at every report and cost more than the fit
+    session.connection().execute(
+        statement.on_conflict_do_update(
+            index_elements=["job_id", "epoch"],
+            set_=dict(
+                logs=statement.excluded.logs,
+                wall_time=statement.excluded.wall_time,
+                recorded_at=statement.excluded.recorded_at,
+            ),
+        ),
+        rows,
+    )
+
+
 def rewind_to_checkpoint(session: Session, job_id: str, *, attempt: int) -> None:
     """Forget the epochs an earlier attempt recorded after its last checkpoint: this attempt
     runs them again (bit for bit the same) and records them anew. Without this, a resumed
@@ -390,23 +407,41 @@ def rewind_to_checkpoint(session: Session, job_id: str, *, attempt: int) -> None
     leases.update_owned(session, Job, job_id, attempt, epochs_done=func.coalesce(resumes_at, 0))
 
 
-def succeed(session: Session, job_id: str, *, attempt: int, weights: Sequence[np.ndarray]) -> bool:
-    """End the job succeeded with its final weights (both or neither, in one transaction)."""
-    if not _finish(session, job_id, attempt, JobStatus.succeeded):
+# The end of a job takes the epochs its worker still held (`epochs`): they are written in
+# the transaction that ends it, so nobody sees the job ended without them, and its count of
+# epochs done changes in the same UPDATE as its state.
+
+
+def succeed(
+    session: Session,
+    job_id: str,
+    *,
+    attempt: int,
+    weights: Sequence[np.ndarray],
+    epochs: Sequence[EpochRecord] = (),
+    may_have_checkpoint: bool = True,
+) -> bool:
+    """End the job succeeded with its final weights (both or neither, in one transaction).
+    Its checkpoint is deleted, unless the caller knows there is none (`may_have_checkpoint`:
+    a first attempt that took none)."""
+    if not _finish(session, job_id, attempt, JobStatus.succeeded, epochs):
         return False
-    session.add(Weights(job_id=job_id, data=weights_to_bytes(weights), saved_at=utcnow()))
-    session.flush()
+    if may_have_checkpoint:
+        # its final weights say all the checkpoint did; a cancelled or failed job keeps its
+        # last checkpoint, the model it got to (exported as model.json, never resumed)
+        session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+    session.execute(sql_insert(Weights).values(job_id=job_id, data=weights_to_bytes(weights), saved_at=utcnow()))
     return True
 
 
-def fail(session: Session, job_id: str, *, attempt: int, error: str) -> bool:
+def fail(session: Session, job_id: str, *, attempt: int, error: str, epochs: Sequence[EpochRecord] = ()) -> bool:
     """End the job failed with the engine's message; the epochs it finished and its last checkpoint are kept."""
-    return _finish(session, job_id, attempt, JobStatus.failed, error=error)
+    return _finish(session, job_id, attempt, JobStatus.failed, epochs, error=error)
 
 
-def cancelled(session: Session, job_id: str, *, attempt: int) -> bool:
+def cancelled(session: Session, job_id: str, *, attempt: int, epochs: Sequence[EpochRecord] = ()) -> bool:
     """End a running job cancelled after its worker saw the flag; its epochs and last checkpoint are kept."""
-    return _finish(session, job_id, attempt, JobStatus.cancelled)
+    return _finish(session, job_id, attempt, JobStatus.cancelled, epochs)
 
 
 def hand_back(session: Session, job_id: str, *, attempt: int) -> bool:
@@ -446,11 +481,16 @@ def _values_of(statuses: Collection[JobStatus]) -> list[str]:
     return sorted(JobStatus(status).value for status in statuses)
 
 
-def _finish(session: Session, job_id: str, attempt: int, status: JobStatus, error: str | None = None) -> bool:
-    if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error):
+def _finish(
+    session: Session,
+    job_id: str,
+    attempt: int,
+    status: JobStatus,
+    epochs: Sequence[EpochRecord],
+    error: str | None = None,
+) -> bool:
+    rows = _epoch_rows(job_id, epochs)
+    if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error, **_progress(rows)):
         return False
-    if status is JobStatus.succeeded:
-        # its final weights say all the checkpoint did; a cancelled or failed job keeps its
-        # last checkpoint, the model it got to (exported as model.json, never resumed)
-        session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+    write_epochs(session, rows)
     return True
