@@ -10,8 +10,11 @@ ports), then, in this order:
   threads, from the first send until no message is queued or unacknowledged;
 - trainq on PostgreSQL + Redis (migrated with `trainq db upgrade`; the API and two workers
   of one pool process each): tiny jobs (the seed case, 5 epochs) submitted by 16 client
-  threads, from the first `createdAt` to the last `finishedAt`, printed as a ratio of the
-  raw Celery rate (the headline); submit -> `succeeded` latency (`finishedAt − createdAt`);
+  threads (each keeping its HTTP connection, as the no-op tasks' sender keeps its broker
+  connection), from the first `createdAt` to the last `finishedAt`, printed as a ratio of
+  the raw Celery rate (the headline); the end is seen by polling the database, as the raw
+  Celery run's is by polling Redis; submit -> `succeeded` latency (`finishedAt − createdAt`);
+  the CPU time each part spent per tiny job (API, workers, PostgreSQL, Redis, the clients);
   per epoch, the worker's time training against its time reporting (the fit's own time is
   `wallTime`, whose clock restarts after the report; the report's is the gap between two
   consecutive epochs' end times, `recorded_at`, less the later epoch's `wallTime`);
@@ -46,6 +49,7 @@ import redis
 from httpx_sse import connect_sse
 from sqlalchemy import make_url
 
+from bench import cpu
 from bench.noop import NOOP
 from bench.noop import QUEUE as NOOP_QUEUE
 from bench.noop import app as noop_app
@@ -100,9 +104,14 @@ def main() -> None:
             }
             migrate(env)
             api = processes.api(env)
-            for name in ("one", "two"):
-                processes.worker(env, name=f"bench-{name}")
-            rows += service(api.base_url, env["DATABASE_URL"], processes, args, celery_rate)
+            workers = [processes.worker(env, name=f"bench-{name}").popen.pid for name in ("one", "two")]
+            parts = {
+                "API": [api.process.popen.pid],
+                "workers": workers,
+                "PostgreSQL": [postgres.pid],
+                "Redis": [redis_server.pid],
+            }
+            rows += service(api.base_url, env["DATABASE_URL"], processes, args, celery_rate, parts)
             processes.stop_all()
             processes.started.clear()
             embedded = {"TRAINQ_HOME": str(folder / "embedded")}
@@ -190,16 +199,24 @@ def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
 
 
 def service(
-    base_url: str, database_url: str, processes: Processes, args: argparse.Namespace, celery_rate: float
+    base_url: str,
+    database_url: str,
+    processes: Processes,
+    args: argparse.Namespace,
+    celery_rate: float,
+    parts: dict[str, list[int]],
 ) -> list[Row]:
     with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as client:
         # a first job warms both the API's and a worker's imports and connections
         warm = client.post("/v1/jobs", json=TINY_JOB).json()["id"]
         wait_until_finished(client, [warm], processes)
 
-        with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-            ids = list(pool.map(lambda _: submit(base_url, TINY_JOB), range(args.jobs)))
-        wait_until_finished(client, ids, processes)
+        spent_before, clients_before = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
+        ids = submit_concurrently(base_url, TINY_JOB, args.jobs)
+        wait_until_stored_finished(database_url, ids, processes)
+        spent_after, clients_after = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
+        spent = {name: spent_after[name] - spent_before[name] for name in parts}
+        spent["clients (this process)"] = clients_after - clients_before
         listed = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
         assert all(job["status"] == "succeeded" for job in listed), {job["status"] for job in listed}
 
@@ -223,6 +240,10 @@ def service(
                 f"({statistics.fmean(reporting) / statistics.fmean(training) * 100:.1f} %)",
             ),
             ("per epoch: reporting p99", f"{percentile(reporting, 99) * 1000:8.3f} ms"),
+            (
+                "CPU per tiny job, by part",
+                ", ".join(f"{name} {seconds / args.jobs * 1000:.2f} ms" for name, seconds in spent.items()),
+            ),
         ]
         rows += long_job(base_url, processes, args.long_epochs, "PostgreSQL + Redis", Path(tempfile.mkdtemp()))
         rows += stream_latency(client, base_url, processes)
@@ -308,6 +329,28 @@ def evaluate_rate(base_url: str, job_id: str, evaluations: int) -> list[Row]:
     ]
 
 
+def submit_concurrently(base_url: str, spec: dict[str, Any], jobs: int) -> list[str]:
+    """Submit `spec` `jobs` times from CLIENT_THREADS threads, each on one kept connection."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def submit_one(_: int) -> str:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS)
+            clients.append(client)
+        answer = client.post("/v1/jobs", json=spec)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    try:
+        with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+            return list(pool.map(submit_one, range(jobs)))
+    finally:
+        for client in clients:
+            client.close()
+
+
 def submit(base_url: str, spec: dict[str, Any]) -> str:
     answer = httpx.post(f"{base_url}/v1/jobs", json=spec, timeout=60, headers=keys.HEADERS)
     assert answer.status_code == 201, answer.text
@@ -338,6 +381,30 @@ def wait_until_finished(client: httpx.Client, ids: list[str], processes: Process
         state=lambda: f"{len(remaining)} not finished",
         interval=0.2,
     )
+
+
+def wait_until_stored_finished(database_url: str, ids: list[str], processes: Processes) -> None:
+    """Until the database says every job ended: a query of the source of truth, as cheap as
+    the raw Celery run's look at its queue (listing the jobs through the API, page by page,
+    would cost the API more than submitting them)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+
+        def unfinished() -> int:
+            row = connection.execute(
+                "SELECT count(*) FROM jobs WHERE id = ANY(%s) AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+                (ids,),
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        wait_for(
+            lambda: unfinished() == 0,
+            timeout=900,
+            what=f"{len(ids)} jobs finish",
+            processes=processes,
+            state=lambda: f"{unfinished()} not finished",
+            interval=0.02,
+        )
 
 
 def epoch_times(database_url: str, ids: list[str]) -> tuple[list[float], list[float]]:

@@ -67,6 +67,12 @@ class PostgresServer:
         self._user = _server_user()
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        """The server's process (PostgreSQL's started through `runuser` when root: that one)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
