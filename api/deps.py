@@ -4,11 +4,12 @@ database session, the trained-model cache. All of it lives on `app.state`, set b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -22,15 +23,30 @@ from trainq.services.trained_models import TrainedModels
 from trainq.services.workers.registry import OnlineKinds
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one in its thread
+# pool, a hop to another thread and back that cost more than what it does.
+
+
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _session(request: Request) -> Iterator[Session]:
-    # one transaction per request: committed when the route returns, rolled back if it
-    # raises; what the services recorded to send goes to the broker once it committed
-    with session_scope(request.app.state.session_factory) as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back if it
+    raises; what the services recorded to send goes to the broker once it committed.
+
+    A session opens no connection until its first statement, so it is made here on the
+    event loop; only its commit or rollback (I/O) takes a thread: one hop, not two."""
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+        await run_in_threadpool(session.commit)
+    except BaseException:
+        await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        # after the commit or the rollback the connection is back in the pool: no I/O left
+        session.close()
 
 
 # declared in the OpenAPI document, so /docs offers to authorize; auto_error=False: a
@@ -53,15 +69,15 @@ def _principal(
         return keys.authenticate(session, credentials.credentials)
 
 
-def _trained_models(request: Request) -> TrainedModels:
+async def _trained_models(request: Request) -> TrainedModels:
     return request.app.state.trained_models
 
 
-def _online_kinds(request: Request) -> OnlineKinds:
+async def _online_kinds(request: Request) -> OnlineKinds:
     return request.app.state.online_kinds
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """A body must be JSON, and say so: answer 415 rather than fail to find fields in
     something else (FastAPI parses a body as JSON only under a JSON Content-Type, so one
     sent without it would be reported as a body with no fields)."""
@@ -111,13 +127,13 @@ class Listing:
     id_prefix: str | None = None
 
 
-def _listing(
+async def _listing(
     principal: PrincipalDep, cursor: PageCursor = None, limit: PageLimit = 50, tenant: TenantFilter = None
 ) -> Listing:
     return Listing(principal.only(tenant), cursor, limit)
 
 
-def _listing_by_id_prefix(
+async def _listing_by_id_prefix(
     principal: PrincipalDep,
     cursor: PageCursor = None,
     limit: PageLimit = 50,
