@@ -22,7 +22,6 @@ from trainq.services.tenants.principal import Principal
 from trainq.services.trained_models import TrainedModels
 from trainq.services.workers.registry import OnlineKinds
 
-
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one in its thread
 # pool, a hop to another thread and back that cost more than what it does.
 
