@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from trainq.services.db.models import Dataset, Epoch, Evaluation, Job, StoredModel
+from trainq.services.db.models import Dataset, Evaluation, Job, StoredModel
 from trainq.services.jobs.batch import MAX_BATCH
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.logs import finite_or_none
@@ -31,6 +31,12 @@ Value = Annotated[float | None, BeforeValidator(finite_or_none)]
 
 class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @classmethod
+    def of_attributes(cls, source: object, **given: Any) -> Self:
+        """The shape of `source` (a row, a dataclass): each field its attribute of the same name, but for those
+        `given` (named otherwise there, or computed)."""
+        return cls(**{name: getattr(source, name) for name in cls.model_fields.keys() - given.keys()}, **given)
 
 
 Item = TypeVar("Item", bound=Schema)
@@ -117,22 +123,11 @@ class JobRead(Schema):
     @classmethod
     def of(cls, job: Job, reason: str | None = None) -> JobRead:
         path = f"/v1/jobs/{job.id}"
-        return cls(
+        return cls.of_attributes(
+            job,
             reason=reason,
-            sweep_id=job.sweep_id,
-            id=job.id,
-            name=job.name,
-            status=JobStatus(job.status),
-            device=Device(job.device),
-            attempt=job.attempt,
-            worker=job.worker,
             progress=Progress(epoch=job.epochs_done, epochs=job.epochs_total),
             metrics=job.latest_logs,
-            error=job.error,
-            cancel_requested=job.cancel_requested,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
             links=JobLinks(
                 self=path,
                 history=f"{path}/history",
@@ -153,10 +148,6 @@ class EpochRead(Schema):
     logs: dict[str, Value] = Field(description="loss, val_loss and metrics, in tf.js's keys; null if not finite")
     wall_time: float = Field(description="Seconds the worker spent training this epoch")
     recorded_at: datetime = Field(description="When the epoch ended on its worker (UTC)")
-
-    @classmethod
-    def of(cls, epoch: Epoch) -> EpochRead:
-        return cls(epoch=epoch.epoch, logs=epoch.logs, wall_time=epoch.wall_time, recorded_at=epoch.recorded_at)
 
 
 class History(Schema):
@@ -256,18 +247,11 @@ class DatasetRead(Schema):
 
     @classmethod
     def of(cls, dataset: Dataset) -> DatasetRead:
-        return cls(
-            id=dataset.id,
-            name=dataset.name,
-            format=dataset.format,
-            rows=dataset.rows,
+        return cls.of_attributes(
+            dataset,
             x_shape=[dataset.rows, dataset.x_columns],
             y_shape=[dataset.rows, dataset.y_columns],
-            dtype=dataset.dtype,
-            byte_size=dataset.byte_size,
-            sha256=dataset.sha256,
             columns=[ColumnSummary(**column) for column in dataset.summary["columns"]],
-            created_at=dataset.created_at,
         )
 
 
@@ -300,14 +284,8 @@ class ModelRead(Schema):
     @classmethod
     def of(cls, model: StoredModel) -> ModelRead:
         base = f"/v1/models/{model.id}"
-        return cls(
-            id=model.id,
-            name=model.name,
-            layers=model.layers,
-            compile=model.compile,
-            parameters=model.parameters,
-            source_job_id=model.source_job_id,
-            created_at=model.created_at,
+        return cls.of_attributes(
+            model,
             links=ModelLinks(self=base, model_json=f"{base}/model.json", weights_bin=f"{base}/weights.bin"),
         )
 
@@ -338,19 +316,7 @@ class EvaluationRead(Schema):
     def of(cls, evaluation: Evaluation) -> EvaluationRead:
         logs = dict(evaluation.logs or {})
         loss = logs.pop("loss", None)
-        return cls(
-            id=evaluation.id,
-            job_id=evaluation.job_id,
-            dataset_id=evaluation.dataset_id,
-            status=evaluation.status,
-            loss=loss,
-            metrics=logs if evaluation.logs is not None else None,
-            error=evaluation.error,
-            attempt=evaluation.attempt,
-            worker=evaluation.worker,
-            created_at=evaluation.created_at,
-            finished_at=evaluation.finished_at,
-        )
+        return cls.of_attributes(evaluation, loss=loss, metrics=logs if evaluation.logs is not None else None)
 
 
 # --- the cluster: workers and sweeps (issue 6) -----------------------------------------
@@ -373,22 +339,7 @@ class WorkerRead(Schema):
 
     @classmethod
     def of(cls, state: WorkerState) -> WorkerRead:
-        worker = state.worker
-        return cls(
-            name=worker.name,
-            status=state.status,
-            host=worker.host,
-            pid=worker.pid,
-            device_kind=Device(worker.device_kind),
-            device_name=worker.device_name,
-            memory_bytes=worker.memory_bytes,
-            array_library=worker.array_library,
-            concurrency=worker.concurrency,
-            current_jobs=state.current_jobs,
-            started_at=worker.started_at,
-            heartbeat_at=worker.heartbeat_at,
-            stopped_at=worker.stopped_at,
-        )
+        return cls.of_attributes(state.worker, status=state.status, current_jobs=state.current_jobs)
 
 
 class WorkerList(Schema):
@@ -483,14 +434,10 @@ class SweepRead(Schema):
         counts: dict[str, int] = {}
         for entry in ranking.jobs:
             counts[entry.job.status] = counts.get(entry.job.status, 0) + 1
-        return cls(
-            id=sweep.id,
-            name=sweep.name,
-            device=Device(sweep.device),
+        return cls.of_attributes(
+            sweep,
             metric=ranking.metric,
             goal=ranking.goal,
-            space=sweep.space,
-            created_at=sweep.created_at,
             counts=counts,
             jobs=[
                 SweepJob(
@@ -530,16 +477,11 @@ class SweepSummaryRead(Schema):
     @classmethod
     def of(cls, summary: SweepSummary) -> SweepSummaryRead:
         sweep, best = summary.sweep, summary.best
-        return cls(
-            id=sweep.id,
-            name=sweep.name,
-            device=Device(sweep.device),
-            metric=sweep.metric,
-            goal=sweep.goal,
-            created_at=sweep.created_at,
+        return cls.of_attributes(
+            sweep,
             points=len(sweep.points),
             counts=summary.counts,
-            best=None if best is None else SweepBest(value=best.value, job_id=best.job_id, point=best.point),
+            best=None if best is None else SweepBest.of_attributes(best),
             links=SweepLinks(self=f"/v1/sweeps/{sweep.id}", cancel=f"/v1/sweeps/{sweep.id}/cancel"),
         )
 

@@ -93,7 +93,7 @@ def _read(
 def _framed(event: JobEvent) -> ServerSentEvent:
     data: Any
     if event.epoch is not None:
-        data = EpochRead.of(event.epoch)
+        data = EpochRead.of_attributes(event.epoch)
     else:
         assert event.job is not None
         data = JobRead.of(event.job)

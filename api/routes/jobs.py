@@ -156,7 +156,7 @@ def get_history(
     ] = 0,
 ) -> History:
     epochs = jobs.epochs_since(session, principal, job_id, since)
-    return History(job_id=job_id, epochs=[EpochRead.of(epoch) for epoch in epochs])
+    return History(job_id=job_id, epochs=[EpochRead.of_attributes(epoch) for epoch in epochs])
 
 
 @router.get(
