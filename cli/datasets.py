@@ -19,6 +19,7 @@ from rich.table import Table
 from trainq.cli.jobs import (
     AsJson,
     Format,
+    Limit,
     Output,
     Wide,
     _number,
@@ -110,7 +111,7 @@ DatasetId = Annotated[str, typer.Argument(help="The dataset's id, or any unique 
 
 @app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option(min=1, max=200, help="Datasets to show")] = 50,
+    limit: Limit = 50,
     url: Url = DEFAULT_URL,
     output: Output = None,
     wide: Wide = False,

@@ -44,6 +44,9 @@ Output = Annotated[
     Format | None, typer.Option("--output", "-o", help="table (80 columns, short ids), wide (whole ids) or json")
 ]
 Wide = Annotated[bool, typer.Option("--wide", help="Every column and whole ids (-o wide)")]
+# a list shows one page: the API answers 200 items at the most
+Limit = Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")]
+BatchSize = Annotated[int | None, typer.Option(min=1, help="Rows per batch")]
 SHORT_ID = 8
 Answer = TypeVar("Answer")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -105,7 +108,7 @@ def submit(
 def jobs(
     context: typer.Context,
     status: Annotated[str | None, typer.Option(help=f"Only jobs in this state: {', '.join(STATUSES)}")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 50,
+    limit: Limit = 50,
     url: Url = DEFAULT_URL,
     output: Output = None,
     wide: Wide = False,
@@ -220,7 +223,7 @@ def weights(job_id: JobId, url: Url = DEFAULT_URL, as_json: AsJson = False) -> N
 def evaluate(
     job_id: JobId,
     data: Annotated[Path, typer.Argument(help='A JSON file {"x": [[...]], "y": [[...]]} (- for stdin)')],
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per batch")] = None,
+    batch_size: BatchSize = None,
     url: Url = DEFAULT_URL,
     as_json: AsJson = False,
 ) -> None:
@@ -240,7 +243,7 @@ def evaluate(
 def predict(
     job_id: JobId,
     data: Annotated[Path, typer.Argument(help='A JSON file {"x": [[...]]} (- for stdin)')],
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per batch")] = None,
+    batch_size: BatchSize = None,
     url: Url = DEFAULT_URL,
     as_json: AsJson = False,
 ) -> None:

@@ -13,6 +13,7 @@ from trainq.cli.jobs import (
     DEFAULT_URL,
     AsJson,
     Format,
+    Limit,
     Output,
     Url,
     Wide,
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def sweeps(
-    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 50,
+    limit: Limit = 50,
     url: Url = DEFAULT_URL,
     output: Output = None,
     wide: Wide = False,
