@@ -81,20 +81,23 @@ def json_text(value: Any, *, compact: bool = False, **options: Any) -> str:
     are stored (the database's JSON serializer) and hashed. `compact`: no whitespace at all,
     in the matrices' text either."""
     matrices: list[InlineMatrix] = []
-    mark = f"inline-{uuid.uuid4().hex}-"
+    # made at the first matrix: most documents (an epoch's logs) have none
+    marks: list[str] = []
 
     def placeholder(item: Any) -> str:
         if not isinstance(item, InlineMatrix):
             raise TypeError(f"Object of type {type(item).__name__} is not JSON serializable")
+        if not marks:
+            marks.append(f"inline-{uuid.uuid4().hex}-")
         matrices.append(item)
-        return f"{mark}{len(matrices) - 1}"
+        return f"{marks[0]}{len(matrices) - 1}"
 
     if compact:
         options["separators"] = (",", ":")
     text = json.dumps(value, default=placeholder, **options)
     if not matrices:
         return text
-    head, *rest = text.split(f'"{mark}')
+    head, *rest = text.split(f'"{marks[0]}')
     pieces = [head]
     for part in rest:
         index, tail = part.split('"', 1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session, defer
 
@@ -377,9 +378,35 @@ def _progress(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return dict(epochs_done=rows[-1]["epoch"] + 1, latest_logs=rows[-1]["logs"]) if rows else {}
 
 
+# PostgreSQL takes a batch as one row of arrays, unnested by the server: 20,000 epochs in
+# one statement cost the worker a tenth of what as many parameter sets did (executemany,
+# even pipelined, binds and sends each row: 0.5 s of a 20,000-epoch job's 0.9 s of reporting)
+_EPOCHS_FROM_ARRAYS = text(
+    "INSERT INTO epochs (job_id, epoch, logs, wall_time, recorded_at) "
+    "SELECT :job_id, row.epoch, row.logs, row.wall_time, row.recorded_at FROM unnest("
+    "CAST(:epochs AS integer[]), CAST(:logs AS jsonb[]), "
+    "CAST(:wall_times AS double precision[]), CAST(:recorded_at AS timestamptz[])"
+    ") AS row(epoch, logs, wall_time, recorded_at) "
+    "ON CONFLICT (job_id, epoch) DO UPDATE SET "
+    "logs = excluded.logs, wall_time = excluded.wall_time, recorded_at = excluded.recorded_at"
+)
+
+
 def write_epochs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert epoch rows, replacing an earlier attempt's of the same epochs."""
     if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(
+            _EPOCHS_FROM_ARRAYS,
+            dict(
+                job_id=rows[0]["job_id"],
+                epochs=[row["epoch"] for row in rows],
+                logs=[json.dumps(row["logs"], allow_nan=False) for row in rows],
+                wall_times=[row["wall_time"] for row in rows],
+                recorded_at=[row["recorded_at"] for row in rows],
+            ),
+        )
         return
     statement = insert(session, Epoch)
     # one statement, its rows as parameter sets (the driver's executemany; psycopg
@@ -492,5 +519,6 @@ def _finish(
     rows = _epoch_rows(job_id, epochs)
     if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error, **_progress(rows)):
         return False
-    write_epochs(session, rows)
+    if rows:
+        write_epochs(session, rows)
     return True

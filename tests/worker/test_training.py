@@ -36,7 +36,7 @@ def document(**fit: Any) -> dict[str, Any]:
 
 def long_document() -> dict[str, Any]:
     """A million one-row batches (about ten seconds): long enough to cancel or take over mid-fit,
-    even after a first report two seconds in."""
+    even after a first report five seconds in."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (50, 1)).round(3)
     return {
@@ -159,8 +159,8 @@ def test_cancelling_a_running_job_stops_it_at_the_next_batch(
 def test_a_job_cancelled_between_reports_writes_the_epochs_it_held_once(
     factory: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # reports 2 s apart, heartbeats 0.05 s apart: the cancel arrives while epochs are held
-    settings = settings.model_copy(update={"report_interval_seconds": 2.0})
+    # reports 5 s apart, heartbeats 0.05 s apart: the cancel arrives while epochs are held
+    settings = settings.model_copy(update={"report_interval_seconds": 5.0})
     # every write of epoch rows, the reports' and the one that ends the job
     write_epochs = jobs.write_epochs
     reported: list[list[int]] = []
