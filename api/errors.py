@@ -28,6 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trainq.api.schemas import ErrorBody
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput, TrainqError
 from trainq.services.fields import field_path, is_type_tag
@@ -84,6 +85,11 @@ def _error_body_documented(schema: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a router or a route: each of these codes answers the one error body."""
+    return {code: {"model": ErrorBody} for code in codes}
 
 
 def error_response(status_code: int, errors: Sequence[tuple[str, str]], detail: str | None = None) -> JSONResponse:

@@ -23,15 +23,16 @@ def file_route(
     path: str,
     media_type: str,
     *,
-    errors: dict[int | str, dict[str, Any]],
     summary: str,
+    errors: dict[int | str, dict[str, Any]] | None = None,
     description: str | None = None,
 ) -> Callable[[Route], Route]:
-    """`router.get` for a route that answers a model file with `respond`: its media type, and 304."""
+    """`router.get` for a route that answers a model file with `respond`: its media type, and 304; `errors`: those
+    it answers beyond its router's."""
     return router.get(
         path,
         responses={
-            **errors,
+            **(errors or {}),
             304: {"description": "Not Modified: If-None-Match named the current ETag"},
             200: {"content": {media_type: {}}},
         },

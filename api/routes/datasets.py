@@ -8,25 +8,25 @@ ever the price of a large upload. The conversion to `.npy` runs in a thread too.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from trainq.api.body import drain
 from trainq.api.deps import IdListingDep, PrincipalDep, SessionDep, SettingsDep
+from trainq.api.errors import error_responses
 from trainq.api.routes.delete import delete_route
-from trainq.api.schemas import DatasetPage, DatasetRead, ErrorBody
+from trainq.api.schemas import DatasetPage, DatasetRead
 from trainq.services.datasets import service as datasets
 from trainq.services.datasets.formats import FORMATS, Columns, sniff
 from trainq.services.datasets.storage import storage_for
 from trainq.services.datasets.upload import Receiver, format_of
 from trainq.services.errors import InvalidInput, PayloadTooLarge
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(404, 409, 413, 422))
 
 DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id, as POST /v1/datasets answered it")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 422)}
 
 
 @router.post(
@@ -35,7 +35,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
     response_model=DatasetRead,
     responses={
         200: {"model": DatasetRead, "description": "The same content was uploaded before: that dataset"},
-        **ERRORS,
     },
     summary="Upload a dataset: CSV, .npy, .npz, JSON or Parquet, as a raw body or a multipart file",
 )
@@ -112,7 +111,7 @@ async def upload_dataset(
     return DatasetRead.of(dataset)
 
 
-@router.get("", response_model=DatasetPage, responses=ERRORS, summary="List datasets, newest first")
+@router.get("", response_model=DatasetPage, summary="List datasets, newest first")
 def list_datasets(session: SessionDep, listing: IdListingDep) -> DatasetPage:
     found = datasets.list_datasets(
         session, listing.principal, cursor=listing.cursor, limit=listing.limit, id_prefix=listing.id_prefix
@@ -123,7 +122,6 @@ def list_datasets(session: SessionDep, listing: IdListingDep) -> DatasetPage:
 @router.get(
     "/{dataset_id}",
     response_model=DatasetRead,
-    responses=ERRORS,
     summary="A dataset: rows, shapes, sha256 and per-column min, max, mean, std",
 )
 def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
@@ -133,7 +131,6 @@ def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: Principal
 @delete_route(
     router,
     "/{dataset_id}",
-    responses=ERRORS,
     summary="Delete a dataset and its bytes (409 while a queued or running job uses it)",
 )
 def delete_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> None:

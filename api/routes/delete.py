@@ -12,9 +12,10 @@ Route = TypeVar("Route", bound=Callable[..., None])
 
 
 def delete_route(
-    router: APIRouter, path: str, *, summary: str, responses: dict[int | str, dict[str, Any]]
+    router: APIRouter, path: str, *, summary: str, responses: dict[int | str, dict[str, Any]] | None = None
 ) -> Callable[[Route], Route]:
-    """`router.delete` for a route that deletes and returns nothing."""
+    """`router.delete` for a route that deletes and returns nothing; `responses`: the errors it answers beyond
+    those its router declares."""
     return router.delete(
         path, status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=responses, summary=summary
     )

@@ -3,26 +3,25 @@ uploaded dataset, too large to evaluate inside the API; poll the evaluation by i
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
 from trainq.api.deps import PrincipalDep, SessionDep, require_json
-from trainq.api.schemas import ErrorBody, EvaluationCreate, EvaluationRead
+from trainq.api.errors import error_responses
+from trainq.api.schemas import EvaluationCreate, EvaluationRead
 from trainq.services.evaluations import service as evaluations
 
-router = APIRouter(tags=["evaluations"])
+router = APIRouter(tags=["evaluations"], responses=error_responses(404, 409, 415, 422))
 
 JobId = Annotated[str, Path(max_length=64, description="The job whose trained model is evaluated")]
 EvaluationId = Annotated[str, Path(max_length=64, description="The evaluation's id, as its POST answered it")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 415, 422)}
 
 
 @router.post(
     "/v1/jobs/{job_id}/evaluations",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EvaluationRead,
-    responses=ERRORS,
     dependencies=[Depends(require_json)],
     summary="Evaluate the trained model on an uploaded dataset, on a worker",
 )
@@ -35,7 +34,6 @@ def create_evaluation(
 @router.get(
     "/v1/evaluations/{evaluation_id}",
     response_model=EvaluationRead,
-    responses=ERRORS,
     summary="An evaluation: queued, running, or its loss and metrics",
 )
 def get_evaluation(evaluation_id: EvaluationId, session: SessionDep, principal: PrincipalDep) -> EvaluationRead:
@@ -45,7 +43,6 @@ def get_evaluation(evaluation_id: EvaluationId, session: SessionDep, principal: 
 @router.get(
     "/v1/jobs/{job_id}/evaluations/{evaluation_id}",
     response_model=EvaluationRead,
-    responses=ERRORS,
     summary="An evaluation of this job",
 )
 def get_job_evaluation(

@@ -22,11 +22,11 @@ from trainq.api.deps import (
     TrainedModelsDep,
     require_json,
 )
+from trainq.api.errors import error_responses
 from trainq.api.inline_body import InlineDataRoute
 from trainq.api.routes.delete import delete_route
 from trainq.api.schemas import (
     EpochRead,
-    ErrorBody,
     EvaluateRequest,
     EvaluateResponse,
     History,
@@ -53,7 +53,8 @@ from trainq.services.workers.registry import waiting_reason
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=InlineDataRoute)
 
 JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v1/jobs answered it")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
+# per route, not the router's: the model files answer fewer (FILE_ERRORS)
+ERRORS = error_responses(404, 409, 413, 415, 422)
 JSON_BODY = [Depends(require_json)]
 
 
@@ -167,7 +168,7 @@ def get_weights(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> 
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
 
 
-FILE_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409)}
+FILE_ERRORS = error_responses(404, 409)
 
 
 @etag.file_route(

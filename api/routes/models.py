@@ -15,15 +15,15 @@ from starlette.datastructures import UploadFile
 
 from trainq.api import etag
 from trainq.api.deps import ListingDep, PrincipalDep, SessionDep
+from trainq.api.errors import error_responses
 from trainq.api.routes.delete import delete_route
-from trainq.api.schemas import ErrorBody, ModelPage, ModelRead
+from trainq.api.schemas import ModelPage, ModelRead
 from trainq.services.errors import InvalidInput
 from trainq.services.models import service as models
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=error_responses(404, 413, 415, 422))
 
 ModelId = Annotated[str, Path(max_length=64, description="The model's id, as POST /v1/models answered it")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
 # the multipart form tf.io.http sends (tfjs-core/src/io/http.ts)
 MODEL_JSON_FIELD = "model.json"
 WEIGHTS_FIELD = "model.weights.bin"
@@ -80,7 +80,6 @@ def _json(data: bytes, field: str) -> Any:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ModelRead,
-    responses=ERRORS,
     summary="Store a model as tf.js saves it: model.save(tf.io.http('<base>/v1/models'))",
     description=UPLOAD_DESCRIPTION,
 )
@@ -97,21 +96,19 @@ def upload_model(
     )
 
 
-@router.get("", response_model=ModelPage, responses=ERRORS, summary="List models, newest first")
+@router.get("", response_model=ModelPage, summary="List models, newest first")
 def list_models(session: SessionDep, listing: ListingDep) -> ModelPage:
     return ModelPage.of(
         models.list_models(session, listing.principal, cursor=listing.cursor, limit=listing.limit), ModelRead.of
     )
 
 
-@router.get("/{model_id}", response_model=ModelRead, responses=ERRORS, summary="A model: layers, compile, size")
+@router.get("/{model_id}", response_model=ModelRead, summary="A model: layers, compile, size")
 def get_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> ModelRead:
     return ModelRead.of(models.get_model(session, principal, model_id))
 
 
-@delete_route(
-    router, "/{model_id}", responses=ERRORS, summary="Delete a model (the jobs started from it keep their copy)"
-)
+@delete_route(router, "/{model_id}", summary="Delete a model (the jobs started from it keep their copy)")
 def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> None:
     models.delete_model(session, principal, model_id)
 
@@ -120,7 +117,6 @@ def delete_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep
     router,
     "/{model_id}/model.json",
     etag.MODEL_JSON,
-    errors=ERRORS,
     summary="The model as tf.js loads it: tf.loadLayersModel('<this URL>')",
 )
 def get_model_json(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
@@ -132,7 +128,6 @@ def get_model_json(model_id: ModelId, request: Request, session: SessionDep, pri
     router,
     "/{model_id}/weights.bin",
     etag.WEIGHTS_BIN,
-    errors=ERRORS,
     summary="The weights its model.json names: little-endian float32, in manifest order",
 )
 def get_weights_bin(model_id: ModelId, request: Request, session: SessionDep, principal: PrincipalDep) -> Response:

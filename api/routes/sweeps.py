@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
@@ -13,21 +13,20 @@ from trainq.api.deps import (
     SettingsDep,
     require_json,
 )
+from trainq.api.errors import error_responses
 from trainq.api.routes.delete import delete_route
-from trainq.api.schemas import ErrorBody, SweepCreate, SweepPage, SweepRead, SweepSummaryRead
+from trainq.api.schemas import SweepCreate, SweepPage, SweepRead, SweepSummaryRead
 from trainq.services.sweeps import service as sweeps
 
-router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], responses=error_responses(404, 409, 413, 415, 422))
 
 SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POST /v1/sweeps answered it")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422)}
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SweepRead,
-    responses=ERRORS,
     dependencies=[Depends(require_json)],
     summary="Create a sweep: one job per point of a grid or random draws",
 )
@@ -51,7 +50,6 @@ def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep
 @router.get(
     "",
     response_model=SweepPage,
-    responses=ERRORS,
     summary="List sweeps, newest first: points, jobs by status, best value of its metric",
 )
 def list_sweeps(session: SessionDep, listing: IdListingDep) -> SweepPage:
@@ -61,7 +59,7 @@ def list_sweeps(session: SessionDep, listing: IdListingDep) -> SweepPage:
     return SweepPage.of(found, SweepSummaryRead.of)
 
 
-@router.get("/{sweep_id}", response_model=SweepRead, responses=ERRORS, summary="A sweep, its jobs ranked by a metric")
+@router.get("/{sweep_id}", response_model=SweepRead, summary="A sweep, its jobs ranked by a metric")
 def get_sweep(
     sweep_id: SweepId,
     session: SessionDep,
@@ -78,7 +76,6 @@ def get_sweep(
     "/{sweep_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SweepRead,
-    responses=ERRORS,
     summary=(
         "Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in"
     ),
@@ -90,7 +87,6 @@ def cancel_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep
 @delete_route(
     router,
     "/{sweep_id}",
-    responses=ERRORS,
     summary="Delete a sweep whose jobs have all ended, and its jobs (409: cancel it first)",
 )
 def delete_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> None:
