@@ -15,8 +15,10 @@ of the end comes after the last `epoch` event, and ends the stream.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from trainq.services.db.models import Epoch, Job
@@ -60,7 +62,7 @@ class JobEvent:
     kind: str  # "status" or "epoch"
     position: Position  # where the reader stands after it: its id
     job: Job | None = None  # for a status event
-    epoch: Epoch | None = None  # for an epoch event
+    epoch: Row[tuple[int, dict[str, Any], float, datetime]] | None = None  # for an epoch event: its columns
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,14 @@ def events_after(session: Session, principal: Principal, job_id: str, position: 
     """The job's events after `position`: raises JobNotFound for an unknown job, or one not `principal`'s to see."""
     job = get_job(session, principal, job_id)
     status = rank(job.job_status)
+    # the columns, not ORM objects: a report brings thousands of epochs, each framed at once
     epochs = list(
         session.execute(
-            select(Epoch)
+            select(Epoch.epoch, Epoch.logs, Epoch.wall_time, Epoch.recorded_at)
             .where(Epoch.job_id == job_id, Epoch.epoch >= position.epochs)
             .order_by(Epoch.epoch)
             .limit(EPOCHS_PER_READ)
-        ).scalars()
+        )
     )
     more = len(epochs) == EPOCHS_PER_READ
     events: list[JobEvent] = []
