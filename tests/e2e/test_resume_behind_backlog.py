@@ -29,16 +29,20 @@ RESUME_BOUND_SECONDS = LEASE_SECONDS + 15
 def test_a_dead_workers_job_resumes_within_lease_plus_15s_ahead_of_300_queued_jobs(stack: Stack) -> None:
     victim = stack.worker("victim", SETTINGS)
     with stack.client() as client:
-        job = submit(client, long_spec(epochs=2000, samples=1000))
+        # long enough (a minute or more) to still run after the backlog's 300 submits and
+        # the survivor's start: 2,000 epochs ended first once reporting got cheap
+        job = submit(client, long_spec(epochs=20000, samples=1000))
         wait_for(
             lambda: get_job(client, job["id"])["status"] == "running",
             timeout=60,
             what="the long job runs on the victim",
             processes=stack.processes,
         )
-        backlog = [submit(client, seed_spec(epochs=2, samples=20, seed=i))["id"] for i in range(BACKLOG)]
+        # each about 0.15 s: sent to the back of the queue, the resumed job would wait 40 s or more
+        backlog = [submit(client, seed_spec(epochs=1000, samples=20, seed=i))["id"] for i in range(BACKLOG)]
         survivor = stack.worker("survivor", SETTINGS)
 
+        assert get_job(client, job["id"])["status"] == "running"
         victim.kill(signal.SIGKILL)
         killed = time.monotonic()
         resumed = wait_for(
