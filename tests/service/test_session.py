@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -67,35 +67,37 @@ def _terminate(url: str, pid: int) -> None:
         )
 
 
-def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_before_use(
-    new_postgres_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def dropped_connection(new_postgres_database: Callable[..., str]) -> Iterator[tuple[Engine, int]]:
+    """An engine whose one pooled connection the server has just dropped, and that
+    connection's backend pid."""
     url = new_postgres_database(migrated=False)
     engine = create_engine_for(settings_for(url))
     try:
         dropped = _backend_pid(engine)
         _terminate(url, dropped)
-        # any idle time counts as long: the test need not wait out PING_AFTER_IDLE_SECONDS
-        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 0.0)
-        assert _backend_pid(engine) != dropped
+        yield engine, dropped
     finally:
         engine.dispose()
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_before_use(
+    dropped_connection: tuple[Engine, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, dropped = dropped_connection
+    # any idle time counts as long: the test need not wait out PING_AFTER_IDLE_SECONDS
+    monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _backend_pid(engine) != dropped
 
 
 def test_a_connection_in_use_a_moment_ago_is_not_tested_and_its_failure_renews_the_pool(
-    new_postgres_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    dropped_connection: tuple[Engine, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the round trip saved on every transaction: a server restart under a busy pool shows
     # once, as an error, after which the pool's connections are all replaced
-    url = new_postgres_database(migrated=False)
-    engine = create_engine_for(settings_for(url))
-    try:
-        dropped = _backend_pid(engine)
-        _terminate(url, dropped)
-        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-        with pytest.raises(OperationalError) as raised:
-            _backend_pid(engine)
-        assert raised.value.connection_invalidated
-        assert _backend_pid(engine) != dropped
-    finally:
-        engine.dispose()
+    engine, dropped = dropped_connection
+    monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    with pytest.raises(OperationalError) as raised:
+        _backend_pid(engine)
+    assert raised.value.connection_invalidated
+    assert _backend_pid(engine) != dropped
