@@ -11,6 +11,7 @@ error by about 1 − 0.1·2/3 ≈ 0.93 and the bias's by 0.8: after 200 epochs o
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -144,6 +145,17 @@ def watch_until_finished(
         interval=0.005,
     )
     return seen, dict(last)
+
+
+def check_went_through_running(seen: list[str], job: dict[str, Any]) -> None:
+    """The states a poll saw come in their order and end succeeded, and the job ran on a
+    worker. A poll cannot promise to see `running`: a small job now runs for less than one
+    poll's round trip; its start time and worker prove it ran."""
+    order = ["queued", "running", "succeeded"]
+    assert seen[-1] == "succeeded" and seen == [state for state in order if state in seen], seen
+    assert job["worker"] is not None and job["attempt"] == 1, job
+    created, started, finished = (datetime.fromisoformat(job[key]) for key in ("createdAt", "startedAt", "finishedAt"))
+    assert created <= started <= finished, job
 
 
 def check_trained_line(client: httpx.Client, job: dict[str, Any], spec: dict[str, Any]) -> None:
