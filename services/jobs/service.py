@@ -346,12 +346,11 @@ def record_epochs(
     A log value that is NaN or infinite (a metric such as MAPE on zero targets) is stored
     as null."""
     now = utcnow()
-    rows = _epoch_rows(job_id, epochs)
     # a report is a sign of life too
-    lease = leases.update_owned(session, Job, job_id, attempt, heartbeat_at=now, **_progress(rows))
+    lease = leases.update_owned(session, Job, job_id, attempt, heartbeat_at=now, **_progress(epochs))
     if not lease.owned:
         return lease
-    write_epochs(session, rows)
+    write_epochs(session, job_id, epochs)
     if checkpoint is not None:
         epoch, data = checkpoint
         checkpoint_row = insert(session, Checkpoint).values(
@@ -366,16 +365,9 @@ def record_epochs(
     return lease
 
 
-def _epoch_rows(job_id: str, epochs: Sequence[EpochRecord]) -> list[dict[str, Any]]:
-    return [
-        dict(job_id=job_id, epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at)
-        for e in epochs
-    ]
-
-
-def _progress(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The job's columns that follow its last epoch row: how many are done, the latest logs."""
-    return dict(epochs_done=rows[-1]["epoch"] + 1, latest_logs=rows[-1]["logs"]) if rows else {}
+def _progress(epochs: Sequence[EpochRecord]) -> dict[str, Any]:
+    """The job's columns that follow its last epoch: how many are done, the latest logs."""
+    return dict(epochs_done=epochs[-1].epoch + 1, latest_logs=json_logs(epochs[-1].logs)) if epochs else {}
 
 
 # PostgreSQL takes a batch as one JSON document of rows, read by the server
@@ -391,24 +383,21 @@ _EPOCHS_FROM_JSON = text(
 )
 
 
-def write_epochs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert epoch rows, replacing an earlier attempt's of the same epochs."""
-    if not rows:
+def write_epochs(session: Session, job_id: str, epochs: Sequence[EpochRecord]) -> None:
+    """Insert the job's rows of `epochs`, replacing an earlier attempt's of the same epochs."""
+    if not epochs:
         return
+    rows = [dict(epoch=e.epoch, logs=json_logs(e.logs), wall_time=e.wall_time, recorded_at=e.ended_at) for e in epochs]
     if session.get_bind().dialect.name == "postgresql":
-        document = [
-            dict(epoch=row["epoch"], logs=row["logs"], wall_time=row["wall_time"], recorded_at=row["recorded_at"])
-            for row in rows
-        ]
         session.connection().execute(
             _EPOCHS_FROM_JSON,
-            dict(job_id=rows[0]["job_id"], rows=json.dumps(document, allow_nan=False, default=datetime.isoformat)),
+            dict(job_id=job_id, rows=json.dumps(rows, allow_nan=False, default=datetime.isoformat)),
         )
         return
-    statement = insert(session, Epoch)
-    # one statement, its rows as parameter sets (the driver's executemany; psycopg
-    # pipelines them): compiled once and cached, where a VALUES list of a thousand rows
-    # was compiled afresh at every report and cost more than the fit
+    # elsewhere (SQLite) one statement, its rows as parameter sets (the driver's executemany):
+    # compiled once and cached, where a VALUES list of a thousand rows was compiled afresh at
+    # every report and cost more than the fit
+    statement = insert(session, Epoch).values(job_id=job_id)
     session.connection().execute(
         statement.on_conflict_do_update(
             index_elements=["job_id", "epoch"],
@@ -513,9 +502,8 @@ def _finish(
     epochs: Sequence[EpochRecord],
     error: str | None = None,
 ) -> bool:
-    rows = _epoch_rows(job_id, epochs)
-    if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error, **_progress(rows)):
+    if not leases.finish(session, Job, job_id, attempt=attempt, status=status, error=error, **_progress(epochs)):
         return False
-    if rows:
-        write_epochs(session, rows)
+    if epochs:
+        write_epochs(session, job_id, epochs)
     return True

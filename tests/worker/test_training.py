@@ -165,9 +165,9 @@ def test_a_job_cancelled_between_reports_writes_the_epochs_it_held_once(
     write_epochs = jobs.write_epochs
     reported: list[list[int]] = []
 
-    def counting(session: Session, rows: list[dict[str, Any]]) -> None:
-        reported.append([row["epoch"] for row in rows])
-        write_epochs(session, rows)
+    def counting(session: Session, job_id: str, epochs: list[EpochRecord]) -> None:
+        reported.append([e.epoch for e in epochs])
+        write_epochs(session, job_id, epochs)
 
     monkeypatch.setattr(jobs, "write_epochs", counting)
     job_id = submit(factory, long_document())
