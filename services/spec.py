@@ -369,15 +369,9 @@ class JobSpec(SpecModel):
         """The spec as stored: dumped by alias, JSON's types. Inline data parsed from the
         request's JSON stays an InlineMatrix, which `services.inline_data.json_text` (the
         database's JSON serializer) writes as the text it came as: not as lists of floats."""
-        data, validation = self.data, self.data.validation_data
-        inline = {name: value for name, value in (("x", data.x), ("y", data.y)) if isinstance(value, InlineMatrix)}
-        held_out = {}
-        if validation is not None:
-            held_out = {
-                name: value
-                for name, value in (("x", validation.x), ("y", validation.y))
-                if isinstance(value, InlineMatrix)
-            }
+        inline = _inline_matrices(self.data)
+        validation = self.data.validation_data
+        held_out = {} if validation is None else _inline_matrices(validation)
         left_out: dict[str, Any] = {**dict.fromkeys(inline, True), "validation_data": dict.fromkeys(held_out, True)}
         document = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"data": left_out})
         document["data"].update(inline)
@@ -400,6 +394,12 @@ class JobSpec(SpecModel):
                 samples(self.data.validation_data.y, "data.validationData.y"),
             )
         return x, y, validation
+
+
+def _inline_matrices(holder: Data | XY) -> dict[str, InlineMatrix]:
+    """Its `x` and `y` that were parsed from the request's JSON text, by name."""
+    found = {name: getattr(holder, name) for name in ("x", "y")}
+    return {name: value for name, value in found.items() if isinstance(value, InlineMatrix)}
 
 
 def samples(rows: Matrix, field: str) -> np.ndarray:
