@@ -19,15 +19,11 @@ from rich.table import Table
 from trainq.cli.jobs import (
     AsJson,
     Format,
-    Limit,
-    Output,
-    Wide,
     _number,
     _print_json,
     by_id,
-    output_format,
+    list_command,
     short,
-    show_list,
     table,
 )
 from trainq.services.client import DEFAULT_URL, NotAuthenticated, auth_headers
@@ -109,24 +105,8 @@ def upload(
 DatasetId = Annotated[str, typer.Argument(help="The dataset's id, or any unique start of it (`list` shows 8)")]
 
 
-@app.command("list")
-def list_(
-    limit: Limit = 50,
-    url: Url = DEFAULT_URL,
-    output: Output = None,
-    wide: Wide = False,
-    as_json: AsJson = False,
-) -> None:
-    """The datasets, newest first."""
-    form = output_format(output, wide, as_json)
-    show_list(
-        url,
-        form,
-        lambda client: client.datasets(limit=limit),
-        f"no datasets at {url}",
-        ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME"),
-        lambda d: _dataset_row(d, form),
-    )
+def _dataset_headers(form: Format) -> tuple[str, ...]:
+    return ("ID", "FORMAT", "ROWS", "X", "Y", "BYTES", *(("CREATED",) if form is Format.wide else ()), "NAME")
 
 
 def _dataset_row(d: dict[str, Any], form: Format) -> tuple[str, ...]:
@@ -141,6 +121,11 @@ def _dataset_row(d: dict[str, Any], form: Format) -> tuple[str, ...]:
         *created,
         escape(d["name"] or ""),
     )
+
+
+app.command("list", help="The datasets, newest first.")(
+    list_command("datasets", lambda client, limit: client.datasets(limit=limit), _dataset_headers, _dataset_row)
+)
 
 
 @app.command()

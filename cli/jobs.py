@@ -12,6 +12,8 @@ cannot be read exits 2.
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -68,6 +70,29 @@ def output_format(output: Format | None, wide: bool, as_json: bool) -> Format:
     return Format.json if as_json else output or (Format.wide if wide else Format.table)
 
 
+# what `formatted` adds to a command, after its own parameters
+_FORMAT_OPTIONS = (
+    inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Output),
+    inspect.Parameter("wide", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Wide),
+    inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=AsJson),
+)
+
+
+def formatted(command: Callable[..., None]) -> Callable[..., None]:
+    """`command`, which takes the Format to print in as `form`, with the options that choose it (--output/-o,
+    --wide, --json) after its own: Typer has no group of options that commands share, so the one declaration
+    of them is this signature, which Typer reads."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "form"]
+
+    @functools.wraps(command)
+    def with_format(*args: Any, output: Format | None, wide: bool, as_json: bool, **kwargs: Any) -> None:
+        command(*args, form=output_format(output, wide, as_json), **kwargs)
+
+    # a function's attribute that mypy does not know of; inspect.signature, and so Typer, reads it
+    with_format.__signature__ = inspect.Signature([*own, *_FORMAT_OPTIONS])  # type: ignore[attr-defined]  # see above
+    return with_format
+
+
 def short(identifier: str, form: Format) -> str:
     return identifier if form is Format.wide else identifier[:SHORT_ID]
 
@@ -105,19 +130,18 @@ def submit(
 
 
 @jobs_app.callback()
+@formatted
 def jobs(
     context: typer.Context,
     status: Annotated[str | None, typer.Option(help=f"Only jobs in this state: {', '.join(STATUSES)}")] = None,
     limit: Limit = 50,
     url: Url = DEFAULT_URL,
-    output: Output = None,
-    wide: Wide = False,
-    as_json: AsJson = False,
+    *,
+    form: Format,
 ) -> None:
     """List jobs, newest first."""
     if context.invoked_subcommand is not None:
         return
-    form = output_format(output, wide, as_json)
     with _client(url) as client:
         page = _call(lambda: client.jobs(status=status, limit=limit))
     if form is Format.json:
@@ -334,6 +358,29 @@ def show_list(
     for item in items:
         shown.add_row(*row(item))
     out.print(shown)
+
+
+def list_command(
+    what: str,
+    fetch: Callable[[TrainqClient, int], list[dict[str, Any]]],
+    headers: Callable[[Format], Sequence[str]],
+    row: Callable[[dict[str, Any], Format], Sequence[str]],
+) -> Callable[..., None]:
+    """The command that lists `what` (datasets, sweeps) with show_list: `fetch` asks for the newest, as many
+    as --limit says; a table of `headers`, a `row` per item, each in the Format asked for."""
+
+    @formatted
+    def command(limit: Limit = 50, url: Url = DEFAULT_URL, *, form: Format) -> None:
+        show_list(
+            url,
+            form,
+            lambda client: fetch(client, limit),
+            f"no {what} at {url}",
+            headers(form),
+            lambda item: row(item, form),
+        )
+
+    return command
 
 
 def by_id(url: str, kind: str, given: str, request: Callable[[TrainqClient, str], Answer]) -> tuple[str, Answer]:

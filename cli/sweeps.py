@@ -11,18 +11,15 @@ from rich.markup import escape
 from trainq.cli.jobs import (
     _COLOURS,
     DEFAULT_URL,
-    AsJson,
     Format,
-    Limit,
-    Output,
     Url,
-    Wide,
     _number,
     _print_json,
     by_id,
     err,
+    formatted,
+    list_command,
     out,
-    output_format,
     short,
     show_list,
     table,
@@ -32,27 +29,15 @@ SweepId = Annotated[str, typer.Argument(help="The sweep's id, or any unique star
 
 
 def register(app: typer.Typer) -> None:
-    for command in (sweeps, sweep, workers):
+    app.command("sweeps", help="List sweeps, newest first: their jobs by status and the best value of their metric.")(
+        list_command("sweeps", lambda client, limit: client.sweeps(limit=limit), _sweep_headers, _sweep_row)
+    )
+    for command in (sweep, workers):
         app.command()(command)
 
 
-def sweeps(
-    limit: Limit = 50,
-    url: Url = DEFAULT_URL,
-    output: Output = None,
-    wide: Wide = False,
-    as_json: AsJson = False,
-) -> None:
-    """List sweeps, newest first: their jobs by status and the best value of their metric."""
-    form = output_format(output, wide, as_json)
-    show_list(
-        url,
-        form,
-        lambda client: client.sweeps(limit=limit),
-        f"no sweeps at {url}",
-        ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME"),
-        lambda item: _sweep_row(item, form),
-    )
+def _sweep_headers(form: Format) -> tuple[str, ...]:
+    return ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME")
 
 
 def _sweep_row(item: dict[str, Any], form: Format) -> tuple[str, ...]:
@@ -69,15 +54,9 @@ def _sweep_row(item: dict[str, Any], form: Format) -> tuple[str, ...]:
     )
 
 
-def sweep(
-    sweep_id: SweepId,
-    url: Url = DEFAULT_URL,
-    output: Output = None,
-    wide: Wide = False,
-    as_json: AsJson = False,
-) -> None:
+@formatted
+def sweep(sweep_id: SweepId, url: Url = DEFAULT_URL, *, form: Format) -> None:
     """A sweep's jobs, ranked best first by its metric."""
-    form = output_format(output, wide, as_json)
     _, found = by_id(url, "sweeps", sweep_id, lambda client, whole_id: client.sweep(whole_id))
     if form is Format.json:
         _print_json(found)
@@ -97,9 +76,9 @@ def sweep(
     out.print(shown)
 
 
-def workers(url: Url = DEFAULT_URL, output: Output = None, wide: Wide = False, as_json: AsJson = False) -> None:
+@formatted
+def workers(url: Url = DEFAULT_URL, *, form: Format) -> None:
     """The workers: online, lost or stopped, their device and the jobs they run."""
-    form = output_format(output, wide, as_json)
     show_list(
         url,
         form,
