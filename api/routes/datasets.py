@@ -32,7 +32,6 @@ DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id, as
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=DatasetRead,
     responses={
         200: {"model": DatasetRead, "description": "The same content was uploaded before: that dataset"},
     },
@@ -111,7 +110,7 @@ async def upload_dataset(
     return DatasetRead.of(dataset)
 
 
-@router.get("", response_model=DatasetPage, summary="List datasets, newest first")
+@router.get("", summary="List datasets, newest first")
 def list_datasets(session: SessionDep, listing: IdListingDep) -> DatasetPage:
     found = datasets.list_datasets(
         session, listing.principal, cursor=listing.cursor, limit=listing.limit, id_prefix=listing.id_prefix
@@ -121,7 +120,6 @@ def list_datasets(session: SessionDep, listing: IdListingDep) -> DatasetPage:
 
 @router.get(
     "/{dataset_id}",
-    response_model=DatasetRead,
     summary="A dataset: rows, shapes, sha256 and per-column min, max, mean, std",
 )
 def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> DatasetRead:

@@ -21,7 +21,6 @@ EvaluationId = Annotated[str, Path(max_length=64, description="The evaluation's 
 @router.post(
     "/v1/jobs/{job_id}/evaluations",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=EvaluationRead,
     dependencies=[Depends(require_json)],
     summary="Evaluate the trained model on an uploaded dataset, on a worker",
 )
@@ -33,7 +32,6 @@ def create_evaluation(
 
 @router.get(
     "/v1/evaluations/{evaluation_id}",
-    response_model=EvaluationRead,
     summary="An evaluation: queued, running, or its loss and metrics",
 )
 def get_evaluation(evaluation_id: EvaluationId, session: SessionDep, principal: PrincipalDep) -> EvaluationRead:
@@ -42,7 +40,6 @@ def get_evaluation(evaluation_id: EvaluationId, session: SessionDep, principal: 
 
 @router.get(
     "/v1/jobs/{job_id}/evaluations/{evaluation_id}",
-    response_model=EvaluationRead,
     summary="An evaluation of this job",
 )
 def get_job_evaluation(

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="The process is up")
+@router.get("/healthz", summary="The process is up")
 def healthz() -> Health:
     return Health(status="ok")
 

@@ -61,7 +61,6 @@ JSON_BODY = [Depends(require_json)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=JobRead,
     responses={200: {"model": JobRead, "description": "An idempotent replay: the job stored the first time"}, **ERRORS},
     summary="Submit a training job",
     dependencies=JSON_BODY,
@@ -101,7 +100,6 @@ def submit_job(
 @router.post(
     "/batch",
     status_code=status.HTTP_201_CREATED,
-    response_model=JobBatchRead,
     responses=ERRORS,
     summary="Submit up to 1,000 jobs at once: all stored, or none (a fault names its job: jobs[3].fit.epochs)",
     dependencies=JSON_BODY,
@@ -114,7 +112,7 @@ def submit_jobs(
     return JobBatchRead(jobs=[JobRead.of(job, reason=waiting_reason(job, online)) for job in stored])
 
 
-@router.get("", response_model=JobPage, responses=ERRORS, summary="List jobs, newest first")
+@router.get("", responses=ERRORS, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
     online_kinds: OnlineKindsDep,
@@ -133,7 +131,7 @@ def list_jobs(
     return JobPage.of(found, lambda job: JobRead.of(job, reason=waiting_reason(job, online)))
 
 
-@router.get("/{job_id}", response_model=JobRead, responses=ERRORS, summary="A job: status, progress, metrics")
+@router.get("/{job_id}", responses=ERRORS, summary="A job: status, progress, metrics")
 def get_job(job_id: JobId, session: SessionDep, principal: PrincipalDep, online_kinds: OnlineKindsDep) -> JobRead:
     job = jobs.get_job(session, principal, job_id)
     return JobRead.of(job, reason=waiting_reason(job, online_kinds(session)))
@@ -147,7 +145,7 @@ def get_spec(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> dic
     return jobs.get_job(session, principal, job_id).spec
 
 
-@router.get("/{job_id}/history", response_model=History, responses=ERRORS, summary="Per-epoch logs")
+@router.get("/{job_id}/history", responses=ERRORS, summary="Per-epoch logs")
 def get_history(
     job_id: JobId,
     session: SessionDep,
@@ -160,9 +158,7 @@ def get_history(
     return History(job_id=job_id, epochs=[EpochRead.of_attributes(epoch) for epoch in epochs])
 
 
-@router.get(
-    "/{job_id}/weights", response_model=WeightsRead, responses=ERRORS, summary="Final weights (409 until succeeded)"
-)
+@router.get("/{job_id}/weights", responses=ERRORS, summary="Final weights (409 until succeeded)")
 def get_weights(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> WeightsRead:
     weights = jobs.final_weights(session, principal, job_id)
     return WeightsRead(weights=[WeightArray(shape=list(w.shape), values=w.tolist()) for w in weights])
@@ -200,7 +196,6 @@ def get_weights_bin(job_id: JobId, request: Request, session: SessionDep, princi
 @router.post(
     "/{job_id}/model",
     status_code=status.HTTP_201_CREATED,
-    response_model=ModelRead,
     responses=ERRORS,
     summary="Save the job's model to start other jobs from (model: {from: <modelId>})",
     description="A succeeded job's final weights; a running, cancelled or failed job's last checkpoint.",
@@ -216,7 +211,6 @@ def save_model(
 
 @router.post(
     "/{job_id}/evaluate",
-    response_model=EvaluateResponse,
     responses=ERRORS,
     dependencies=JSON_BODY,
     summary="Loss and metrics of the trained model on new data",
@@ -246,7 +240,6 @@ def evaluate(
 
 @router.post(
     "/{job_id}/predict",
-    response_model=PredictResponse,
     responses=ERRORS,
     dependencies=JSON_BODY,
     summary="Outputs of the trained model",
@@ -261,7 +254,6 @@ def predict(
 @router.post(
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobRead,
     responses=ERRORS,
     summary="Cancel a job: a queued one never starts, a running one stops at the batch its worker learns of it in",
 )

@@ -79,7 +79,6 @@ def _json(data: bytes, field: str) -> Any:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=ModelRead,
     summary="Store a model as tf.js saves it: model.save(tf.io.http('<base>/v1/models'))",
     description=UPLOAD_DESCRIPTION,
 )
@@ -96,14 +95,14 @@ def upload_model(
     )
 
 
-@router.get("", response_model=ModelPage, summary="List models, newest first")
+@router.get("", summary="List models, newest first")
 def list_models(session: SessionDep, listing: ListingDep) -> ModelPage:
     return ModelPage.of(
         models.list_models(session, listing.principal, cursor=listing.cursor, limit=listing.limit), ModelRead.of
     )
 
 
-@router.get("/{model_id}", response_model=ModelRead, summary="A model: layers, compile, size")
+@router.get("/{model_id}", summary="A model: layers, compile, size")
 def get_model(model_id: ModelId, session: SessionDep, principal: PrincipalDep) -> ModelRead:
     return ModelRead.of(models.get_model(session, principal, model_id))
 

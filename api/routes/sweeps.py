@@ -26,7 +26,6 @@ SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POS
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=SweepRead,
     dependencies=[Depends(require_json)],
     summary="Create a sweep: one job per point of a grid or random draws",
 )
@@ -49,7 +48,6 @@ def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep
 
 @router.get(
     "",
-    response_model=SweepPage,
     summary="List sweeps, newest first: points, jobs by status, best value of its metric",
 )
 def list_sweeps(session: SessionDep, listing: IdListingDep) -> SweepPage:
@@ -59,7 +57,7 @@ def list_sweeps(session: SessionDep, listing: IdListingDep) -> SweepPage:
     return SweepPage.of(found, SweepSummaryRead.of)
 
 
-@router.get("/{sweep_id}", response_model=SweepRead, summary="A sweep, its jobs ranked by a metric")
+@router.get("/{sweep_id}", summary="A sweep, its jobs ranked by a metric")
 def get_sweep(
     sweep_id: SweepId,
     session: SessionDep,
@@ -75,7 +73,6 @@ def get_sweep(
 @router.post(
     "/{sweep_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=SweepRead,
     summary=(
         "Cancel a sweep: its queued jobs never start, its running ones stop at the batch their workers learn of it in"
     ),

@@ -11,7 +11,7 @@ from trainq.services.workers import registry
 router = APIRouter(prefix="/v1/workers", tags=["workers"])
 
 
-@router.get("", response_model=WorkerList, summary="The workers: device, library, current jobs, online or lost")
+@router.get("", summary="The workers: device, library, current jobs, online or lost")
 def list_workers(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> WorkerList:
     states = registry.list_workers(session, principal, lost_after=settings.worker_lost_after_seconds)
     return WorkerList(items=[WorkerRead.of(state) for state in states])
