@@ -27,15 +27,12 @@ if TYPE_CHECKING:
 class TrainqError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, field: str = "body") -> None:
+    def __init__(self, message: str, field: str = "body", reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
-
-    @property
-    def reason(self) -> str:
-        """What is wrong at `field`."""
-        return self.message
+        # what is wrong at `field`: the message, unless it names the field too
+        self.reason = message if reason is None else reason
 
     @property
     def detail(self) -> str:
@@ -79,12 +76,7 @@ class InvalidInput(TrainqError):
     status_code = 422
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", field)
-        self._reason = message
-
-    @property
-    def reason(self) -> str:
-        return self._reason
+        super().__init__(f"{field}: {message}", field, message)
 
     @property
     def detail(self) -> str:
