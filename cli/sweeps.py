@@ -30,14 +30,14 @@ SweepId = Annotated[str, typer.Argument(help="The sweep's id, or any unique star
 
 def register(app: typer.Typer) -> None:
     app.command("sweeps", help="List sweeps, newest first: their jobs by status and the best value of their metric.")(
-        list_command("sweeps", lambda client, limit: client.sweeps(limit=limit), _sweep_headers, _sweep_row)
+        list_command("sweeps", lambda client, limit: client.sweeps(limit=limit), lambda _: _SWEEP_HEADERS, _sweep_row)
     )
     for command in (sweep, workers):
         app.command()(command)
 
 
-def _sweep_headers(form: Format) -> tuple[str, ...]:
-    return ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME")
+# the same in every Format
+_SWEEP_HEADERS = ("ID", "POINTS", "DONE", "METRIC", "BEST", "NAME")
 
 
 def _sweep_row(item: dict[str, Any], form: Format) -> tuple[str, ...]:
