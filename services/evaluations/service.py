@@ -96,6 +96,9 @@ def get_evaluation(session: Session, principal: Principal, evaluation_id: str, j
 # --- the worker side ------------------------------------------------------------------
 
 
+_CLAIM = leases.claiming(Evaluation, returning=(Evaluation.job_id, Evaluation.dataset_id, Evaluation.batch_size))
+
+
 def claim(
     session: Session, evaluation_id: str, *, worker: str, lease_seconds: float, max_attempts: int | None = None
 ) -> Claim | None:
@@ -103,13 +106,7 @@ def claim(
     died). None when another worker holds a live lease or it has ended (a duplicate or
     late delivery); one that has lost `max_attempts` workers already ends failed instead."""
     row = leases.claim(
-        session,
-        Evaluation,
-        evaluation_id,
-        worker=worker,
-        lease_seconds=lease_seconds,
-        max_attempts=max_attempts,
-        returning=(Evaluation.job_id, Evaluation.dataset_id, Evaluation.batch_size),
+        session, _CLAIM, evaluation_id, worker=worker, lease_seconds=lease_seconds, max_attempts=max_attempts
     )
     if row is None:
         leases.give_up(session, Evaluation, evaluation_id, max_attempts=max_attempts)

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session, defer
 
@@ -272,20 +272,17 @@ def claim(
     resumed, a job whose dead worker had been asked to cancel ends cancelled here, and one
     that has lost `max_attempts` workers already ends failed: a job that kills every worker
     it runs on (out of memory, say) must not go round the cluster forever."""
-    served = Job.device.in_(_values(devices))
     row = leases.claim(
         session,
-        Job,
+        _CLAIM,
         job_id,
-        Job.cancel_requested.is_(False),
-        served,
         worker=worker,
         lease_seconds=lease_seconds,
         max_attempts=max_attempts,
-        # the checkpoint comes back with the claim: one statement, not two
-        returning=(Job.spec, Job.device, _checkpoint_of(Job.id)),
+        devices=_values(devices),
     )
     if row is None:
+        served = Job.device.in_(_values(devices))
         # a job ended here keeps its last checkpoint: its model is exported from it
         now = utcnow()
         cancelled = leases.change(
@@ -314,6 +311,15 @@ def claim(
 
 def _checkpoint_of(job_id: Any) -> Any:
     return select(Checkpoint.data).where(Checkpoint.job_id == job_id).scalar_subquery().label("checkpoint")
+
+
+_CLAIM = leases.claiming(
+    Job,
+    Job.cancel_requested.is_(False),
+    Job.device.in_(bindparam("devices", expanding=True)),
+    # the checkpoint comes back with the claim: one statement, not two
+    returning=(Job.spec, Job.device, _checkpoint_of(Job.id)),
+)
 
 
 @dataclass(frozen=True)
