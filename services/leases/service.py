@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, String, and_, bindparam, func, inspect, or_, select, update
+from sqlalchemy import Integer, Row, String, and_, bindparam, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from trainq.services.db.models import UTCDateTime, utcnow
+from trainq.services.db.session import core
 from trainq.services.leases.model import Leased
 from trainq.services.leases.states import WorkStatus
 
@@ -281,13 +282,6 @@ def change(session: Session, model: Model, item_id: str, *conditions: Any, **val
     )
     expire(session, model, item_id)
     return result.scalar_one_or_none() is not None
-
-
-def core(session: Session) -> Connection:
-    """The session's connection, in its transaction: an UPDATE run there skips the ORM's
-    bulk-UPDATE path, which cost 2.5x the statement's own CPU for synchronisation we do
-    not want (`expire` does what is needed)."""
-    return session.connection()
 
 
 def expire(session: Session, model: Model, *item_ids: str) -> None:
