@@ -44,6 +44,7 @@ from trainq.services.db.models import (
     Weights,
     utcnow,
 )
+from trainq.services.db.session import core
 from trainq.services.db.upsert import insert
 from trainq.services.errors import (
     IdempotencyKeyReused,
@@ -122,11 +123,12 @@ def submit(
     )
     message = job_message(values["id"], route(device, in_sweep=sweep is not None))
     if idempotency_key is None:
-        job = Job(**values)
-        session.add(job)
+        # a Core INSERT, not the ORM's unit of work (which cost a submit twice the CPU);
+        # what it refers to and the session still holds pending (its sweep) goes first
         session.flush()
+        core(session).execute(_INSERT_JOB, values)
         send_after_commit(session, message)
-        return job, True
+        return Job(**values), True
 
     request_hash = _request_hash(document, name, device)
     values.update(idempotency_key=idempotency_key, request_hash=request_hash)
@@ -146,6 +148,9 @@ def submit(
         return job, False
     send_after_commit(session, message)
     return job, True
+
+
+_INSERT_JOB = sql_insert(Job)
 
 
 def get_job(session: Session, principal: Principal, job_id: str) -> Job:
