@@ -151,6 +151,7 @@ def submit(
 
 
 _INSERT_JOB = sql_insert(Job)
+_INSERT_WEIGHTS = sql_insert(Weights)
 
 
 def get_job(session: Session, principal: Principal, job_id: str) -> Job:
@@ -454,7 +455,7 @@ def succeed(
         # its final weights say all the checkpoint did; a cancelled or failed job keeps its
         # last checkpoint, the model it got to (exported as model.json, never resumed)
         session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
-    session.execute(sql_insert(Weights).values(job_id=job_id, data=weights_to_bytes(weights), saved_at=utcnow()))
+    core(session).execute(_INSERT_WEIGHTS, dict(job_id=job_id, data=weights_to_bytes(weights), saved_at=utcnow()))
     return True
 
 
