@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from trainq.services.inline_data import json_text
@@ -179,6 +180,14 @@ def core(session: Session) -> Connection:
     bulk synchronisation) costs more than the statement on the hot paths of a submit and a
     job's lease. What the session holds of rows changed there is the caller's to expire."""
     return session.connection()
+
+
+def expire(session: Session, model: type[Any], *row_ids: str) -> None:
+    """Forget what the session holds of rows changed by a Core UPDATE: the next read reloads them."""
+    for row_id in row_ids:
+        held = session.identity_map.get(identity_key(model, row_id))
+        if held is not None:
+            session.expire(held)
 
 
 @contextmanager

@@ -17,11 +17,10 @@ from typing import Any
 
 from sqlalchemy import Integer, Row, String, and_, bindparam, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from trainq.services.db.models import UTCDateTime, utcnow
-from trainq.services.db.session import core
+from trainq.services.db.session import core, expire
 from trainq.services.leases.model import Leased
 from trainq.services.leases.states import WorkStatus
 
@@ -282,11 +281,3 @@ def change(session: Session, model: Model, item_id: str, *conditions: Any, **val
     )
     expire(session, model, item_id)
     return result.scalar_one_or_none() is not None
-
-
-def expire(session: Session, model: Model, *item_ids: str) -> None:
-    """Forget what the session holds of rows changed by a bulk UPDATE: the next read reloads them."""
-    for item_id in item_ids:
-        held = session.identity_map.get(identity_key(model, item_id))
-        if held is not None:
-            session.expire(held)
