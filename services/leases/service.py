@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Row, String, and_, bindparam, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from trainq.services.db.models import UTCDateTime, utcnow
@@ -40,7 +41,7 @@ class Claiming:
     claim's parameters."""
 
     model: Model
-    statement: Any
+    statement: ReturningUpdate[Any]
 
 
 def claiming(model: Model, *conditions: Any, returning: Sequence[Any] = ()) -> Claiming:
@@ -168,10 +169,10 @@ def update_owned(session: Session, model: Model, item_id: str, attempt: int, **v
     return Lease(owned=True, cancel_requested=bool(cancel_requested))
 
 
-_OWNED_UPDATES: dict[tuple[Model, tuple[str, ...]], Any] = {}
+_OWNED_UPDATES: dict[tuple[Model, tuple[str, ...]], ReturningUpdate[Any]] = {}
 
 
-def _owned_update(model: Model, columns: tuple[str, ...]) -> Any:
+def _owned_update(model: Model, columns: tuple[str, ...]) -> ReturningUpdate[Any]:
     """`update_owned`'s UPDATE of these columns, built once per shape (the heartbeat, a
     report, an end): the value of `column` is the bound parameter `new_<column>` (a
     parameter may not take a column's own name)."""
