@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 
-from trainq.services.db.session import session_factory, session_scope
+from trainq.services.db.session import DATABASE_UNAVAILABLE, outage, session_factory, session_scope
 from trainq.services.settings import Settings
 from trainq.services.workers import registry
 from trainq.services.workers.device import WorkerDevice
@@ -34,7 +34,9 @@ class Presence:
         except Exception as error:
             # a worker started while the database is down registers at its first heartbeat
             # after the database's return (the registry does not know it yet)
-            log.warning("worker %s: could not register (%s); trying again every %gs", self.name, error, self.interval)
+            log.warning(
+                "worker %s: could not register (%s); trying again every %gs", self.name, outage(error), self.interval
+            )
         log.info(
             "worker %s: %s device %s through %s",
             self.name,
@@ -72,6 +74,9 @@ class Presence:
                     known = registry.heartbeat(session, self.name)
                 if not known:
                     self._record()
+            except DATABASE_UNAVAILABLE as error:
+                # the database may be back before the worker is shown lost; an outage is no
+                # bug: a line per beat, no traceback
+                log.warning("worker %s: heartbeat failed: the database is unreachable (%s)", self.name, outage(error))
             except Exception:
-                # the database may be back before the worker is shown lost
                 log.exception("worker %s: heartbeat failed", self.name)

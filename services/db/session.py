@@ -33,6 +33,14 @@ T = TypeVar("T")
 # what a dropped connection or a locked SQLite file raise: the database failed, not the work
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
+
+def outage(error: BaseException) -> str:
+    """One line of why the database failed, for a log line written while it stays down: the
+    driver's first line, without SQLAlchemy's statement and its link to the docs."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 # how long a SQLite writer waits for another writer's lock before giving up
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -214,7 +222,7 @@ def when_reachable(work: Callable[[], T], *, wait_seconds: float, stop: threadin
         except DATABASE_UNAVAILABLE as error:
             if time.monotonic() + pause > deadline or stop.wait(0):
                 raise
-            log.warning("the database is unreachable (%s); trying again in %.2fs", error, pause)
+            log.warning("the database is unreachable (%s); trying again in %.2fs", outage(error), pause)
             if stop.wait(pause):
                 raise
         pause = min(pause * 2, 2.0)

@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainq.services.db.session import session_scope, when_reachable
+from trainq.services.db.session import DATABASE_UNAVAILABLE, outage, session_scope, when_reachable
 from trainq.services.leases import service as leases
 from trainq.services.leases.model import Leased
 from trainq.services.leases.service import Lease
@@ -130,9 +130,13 @@ class LeaseKeeper:
                     lease = leases.renew(
                         session, self.model, self.item_id, attempt=self.attempt, lease_seconds=self.lease_seconds
                     )
-            except Exception:
+            except DATABASE_UNAVAILABLE as error:
                 # The database may be back before the lease runs out; if not, another worker
-                # takes the work over and this one's writes are refused.
+                # takes the work over and this one's writes are refused. A line per beat, no
+                # traceback: an outage is no bug, and lasts as many beats as it lasts.
+                log.warning("%s: heartbeat failed: the database is unreachable (%s)", self.name, outage(error))
+                continue
+            except Exception:
                 log.exception("%s: heartbeat failed", self.name)
                 continue
             self.learn(lease)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,12 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import settings_for
 from tests.service.conftest import job_spec
 from tests.support.keys import TEST_PRINCIPAL
-from tests.support.processes import wait_for
+from tests.support.processes import free_port, wait_for
 from trainq.services.db import session as session_module
 from trainq.services.db.models import Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device
+from trainq.services.leases.keeper import LeaseKeeper
+from trainq.services.settings import Settings
 
 
 def jobs_stored(factory: sessionmaker[Session]) -> int:
@@ -101,3 +104,28 @@ def test_a_connection_in_use_a_moment_ago_is_not_tested_and_its_failure_renews_t
         _backend_pid(engine)
     assert raised.value.connection_invalidated
     assert _backend_pid(engine) != dropped
+
+
+def test_a_lease_heartbeat_while_the_database_is_unreachable_logs_one_line_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a port nothing listens on: every connection is refused, as when PostgreSQL is stopped
+    unreachable = f"postgresql://trainq@127.0.0.1:{free_port()}/trainq"
+    settings = Settings(
+        TRAINQ_HOME=tmp_path, DATABASE_URL=unreachable, TRAINQ_HEARTBEAT_SECONDS=0.05, TRAINQ_LEASE_SECONDS=1
+    )
+    keeper = LeaseKeeper(session_module.session_factory(settings), Job, "some-job", attempt=1, settings=settings)
+    caplog.set_level(logging.WARNING, logger="trainq.services.leases.keeper")
+
+    def failed_beats() -> list[logging.LogRecord]:
+        return [record for record in caplog.records if "heartbeat failed" in record.getMessage()]
+
+    with keeper:
+        wait_for(lambda: len(failed_beats()) >= 2, timeout=30, what="two heartbeats fail")
+    for record in failed_beats():
+        assert record.levelno == logging.WARNING and record.exc_info is None
+        message = record.getMessage()
+        assert "\n" not in message and "the database is unreachable" in message, message
+        assert "Connection refused" in message or "connection failed" in message, message
+    # the work goes on: only another worker's takeover (or a cancel) stops it
+    assert not keeper.stop_fit.is_set()
