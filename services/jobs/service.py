@@ -278,6 +278,7 @@ def claim(
     resumed, a job whose dead worker had been asked to cancel ends cancelled here, and one
     that has lost `max_attempts` workers already ends failed: a job that kills every worker
     it runs on (out of memory, say) must not go round the cluster forever."""
+    served_devices = _values(devices)
     row = leases.claim(
         session,
         _CLAIM,
@@ -285,10 +286,10 @@ def claim(
         worker=worker,
         lease_seconds=lease_seconds,
         max_attempts=max_attempts,
-        devices=_values(devices),
+        devices=served_devices,
     )
     if row is None:
-        served = Job.device.in_(_values(devices))
+        served = Job.device.in_(served_devices)
         # a job ended here keeps its last checkpoint: its model is exported from it
         now = utcnow()
         cancelled = leases.change(

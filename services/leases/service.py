@@ -153,16 +153,13 @@ def update_owned(session: Session, model: Model, item_id: str, attempt: int, **v
         statement = update(model).where(*owned_by(model, item_id, attempt)).values(**values)
         cancel_requested = core(session).execute(statement.returning(model.cancel_flag())).scalar_one_or_none()
     else:
+        parameters = {f"new_{column}": value for column, value in values.items()}
         statement = _owned_update(model, tuple(values))
-        cancel_requested = core(session).execute(
-            statement,
-            {
-                "item_id": item_id,
-                "owned_attempt": attempt,
-                **{f"new_{column}": value for column, value in values.items()},
-            },
+        cancel_requested = (
+            core(session)
+            .execute(statement, {"item_id": item_id, "owned_attempt": attempt, **parameters})
+            .scalar_one_or_none()
         )
-        cancel_requested = cancel_requested.scalar_one_or_none()
     expire(session, model, item_id)
     if cancel_requested is None:
         return Lease(owned=False)
@@ -182,11 +179,7 @@ def _owned_update(model: Model, columns: tuple[str, ...]) -> ReturningUpdate[Any
     mapped = inspect(model).columns
     built = (
         update(model)
-        .where(
-            model.id == bindparam("item_id"),
-            model.attempt == bindparam("owned_attempt"),
-            model.status == WorkStatus.running.value,
-        )
+        .where(*owned_by(model, bindparam("item_id"), bindparam("owned_attempt")))
         .values({column: bindparam(f"new_{column}", type_=mapped[column].type) for column in columns})
         .returning(model.cancel_flag())
     )
@@ -271,7 +264,7 @@ def claimable(model: Model, now: datetime) -> Any:
     return or_(model.status == WorkStatus.queued.value, expired(model, now))
 
 
-def owned_by(model: Model, item_id: str, attempt: int) -> tuple[Any, ...]:
+def owned_by(model: Model, item_id: str | BindParameter[str], attempt: int | BindParameter[int]) -> tuple[Any, ...]:
     return model.id == item_id, model.attempt == attempt, model.status == WorkStatus.running.value
 
 
