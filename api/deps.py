@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from trainq.services.db.session import session_scope
+from trainq.services.db.session import autocommit
 from trainq.services.errors import NotAuthenticated
 from trainq.services.paging import MAX_PAGE
 from trainq.services.settings import Settings
@@ -63,9 +63,9 @@ def _principal(
     """The caller, from `Authorization: Bearer <key>`; 401 without a valid key."""
     if credentials is None:
         raise NotAuthenticated("an API key is required: send the header Authorization: Bearer <key>")
-    # a scope of its own: the key's last use is recorded whatever becomes of the request
-    with session_scope(request.app.state.session_factory) as session:
-        return keys.authenticate(session, credentials.credentials)
+    # not the request's transaction: the key's last use is recorded whatever becomes of the request
+    with autocommit(request.app.state.session_factory) as connection:
+        return keys.authenticate(connection, credentials.credentials)
 
 
 async def _trained_models(request: Request) -> TrainedModels:

@@ -97,6 +97,8 @@ def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Poo
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
         cursor.close()
+        # leave no transaction open: the caller may switch the connection to autocommit
+        dbapi_connection.rollback()
     except Exception as error:
         # the pool drops this connection and checks out another (a new one, if need be)
         raise DisconnectionError(f"a pooled connection failed its test: {error}") from error
@@ -196,6 +198,16 @@ def expire(session: Session, model: type[Any], *row_ids: str) -> None:
         held = session.identity_map.get(identity_key(model, row_id))
         if held is not None:
             session.expire(held)
+
+
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection of the factory's engine on which each statement commits on its own. A
+    read, or a write of one statement, needs no transaction around it: this saves the BEGIN
+    and COMMIT round trips and the session's bookkeeping (an API key's check, every request)."""
+    engine: Engine = factory.kw["bind"]
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

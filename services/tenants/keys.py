@@ -16,11 +16,11 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, bindparam, or_, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from trainq.services.db.models import ApiKey, Tenant, UTCDateTime, utcnow
-from trainq.services.db.session import core, expire
+from trainq.services.db.session import core
 from trainq.services.errors import KeyNotFound, NotAuthenticated
 from trainq.services.tenants.principal import Principal, tenant_name
 
@@ -77,10 +77,13 @@ _NOTE_USE = (
 )
 
 
-def authenticate(session: Session, key: str) -> Principal:
-    """Whom `key` belongs to; NotAuthenticated when it is malformed, unknown or revoked."""
+def authenticate(connection: Connection, key: str) -> Principal:
+    """Whom `key` belongs to; NotAuthenticated when it is malformed, unknown or revoked.
+
+    Two statements at most, each whole on its own: the API runs them on an autocommit
+    connection (`services.db.session.autocommit`)."""
     key_id, _ = _parts(key)
-    row = core(session).execute(_KEY, {"key_id": key_id}).one_or_none()
+    row = connection.execute(_KEY, {"key_id": key_id}).one_or_none()
     # compared even when there is no row, so that an unknown id takes as long as a wrong secret
     stored = row.key_hash if row is not None else _hash("")
     if not hmac.compare_digest(stored, _hash(key)) or row is None:
@@ -91,8 +94,7 @@ def authenticate(session: Session, key: str) -> Principal:
     # the row just read says whether a write is due: a request in the same minute sends none
     used_before = now - LAST_USED_RESOLUTION
     if row.last_used_at is None or row.last_used_at < used_before:
-        core(session).execute(_NOTE_USE, {"key_id": key_id, "used_before": used_before, "now": now})
-        expire(session, ApiKey, key_id)
+        connection.execute(_NOTE_USE, {"key_id": key_id, "used_before": used_before, "now": now})
     return Principal(tenant=row.tenant, admin=row.admin, key_id=row.id)
 
 
@@ -113,7 +115,7 @@ def revoke(session: Session, key_id: str) -> ApiKey:
 
 def valid(session: Session, key: str) -> bool:
     try:
-        authenticate(session, key)
+        authenticate(core(session), key)
     except NotAuthenticated:
         return False
     return True

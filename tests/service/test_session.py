@@ -16,7 +16,7 @@ from tests.support.keys import TEST_PRINCIPAL
 from tests.support.processes import free_port, wait_for
 from trainq.services.db import session as session_module
 from trainq.services.db.models import Job
-from trainq.services.db.session import create_engine_for, session_scope
+from trainq.services.db.session import autocommit, create_engine_for, session_scope
 from trainq.services.jobs import service
 from trainq.services.jobs.states import Device
 from trainq.services.leases.keeper import LeaseKeeper
@@ -104,6 +104,26 @@ def test_a_connection_in_use_a_moment_ago_is_not_tested_and_its_failure_renews_t
         _backend_pid(engine)
     assert raised.value.connection_invalidated
     assert _backend_pid(engine) != dropped
+
+
+def test_an_autocommit_connection_commits_each_statement_even_on_a_connection_just_tested(
+    new_postgres_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the pool's test of an idle connection (SELECT 1) must not leave a transaction open,
+    # or switching the connection to autocommit (an API key's check) fails
+    monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = create_engine_for(settings_for(new_postgres_database(migrated=False)))
+    try:
+        factory = sessionmaker(engine)
+        _backend_pid(engine)  # a connection in the pool, tested at its next checkout
+        with autocommit(factory) as connection:
+            connection.execute(text("CREATE TABLE noted (n integer)"))
+            connection.execute(text("INSERT INTO noted VALUES (1)"))
+            # no COMMIT sent: a connection of its own sees the row all the same
+            with engine.connect() as other:
+                assert other.execute(text("SELECT count(*) FROM noted")).scalar_one() == 1
+    finally:
+        engine.dispose()
 
 
 def test_a_lease_heartbeat_while_the_database_is_unreachable_logs_one_line_without_a_traceback(
