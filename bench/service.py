@@ -8,13 +8,20 @@ ports), then, in this order:
 - raw Celery: two workers (one prefork process each) of `bench/noop.py`, trainq's Celery
   settings (JSON, acks_late, prefetch 1), draining `--tasks` no-op tasks sent by 16 client
   threads, from the first send until no message is queued or unacknowledged;
+- the floor (`bench/floor.py`, in a database of its own): the smallest FastAPI + SQLAlchemy +
+  Celery service of trainq's shape and settings, with none of its features, its API under
+  uvicorn's defaults (as `trainq api`) and two workers of one prefork process each (as
+  `trainq worker`): `--jobs` tiny jobs submitted and waited for as trainq's are below, their
+  rate (first `created_at` to last `finished_at`) against raw Celery's, the CPU each part spent
+  per job;
 - trainq on PostgreSQL + Redis (migrated with `trainq db upgrade`; the API and two workers
   of one pool process each): tiny jobs (the seed case, 5 epochs) submitted by 16 client
   threads (each keeping its HTTP connection, as the no-op tasks' sender keeps its broker
   connection), from the first `createdAt` to the last `finishedAt`, printed as a ratio of
-  the raw Celery rate (the headline); the end is seen by polling the database, as the raw
-  Celery run's is by polling Redis; submit -> `succeeded` latency (`finishedAt − createdAt`);
-  the CPU time each part spent per tiny job (API, workers, PostgreSQL, Redis, the clients);
+  the raw Celery rate (the headline) and of the floor's; the end is seen by polling the
+  database, as the raw Celery run's is by polling Redis; submit -> `succeeded` latency
+  (`finishedAt − createdAt`); the CPU time each part spent per tiny job (API, workers,
+  PostgreSQL, Redis, the clients);
   per epoch, the worker's time training against its time reporting (the fit's own time is
   `wallTime`, whose clock restarts after the report; the report's is the gap between two
   consecutive epochs' end times, `recorded_at`, less the later epoch's `wallTime`);
@@ -50,12 +57,13 @@ from httpx_sse import connect_sse
 from sqlalchemy import make_url
 
 from bench import cpu
+from bench import floor as floor_service
 from bench.noop import NOOP
 from bench.noop import QUEUE as NOOP_QUEUE
 from bench.noop import app as noop_app
 from tests.support import keys
 from tests.support.postgres import PostgresServer
-from tests.support.processes import BIN, Processes, process_env, wait_for
+from tests.support.processes import BIN, Processes, free_port, process_env, stop, wait_for
 from tests.support.redis import RedisServer
 from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE
@@ -96,6 +104,10 @@ def main() -> None:
         try:
             celery_rate = raw_celery(redis_server.url, processes, args.tasks)
             rows.append(("raw Celery no-op tasks per second", f"{celery_rate:8.1f} /s   ({args.tasks} tasks)"))
+            floor_url = postgres.create_database("floor")
+            floor_parts = {"PostgreSQL": [postgres.pid], "Redis": [redis_server.pid]}
+            floor_rate, floor_rows = floor(floor_url, redis_server.url, processes, args.jobs, celery_rate, floor_parts)
+            rows += floor_rows
             database_url = make_url(postgres.create_database("bench")).set(drivername="postgresql")
             env = {
                 "DATABASE_URL": database_url.render_as_string(hide_password=False),
@@ -111,7 +123,7 @@ def main() -> None:
                 "PostgreSQL": [postgres.pid],
                 "Redis": [redis_server.pid],
             }
-            rows += service(api.base_url, env["DATABASE_URL"], processes, args, celery_rate, parts)
+            rows += service(api.base_url, env["DATABASE_URL"], processes, args, celery_rate, floor_rate, parts)
             processes.stop_all()
             processes.started.clear()
             embedded = {"TRAINQ_HOME": str(folder / "embedded")}
@@ -198,12 +210,110 @@ def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
     return tasks / elapsed
 
 
+def floor(
+    database_url: str,
+    redis_url: str,
+    processes: Processes,
+    jobs: int,
+    celery_rate: float,
+    parts: dict[str, list[int]],
+) -> tuple[float, list[Row]]:
+    """The floor's tiny jobs per second, and its rows: its API and two workers of one prefork
+    process each, measured as trainq's are in `service` (`parts`: the database's and the
+    broker's process trees; the floor's own are added here)."""
+    floor_service.create_table(database_url)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    # uvicorn's defaults (access log on), as `trainq api` runs it
+    api = processes.start(
+        "floor-api", [str(BIN / "uvicorn"), "bench.floor:app", "--host", "127.0.0.1", "--port", str(port)], env
+    )
+    workers = [
+        processes.start(
+            f"floor-{n}",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "bench.floor:celery_app",
+                "worker",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--queues",
+                floor_service.QUEUE,
+                "--hostname",
+                f"floor-{n}@bench",
+                # as `trainq worker` runs: a log line per task received and per task succeeded
+                "--loglevel",
+                "INFO",
+            ],
+            env,
+        )
+        for n in (1, 2)
+    ]
+
+    def api_ready() -> bool:
+        try:
+            return httpx.get(f"{base_url}/openapi.json", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(api_ready, timeout=60, what=f"the floor's API at {base_url} answers", processes=processes)
+        floor_service.celery_app.conf.broker_url = redis_url
+        wait_for(
+            lambda: len(floor_service.celery_app.control.ping(timeout=0.5)) >= 2,
+            timeout=60,
+            what="both floor workers answer",
+            processes=processes,
+        )
+        polled = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        # a first job warms the API's and a worker's imports and connections, as trainq's does
+        wait_until_stored_finished(polled, [submit(base_url, TINY_JOB)], processes)
+
+        parts = {"API": [api.pid], "workers": [worker.pid for worker in workers], **parts}
+        spent_before, clients_before = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
+        ids = submit_concurrently(base_url, TINY_JOB, jobs)
+        wait_until_stored_finished(polled, ids, processes)
+        spent_after, clients_after = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
+        spent = {name: spent_after[name] - spent_before[name] for name in parts}
+        spent["clients (this process)"] = clients_after - clients_before
+        with psycopg.connect(polled) as connection:
+            row = connection.execute(
+                "SELECT min(created_at), max(finished_at), count(*) FILTER (WHERE status = 'succeeded') "
+                "FROM jobs WHERE id = ANY(%s)",
+                (ids,),
+            ).fetchone()
+    finally:
+        started = [api, *workers]
+        stop(started)
+        for process in started:
+            processes.started.remove(process)
+    assert row is not None and row[2] == jobs, row
+    span = (row[1] - row[0]).total_seconds()
+    rate = jobs / span
+    return rate, [
+        (
+            "floor jobs per second (bench/floor.py: no features)",
+            f"{rate:8.1f} /s   ({jobs} jobs in {span:.2f} s)",
+        ),
+        ("  as a ratio of raw Celery", f"{rate / celery_rate:8.3f}"),
+        (
+            "  CPU per job, by part",
+            ", ".join(f"{name} {seconds / jobs * 1000:.2f} ms" for name, seconds in spent.items()),
+        ),
+    ]
+
+
 def service(
     base_url: str,
     database_url: str,
     processes: Processes,
     args: argparse.Namespace,
     celery_rate: float,
+    floor_rate: float,
     parts: dict[str, list[int]],
 ) -> list[Row]:
     with httpx.Client(base_url=base_url, timeout=60, headers=keys.HEADERS) as client:
@@ -230,6 +340,7 @@ def service(
         rows: list[Row] = [
             ("tiny jobs finished per second", f"{rate:8.1f} /s   ({args.jobs} jobs in {span:.2f} s)"),
             ("  as a ratio of raw Celery (target >= 0.25)", f"{rate / celery_rate:8.3f}"),
+            ("  as a ratio of the floor", f"{rate / floor_rate:8.3f}"),
             ("submits accepted per second", f"{args.jobs / submit_span:8.1f} /s   ({CLIENT_THREADS} client threads)"),
             ("submit -> succeeded p50", f"{percentile(latencies, 50) * 1000:8.1f} ms"),
             ("submit -> succeeded p99", f"{percentile(latencies, 99) * 1000:8.1f} ms"),
