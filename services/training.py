@@ -79,7 +79,7 @@ def run_job(
     worker resumes it from its last checkpoint."""
     changed = changed or _nobody
     stopping = stopping or threading.Event()
-    claim_here = partial(_claim, devices=devices_served(device.kind))
+    claim_here = partial(jobs.claim, devices=devices_served(device.kind))
     held = hold(session_factory, Job, job_id, claim_here, worker=worker, settings=settings, stopping=stopping)
     if held is None:
         return Outcome(job_id, None)
@@ -134,15 +134,6 @@ def _nobody(job_id: str) -> None:
     pass
 
 
-def _claim(session: Session, job_id: str, **terms: Any) -> Claim | None:
-    """`jobs.claim`; a job taken over forgets, in the same transaction, the epochs recorded
-    after its last checkpoint (this attempt runs them again)."""
-    claim = jobs.claim(session, job_id, **terms)
-    if claim is not None and claim.attempt > 1:
-        jobs.rewind_to_checkpoint(session, job_id, attempt=claim.attempt)
-    return claim
-
-
 def requeue_stranded(
     session_factory: SessionFactory,
     enqueue: Callable[[str, Route], None],
@@ -194,6 +185,10 @@ def _train(
     spec = JobSpec.model_validate(claim.spec)
     config = spec.to_training_config()
     with session_scope(session_factory) as session:
+        if claim.attempt > 1:
+            # a job taken over forgets the epochs recorded after its last checkpoint: this
+            # attempt runs them again, bit for bit, and records them anew
+            jobs.rewind_to_checkpoint(session, claim.job_id, attempt=claim.attempt)
         # an uploaded dataset is memory-mapped: the fit reads each batch's rows, not all of them
         x, y, validation = dataset_jobs.training_arrays(session, storage_for(settings), spec)
     xp, device = on.namespace()

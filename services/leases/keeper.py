@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from trainq.services.db.session import DATABASE_UNAVAILABLE, outage, session_scope, when_reachable
+from trainq.services.db.session import DATABASE_UNAVAILABLE, autocommit, outage, session_scope, when_reachable
 from trainq.services.leases import service as leases
 from trainq.services.leases.model import Leased
 from trainq.services.leases.service import Lease
@@ -42,16 +42,20 @@ def hold(
     settings: Settings,
     stopping: threading.Event | None = None,
 ) -> tuple[C, LeaseKeeper] | None:
-    """Claim the work in a transaction of its own (`claim`: the domain's, such as
-    `services.jobs.service.claim`); the claim and the keeper of its lease, to run the work
-    in (`with lease:`), or None when this delivery may run nothing.
+    """Claim the work (`claim`: the domain's, such as `services.jobs.service.claim`); the
+    claim and the keeper of its lease, to run the work in (`with lease:`), or None when this
+    delivery may run nothing.
+
+    The claim runs on an autocommit connection: it is one conditional UPDATE, and each of
+    its fallbacks (end the work cancelled, or failed after its last attempt) one more, so a
+    transaction around them would add its BEGIN and COMMIT and hold nothing together.
 
     While the database is unreachable the claim is tried again for up to
     CLAIM_WAIT_SECONDS (or until `stopping`: the worker shuts down); then the database error
     is raised, for the caller to put the delivery back on its queue."""
 
     def take() -> C | None:
-        with session_scope(session_factory) as session:
+        with autocommit(session_factory) as connection, Session(connection) as session:
             return claim(
                 session,
                 item_id,
