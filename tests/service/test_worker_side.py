@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -264,6 +265,20 @@ def test_a_metric_that_is_not_finite_is_stored_as_null(session: Session, submit:
     expected = {"loss": 0.5, "val_loss": None, "val_mse": None}
     assert service.epochs_since(session, TEST_PRINCIPAL, job.id, 0)[0].logs == expected
     assert service.get_job(session, TEST_PRINCIPAL, job.id).latest_logs == expected
+
+
+def test_a_log_value_given_as_a_numpy_scalar_is_stored_as_a_number(
+    session: Session, submit: Callable[..., Job]
+) -> None:
+    job = submit()
+    claim = service.claim(session, job.id, worker="w", lease_seconds=60)
+    assert claim is not None
+    # not the floats the type says: what an engine on another array library might hand over
+    logs: dict[str, Any] = {"loss": np.float32(0.5), "mse": np.float64("nan")}
+    assert record_one(session, job.id, attempt=claim.attempt, epoch=0, logs=logs, wall_time=0.1, checkpoint=b"c").owned
+    session.commit()
+    session.expire_all()
+    assert service.epochs_since(session, TEST_PRINCIPAL, job.id, 0)[0].logs == {"loss": 0.5, "mse": None}
 
 
 def test_a_report_writes_many_epochs_at_once_and_a_rerun_replaces_them(
