@@ -1,10 +1,11 @@
 """A batch submit: up to MAX_BATCH jobs in one request, all stored or none.
 
-Each job is submitted as a submit of it alone would be (`services.jobs.submit`: a model
-named by its id resolved, everything the engine would refuse refused, datasets held), all
-in the caller's one transaction: a fault is named with the job's place in the batch,
-`jobs[3].model.layers[0].units`, and the transaction stores nothing. Their messages are
-sent once it commits, as a single submit's is.
+Each job is checked as a submit of it alone would be (`services.jobs.submit.checked_spec`:
+a model named by its id resolved, everything the engine would refuse refused, datasets
+held), all in the caller's one transaction: a fault is named with the job's place in the
+batch, `jobs[3].model.layers[0].units`, and the transaction stores nothing. The tenant's
+quota then takes the batch whole, and the jobs are stored in one INSERT; their messages
+are sent once it commits, as a single submit's is.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import Job
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput
+from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
-from trainq.services.jobs.submit import submit_job
+from trainq.services.jobs.submit import checked_spec
 from trainq.services.spec import JobRequest
+from trainq.services.tenants import quotas
 from trainq.services.tenants.principal import Principal
 
 MAX_BATCH = 1000
@@ -31,13 +35,16 @@ def submit_batch(
     tenant's (its quota counts each one)."""
     if not 1 <= len(batch) <= MAX_BATCH:
         raise InvalidInput("jobs", f"between 1 and {MAX_BATCH} jobs in a batch, not {len(batch)}")
-    stored = []
+    new_jobs = []
     for index, (request, name, device) in enumerate(batch):
         try:
-            job, _ = submit_job(session, principal, request, name=name, device=device, idempotency_key=None)
+            new_jobs.append(jobs.NewJob(checked_spec(session, principal, request), name, Device(device)))
         except InvalidInput as error:
             raise error.inside(f"jobs[{index}]") from None
         except EngineError as error:
             raise InvalidInput.of(error).inside(f"jobs[{index}]") from None
-        stored.append(job)
+    quotas.check_jobs(session, principal.tenant, adding=len(new_jobs))
+    stored = jobs.submit_many(session, principal, new_jobs)
+    for job, new in zip(stored, new_jobs, strict=True):
+        dataset_jobs.record_use(session, job.id, new.spec)
     return stored

@@ -118,17 +118,12 @@ def create_sweep(
     )
     session.add(sweep)
     session.flush()
-    for index, spec in enumerate(specs):
-        job, _ = jobs.submit(
-            session,
-            principal,
-            spec,
-            name=_job_name(name, points[index]),
-            device=device,
-            idempotency_key=None,
-            sweep=(sweep.id, index),
-        )
-        dataset_jobs.record_use(session, job.id, spec)
+    new_jobs = [
+        jobs.NewJob(spec, _job_name(name, points[index]), Device(device), sweep=(sweep.id, index))
+        for index, spec in enumerate(specs)
+    ]
+    for job, new in zip(jobs.submit_many(session, principal, new_jobs), new_jobs, strict=True):
+        dataset_jobs.record_use(session, job.id, new.spec)
     return rank(session, principal, sweep.id)
 
 

@@ -56,6 +56,20 @@ async def test_jobs_past_the_tenant_s_limit_are_429_until_one_ends(
     ).status_code == 201
 
 
+async def test_a_batch_past_the_tenant_s_limit_stores_none_and_says_how_many_fit(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    limit(factory, jobs=3)
+    assert (await client.post("/v1/jobs", json=seed())).status_code == 201
+    over = await client.post("/v1/jobs/batch", json={"jobs": [seed(), seed(), seed()]})
+    assert_over(over, "max_active_jobs")
+    assert "leaves room for 2, not 3" in over.json()["detail"]
+    assert len((await client.get("/v1/jobs")).json()["items"]) == 1
+    fitting = await client.post("/v1/jobs/batch", json={"jobs": [seed(), seed()]})
+    assert fitting.status_code == 201, fitting.text
+    assert len((await client.get("/v1/jobs")).json()["items"]) == 3
+
+
 async def test_a_dataset_past_the_tenant_s_stored_bytes_is_429(client: httpx.AsyncClient, factory: Factory) -> None:
     limit(factory, dataset_bytes=len(CSV) + 10)
     assert (await client.post("/v1/datasets", content=CSV, params={"format": "csv"})).status_code == 201
