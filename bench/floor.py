@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import Engine, create_engine, text
 
+from bench.noop import BROKER_URL, SETTINGS
 from trainq.services.settings import Settings
 
 QUEUE = "bench-floor"
@@ -66,18 +67,8 @@ def create_table(database_url: str) -> None:
         own.dispose()
 
 
-celery_app = Celery("floor", broker=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), set_as_current=False)
-celery_app.conf.update(
-    task_serializer="json",
-    accept_content=["json"],
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    result_backend=None,
-    task_default_queue=QUEUE,
-    worker_hijack_root_logger=False,
-)
+celery_app = Celery("floor", broker=BROKER_URL, set_as_current=False)
+celery_app.conf.update(SETTINGS, task_default_queue=QUEUE)
 
 
 class Spec(BaseModel):

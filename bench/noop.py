@@ -9,14 +9,15 @@ service on this Redis and this machine cannot beat, against which trainq's rate 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 
 QUEUE = "bench-noop"
 NOOP = "bench.noop"
 
-app = Celery("bench", broker=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), set_as_current=False)
-app.conf.update(
+# trainq's Celery settings (services.queue), for every peer bench/service.py runs
+SETTINGS: dict[str, Any] = dict(
     task_serializer="json",
     accept_content=["json"],
     task_acks_late=True,
@@ -24,9 +25,12 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_ignore_result=True,
     result_backend=None,
-    task_default_queue=QUEUE,
     worker_hijack_root_logger=False,
 )
+BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+app = Celery("bench", broker=BROKER_URL, set_as_current=False)
+app.conf.update(SETTINGS, task_default_queue=QUEUE)
 
 
 @app.task(name=NOOP)

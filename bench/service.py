@@ -63,7 +63,7 @@ from bench.noop import QUEUE as NOOP_QUEUE
 from bench.noop import app as noop_app
 from tests.support import keys
 from tests.support.postgres import PostgresServer
-from tests.support.processes import BIN, Processes, free_port, process_env, stop, wait_for
+from tests.support.processes import BIN, Process, Processes, free_port, process_env, stop, wait_for
 from tests.support.redis import RedisServer
 from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE
@@ -155,32 +155,38 @@ def migrate(env: dict[str, str]) -> None:
     keys.grant_in(Settings.model_validate(env))
 
 
-def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
-    """No-op tasks per second through two Celery workers of one prefork process each."""
-    env = {"REDIS_URL": redis_url}
-    workers = [
+def celery_workers(
+    processes: Processes, app: str, queue: str, name: str, loglevel: str, env: dict[str, str]
+) -> list[Process]:
+    """Two Celery workers of `app` on `queue`, of one prefork process each."""
+    return [
         processes.start(
-            f"noop-{n}",
+            f"{name}-{n}",
             [
                 str(BIN / "celery"),
                 "-A",
-                "bench.noop",
+                app,
                 "worker",
                 "--concurrency",
                 "1",
                 "--pool",
                 "prefork",
                 "--queues",
-                NOOP_QUEUE,
+                queue,
                 "--hostname",
-                f"noop-{n}@bench",
+                f"{name}-{n}@bench",
                 "--loglevel",
-                "WARNING",
+                loglevel,
             ],
             env,
         )
         for n in (1, 2)
     ]
+
+
+def raw_celery(redis_url: str, processes: Processes, tasks: int) -> float:
+    """No-op tasks per second through two Celery workers of one prefork process each."""
+    workers = celery_workers(processes, "bench.noop", NOOP_QUEUE, "noop", "WARNING", {"REDIS_URL": redis_url})
     noop_app.conf.broker_url = redis_url
     wait_for(
         lambda: len(noop_app.control.ping(timeout=0.5)) >= 2,
@@ -229,30 +235,8 @@ def floor(
     api = processes.start(
         "floor-api", [str(BIN / "uvicorn"), "bench.floor:app", "--host", "127.0.0.1", "--port", str(port)], env
     )
-    workers = [
-        processes.start(
-            f"floor-{n}",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "bench.floor:celery_app",
-                "worker",
-                "--concurrency",
-                "1",
-                "--pool",
-                "prefork",
-                "--queues",
-                floor_service.QUEUE,
-                "--hostname",
-                f"floor-{n}@bench",
-                # as `trainq worker` runs: a log line per task received and per task succeeded
-                "--loglevel",
-                "INFO",
-            ],
-            env,
-        )
-        for n in (1, 2)
-    ]
+    # INFO, as `trainq worker` runs: a log line per task received and per task succeeded
+    workers = celery_workers(processes, "bench.floor:celery_app", floor_service.QUEUE, "floor", "INFO", env)
 
     def api_ready() -> bool:
         try:
