@@ -18,9 +18,8 @@ from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import Job
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput
-from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device
-from trainq.services.jobs.submit import checked_spec
+from trainq.services.jobs.submit import NewJob, checked_spec, store_many
 from trainq.services.spec import JobRequest
 from trainq.services.tenants import quotas
 from trainq.services.tenants.principal import Principal
@@ -38,13 +37,13 @@ def submit_batch(
     new_jobs = []
     for index, (request, name, device) in enumerate(batch):
         try:
-            new_jobs.append(jobs.NewJob(checked_spec(session, principal, request), name, Device(device)))
+            new_jobs.append(NewJob(checked_spec(session, principal, request), name, Device(device)))
         except InvalidInput as error:
             raise error.inside(f"jobs[{index}]") from None
         except EngineError as error:
             raise InvalidInput.of(error).inside(f"jobs[{index}]") from None
     quotas.check_jobs(session, principal.tenant, adding=len(new_jobs))
-    stored = jobs.submit_many(session, principal, new_jobs)
+    stored = store_many(session, principal, new_jobs)
     for job, new in zip(stored, new_jobs, strict=True):
         dataset_jobs.record_use(session, job.id, new.spec)
     return stored

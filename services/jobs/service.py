@@ -1,4 +1,5 @@
-"""The job state machine: submit, claim, record epochs, succeed, fail, cancel, delete.
+"""The job state machine: claim, record epochs, succeed, fail, cancel, delete (a submit
+stores a job queued: `services.jobs.submit`).
 
     queued ──claim──▶ running ──succeed──▶ succeeded
       │                │  ▲  ├──fail─────▶ failed
@@ -19,9 +20,7 @@ it must stop.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +35,6 @@ from sqlalchemy.orm import Session, defer
 
 from trainq.services import paging
 from trainq.services.db.models import (
-    IDEMPOTENCY_KEY_MAX_LENGTH,
-    NAME_MAX_LENGTH,
     Checkpoint,
     Epoch,
     Evaluation,
@@ -48,25 +45,20 @@ from trainq.services.db.models import (
 from trainq.services.db.session import core
 from trainq.services.db.upsert import insert
 from trainq.services.errors import (
-    IdempotencyKeyReused,
-    InvalidInput,
     JobHasNoWeights,
     JobNotCancellable,
     JobNotDeletable,
     JobNotFound,
 )
-from trainq.services.inline_data import json_text
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import service as leases
 from trainq.services.leases.service import Lease
 from trainq.services.leases.states import ACTIVE, FINISHED
 from trainq.services.logs import finite_or_none, json_logs
-from trainq.services.placement import route
-from trainq.services.queue import Message, job_message, send_after_commit
 from trainq.services.tenants.principal import Principal
 
 if TYPE_CHECKING:
-    from trainq.services.spec import JobSpec
+    pass
 
 
 @dataclass(frozen=True)
@@ -84,101 +76,6 @@ class Claim:
 # --- the API side ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NewJob:
-    """A validated job to store: its spec, name and device, and the point of a sweep it is
-    (sweep id, point index), if any."""
-
-    spec: JobSpec
-    name: str | None
-    device: Device
-    sweep: tuple[str, int] | None = None
-
-    def __post_init__(self) -> None:
-        if self.name is not None and len(self.name) > NAME_MAX_LENGTH:
-            raise InvalidInput("name", f"at most {NAME_MAX_LENGTH} characters")
-
-
-def submit(
-    session: Session,
-    principal: Principal,
-    spec: JobSpec,
-    *,
-    name: str | None,
-    device: Device,
-    idempotency_key: str | None,
-    sweep: tuple[str, int] | None = None,
-) -> tuple[Job, bool]:
-    """Store a validated job as queued (`submit_many`); True if created, False if it
-    replays an earlier submit with the same `idempotency_key`. `sweep` is (sweep id, point
-    index) for a point of a sweep."""
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
-    new = NewJob(spec, name, Device(device), sweep)
-    if idempotency_key is None:
-        return submit_many(session, principal, [new])[0], True
-
-    values = _row(principal, new)
-    request_hash = _request_hash(values["spec"], name, new.device)
-    values.update(idempotency_key=idempotency_key, request_hash=request_hash)
-    # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
-    inserted = session.execute(
-        insert(session, Job)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
-        .returning(Job.id)
-    ).scalar_one_or_none()
-    job = session.execute(
-        select(Job).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
-    ).scalar_one()
-    if inserted is None:
-        if job.request_hash != request_hash:
-            raise IdempotencyKeyReused(idempotency_key)
-        return job, False
-    send_after_commit(session, _message(new, job.id))
-    return job, True
-
-
-def submit_many(session: Session, principal: Principal, new_jobs: Sequence[NewJob]) -> list[Job]:
-    """Store validated jobs as queued, in order. Each one's message is sent once the session
-    commits (`services.queue.send_after_commit`), so `enqueued_at` is set now; if a send is
-    lost, the requeue sweep sends it again later."""
-    rows = [_row(principal, new) for new in new_jobs]
-    # a Core INSERT, not the ORM's unit of work (which cost a submit twice the CPU), of all
-    # the rows at once (executemany: 1,000 jobs took 345 ms of CPU one by one, 29 ms so);
-    # what they refer to and the session still holds pending (their sweep) goes first
-    session.flush()
-    core(session).execute(_INSERT_JOB, rows)
-    for new, row in zip(new_jobs, rows, strict=True):
-        send_after_commit(session, _message(new, row["id"]))
-    return [Job(**row) for row in rows]
-
-
-def _row(principal: Principal, new: NewJob) -> dict[str, Any]:
-    now = utcnow()
-    return dict(
-        id=str(uuid.uuid4()),
-        tenant=principal.tenant,
-        name=new.name,
-        status=JobStatus.queued.value,
-        device=new.device.value,
-        spec=new.spec.document(),
-        attempt=0,
-        cancel_requested=False,
-        epochs_total=new.spec.fit.epochs,
-        epochs_done=0,
-        created_at=now,
-        enqueued_at=now,
-        sweep_id=new.sweep[0] if new.sweep else None,
-        sweep_index=new.sweep[1] if new.sweep else None,
-    )
-
-
-def _message(new: NewJob, job_id: str) -> Message:
-    return job_message(job_id, route(new.device, in_sweep=new.sweep is not None))
-
-
-_INSERT_JOB = sql_insert(Job)
 _INSERT_WEIGHTS = sql_insert(Weights)
 
 
@@ -188,12 +85,6 @@ def get_job(session: Session, principal: Principal, job_id: str) -> Job:
     if job is None or not principal.sees(job.tenant):
         raise JobNotFound(job_id)
     return job
-
-
-def replays(session: Session, principal: Principal, idempotency_key: str) -> bool:
-    """Whether the tenant used this Idempotency-Key before: a submit with it is a retry."""
-    query = select(Job.id).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
-    return session.execute(query).first() is not None
 
 
 def exists(session: Session, principal: Principal, job_id: str) -> bool:
@@ -530,11 +421,6 @@ def weights_from_bytes(data: bytes) -> list[np.ndarray]:
 
 
 # --- internals ------------------------------------------------------------------------
-
-
-def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:
-    canonical = json_text({"spec": document, "name": name, "device": device.value}, sort_keys=True, compact=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _values(devices: Collection[Device]) -> list[str]:

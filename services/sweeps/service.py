@@ -26,8 +26,8 @@ from trainq.services.db.models import NAME_MAX_LENGTH, Evaluation, Job, Sweep, u
 from trainq.services.engine import EngineError
 from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotDeletable, SweepNotFound
 from trainq.services.fields import field_path
-from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import Device, JobStatus
+from trainq.services.jobs.submit import NewJob, store_many
 from trainq.services.logs import finite_or_none
 from trainq.services.spec import JobSpec
 from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
@@ -119,10 +119,10 @@ def create_sweep(
     session.add(sweep)
     session.flush()
     new_jobs = [
-        jobs.NewJob(spec, _job_name(name, points[index]), Device(device), sweep=(sweep.id, index))
+        NewJob(spec, _job_name(name, points[index]), Device(device), sweep=(sweep.id, index))
         for index, spec in enumerate(specs)
     ]
-    for job, new in zip(jobs.submit_many(session, principal, new_jobs), new_jobs, strict=True):
+    for job, new in zip(store_many(session, principal, new_jobs), new_jobs, strict=True):
         dataset_jobs.record_use(session, job.id, new.spec)
     return rank(session, principal, sweep.id)
 

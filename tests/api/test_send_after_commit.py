@@ -20,7 +20,7 @@ from trainq.api.app import create_app
 from trainq.services import queue
 from trainq.services.db.models import Job
 from trainq.services.db.session import new_session_factory, session_scope
-from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device
 from trainq.services.settings import Settings
 from trainq.services.spec import SEED_EXAMPLE, JobSpec
@@ -41,7 +41,7 @@ def test_importing_the_api_imports_no_worker_code_and_the_queue_module_does_noth
 
 def _submit(factory: sessionmaker[Session]) -> str:
     with session_scope(factory) as session:
-        job, _ = jobs.submit(
+        job, _ = submitting.store(
             session,
             TEST_PRINCIPAL,
             JobSpec.model_validate(SEED_EXAMPLE),
@@ -58,7 +58,7 @@ def test_a_job_is_sent_when_its_transaction_commits_and_never_when_it_rolls_back
     celery = queue.create_celery(settings)
     factory = new_session_factory(settings, queue.session_info(celery))
     with pytest.raises(RuntimeError), session_scope(factory) as session:
-        jobs.submit(
+        submitting.store(
             session,
             TEST_PRINCIPAL,
             JobSpec.model_validate(SEED_EXAMPLE),

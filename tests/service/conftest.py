@@ -20,6 +20,7 @@ from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job, utcnow
 from trainq.services.db.session import create_engine_for
 from trainq.services.jobs import service
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device
 from trainq.services.leases.service import Lease
@@ -68,7 +69,7 @@ def submit(session: Session) -> Callable[..., Job]:
     """Submit the seed job (options may change its fit) and return it."""
 
     def submit_job(name: str | None = None, key: str | None = None, **fit: Any) -> Job:
-        job, _ = service.submit(
+        job, _ = submitting.store(
             session, TEST_PRINCIPAL, job_spec(**fit), name=name, device=Device.auto, idempotency_key=key
         )
         return job

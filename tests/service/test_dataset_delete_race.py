@@ -29,6 +29,7 @@ from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.errors import DatasetDeleted, DatasetInUse, InvalidInput
 from trainq.services.evaluations import service as evaluations
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device
 from trainq.services.spec import JobSpec
 
@@ -79,7 +80,7 @@ def spec_on(dataset_id: str, validation_id: str | None = None) -> JobSpec:
 def submit_on(session: Session, spec: JobSpec) -> str:
     """What POST /v1/jobs does in its transaction."""
     dataset_jobs.check_training(session, TEST_PRINCIPAL, spec)
-    job, _ = jobs.submit(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
+    job, _ = submitting.store(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
     dataset_jobs.record_use(session, job.id, spec)
     return job.id
 
@@ -118,7 +119,7 @@ def count(factory: Factory, model: type) -> int:
 
 
 def trained_job(session: Session) -> str:
-    job, _ = jobs.submit(
+    job, _ = submitting.store(
         session, TEST_PRINCIPAL, JobSpec.model_validate(SEED), name=None, device=Device.auto, idempotency_key=None
     )
     claim = jobs.claim(session, job.id, worker="trainer:1", lease_seconds=60)
@@ -146,14 +147,14 @@ def test_a_dataset_deleted_while_a_job_on_it_is_being_submitted_waits_and_is_ref
     with session_scope(pg) as session:
         dataset_id = stored_dataset(session)
     spec = spec_on(dataset_id)
-    with pg() as submitting:
+    with pg() as session:
         # the submit has checked the dataset, and not yet stored the job that names it
-        dataset_jobs.check_training(submitting, TEST_PRINCIPAL, spec)
+        dataset_jobs.check_training(session, TEST_PRINCIPAL, spec)
         thread, outcome = in_thread(lambda: _delete_in_scope(pg, dataset_id))
         wait_until_a_session_waits_on_a_lock(pg)
-        job, _ = jobs.submit(submitting, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
-        dataset_jobs.record_use(submitting, job.id, spec)
-        submitting.commit()
+        job, _ = submitting.store(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
+        dataset_jobs.record_use(session, job.id, spec)
+        session.commit()
     thread.join(LOCK_WAIT_SECONDS)
     [error] = outcome
     assert isinstance(error, DatasetInUse) and job.id in str(error), repr(error)
@@ -209,7 +210,7 @@ def test_a_job_stored_on_a_dataset_that_is_gone_is_a_conflict_naming_its_field(f
     gone = str(uuid.uuid4())
     spec = spec_on(gone, present) if missing == "training" else spec_on(present, gone)
     with pytest.raises(DatasetDeleted) as raised, session_scope(factory) as session:
-        job, _ = jobs.submit(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
+        job, _ = submitting.store(session, TEST_PRINCIPAL, spec, name=None, device=Device.auto, idempotency_key=None)
         dataset_jobs.record_use(session, job.id, spec)
     assert raised.value.field == {"training": "data.datasetId", "validation": "data.validationDatasetId"}[missing]
     assert raised.value.status_code == 409 and gone in str(raised.value)

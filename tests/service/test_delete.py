@@ -18,6 +18,7 @@ from trainq.services.db.models import Checkpoint, Dataset, Epoch, Evaluation, Jo
 from trainq.services.errors import JobNotDeletable, JobNotFound, SweepNotDeletable
 from trainq.services.evaluations import service as evaluations
 from trainq.services.jobs import service
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import service as leases
 from trainq.services.leases.states import WorkStatus
@@ -199,7 +200,7 @@ def test_deleting_a_sweep_whose_jobs_ended_removes_it_and_every_job_with_its_rec
         assert claim is not None
         record_one(session, job.id, attempt=claim.attempt, epoch=0, logs={"loss": 1.0}, wall_time=0.1, checkpoint=b"c")
         assert service.succeed(session, job.id, attempt=claim.attempt, weights=WEIGHTS)
-    other = service.submit(
+    other = submitting.store(
         session, TEST_PRINCIPAL, job_spec(), name="not in the sweep", device=Device.auto, idempotency_key=None
     )[0]
     session.commit()

@@ -17,7 +17,7 @@ from tests.support.processes import free_port, wait_for
 from trainq.services.db import session as session_module
 from trainq.services.db.models import Job
 from trainq.services.db.session import autocommit, create_engine_for, session_scope
-from trainq.services.jobs import service
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device
 from trainq.services.leases.keeper import LeaseKeeper
 from trainq.services.settings import Settings
@@ -30,13 +30,13 @@ def jobs_stored(factory: sessionmaker[Session]) -> int:
 
 def test_session_scope_commits_when_the_block_ends(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
-        service.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
+        submitting.store(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
     assert jobs_stored(factory) == 1
 
 
 def test_session_scope_rolls_back_when_the_block_raises(factory: sessionmaker[Session]) -> None:
     with pytest.raises(RuntimeError, match="after the submit"), session_scope(factory) as session:
-        service.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
+        submitting.store(session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None)
         raise RuntimeError("after the submit")
     assert jobs_stored(factory) == 0
 

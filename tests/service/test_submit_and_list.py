@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.service.conftest import job_spec
 from tests.support.keys import TEST_PRINCIPAL
 from trainq.services import paging
-from trainq.services.db.models import Job
+from trainq.services.db.models import NAME_MAX_LENGTH, Job
 from trainq.services.db.session import session_scope
 from trainq.services.errors import IdempotencyKeyReused, InvalidInput, JobNotFound
 from trainq.services.jobs import service
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.spec import JobSpec
 
@@ -27,7 +28,7 @@ def job_count(session: Session) -> int:
 def test_submit_stores_a_queued_job_whose_spec_reads_back_equal(factory: sessionmaker[Session]) -> None:
     spec = job_spec(epochs=7)
     with session_scope(factory) as session:
-        job, created = service.submit(
+        job, created = submitting.store(
             session, TEST_PRINCIPAL, spec, name="seed", device=Device.cpu, idempotency_key=None
         )
     assert created
@@ -54,10 +55,10 @@ def test_get_job_of_an_unknown_id_raises_job_not_found(session: Session) -> None
 
 
 def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> None:
-    first, created = service.submit(
+    first, created = submitting.store(
         session, TEST_PRINCIPAL, job_spec(), name="a", device=Device.auto, idempotency_key="key-1"
     )
-    again, created_again = service.submit(
+    again, created_again = submitting.store(
         session, TEST_PRINCIPAL, job_spec(), name="a", device=Device.auto, idempotency_key="key-1"
     )
     assert (created, created_again) == (True, False)
@@ -76,9 +77,9 @@ def test_a_replayed_idempotency_key_returns_the_first_job(session: Session) -> N
 )
 def test_an_idempotency_key_reused_with_another_request_is_refused(session: Session, change: dict[str, Any]) -> None:
     request: dict[str, Any] = dict(spec=job_spec(), name="a", device=Device.auto)
-    service.submit(session, TEST_PRINCIPAL, **request, idempotency_key="key-1")
+    submitting.store(session, TEST_PRINCIPAL, **request, idempotency_key="key-1")
     with pytest.raises(IdempotencyKeyReused):
-        service.submit(session, TEST_PRINCIPAL, **{**request, **change}, idempotency_key="key-1")
+        submitting.store(session, TEST_PRINCIPAL, **{**request, **change}, idempotency_key="key-1")
     assert job_count(session) == 1
 
 
@@ -89,7 +90,7 @@ def test_concurrent_submits_with_one_idempotency_key_store_one_job(factory: sess
     def submit() -> None:
         barrier.wait()
         with session_scope(factory) as session:
-            job, _ = service.submit(
+            job, _ = submitting.store(
                 session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key="same"
             )
             ids.append(job.id)
@@ -176,7 +177,7 @@ def test_a_page_size_out_of_range_is_refused(session: Session, limit: int) -> No
 @pytest.mark.parametrize(
     ("name", "key", "field"),
     [
-        ("x" * (service.NAME_MAX_LENGTH + 1), None, "name"),
+        ("x" * (NAME_MAX_LENGTH + 1), None, "name"),
         (None, "k" * 256, "header.Idempotency-Key"),
         (None, "", "header.Idempotency-Key"),
     ],
@@ -186,6 +187,6 @@ def test_a_name_or_key_too_long_for_its_column_is_refused_before_storing(
     session: Session, name: str | None, key: str | None, field: str
 ) -> None:
     with pytest.raises(InvalidInput) as raised:
-        service.submit(session, TEST_PRINCIPAL, job_spec(), name=name, device=Device.auto, idempotency_key=key)
+        submitting.store(session, TEST_PRINCIPAL, job_spec(), name=name, device=Device.auto, idempotency_key=key)
     assert raised.value.field == field
     assert job_count(session) == 0

@@ -15,6 +15,7 @@ from trainq.services.db.models import Checkpoint, Job, utcnow
 from trainq.services.db.session import session_scope
 from trainq.services.errors import JobHasNoWeights, JobNotFound
 from trainq.services.jobs import service
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.leases import service as leases
@@ -63,7 +64,7 @@ def test_two_workers_racing_for_a_job_never_both_win(factory: sessionmaker[Sessi
     """Each worker claims in its own connection and transaction, released at the same instant."""
     for _ in range(30):
         with session_scope(factory) as session:
-            job, _ = service.submit(
+            job, _ = submitting.store(
                 session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key=None
             )
         barrier = threading.Barrier(2)

@@ -13,6 +13,7 @@ from tests.service.conftest import job_spec
 from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job, Worker, utcnow
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device
 from trainq.services.workers import registry
 from trainq.services.workers.device import WorkerDevice
@@ -23,7 +24,7 @@ CPU = WorkerDevice(Device.cpu, "x86_64 CPU x2", 8 * 2**30, "numpy")
 
 
 def submit_for(session: Session, device: Device) -> Job:
-    job, _ = jobs.submit(session, TEST_PRINCIPAL, job_spec(), name=None, device=device, idempotency_key=None)
+    job, _ = submitting.store(session, TEST_PRINCIPAL, job_spec(), name=None, device=device, idempotency_key=None)
     return job
 
 

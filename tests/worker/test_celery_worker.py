@@ -17,6 +17,7 @@ from tests.worker.conftest import SEED
 from trainq.services.db.models import Epoch, Job
 from trainq.services.db.session import create_engine_for, session_scope
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.states import Device
 from trainq.services.placement import route
 from trainq.services.queue import create_celery, send_job
@@ -47,7 +48,7 @@ def test_a_worker_runs_each_job_once_and_resends_the_jobs_whose_message_was_lost
     celery = create_celery(settings)
     with session_scope(factory) as session:
         sent_twice, sent_once, lost = (
-            jobs.submit(
+            submitting.store(
                 session,
                 TEST_PRINCIPAL,
                 JobSpec.model_validate(SEED),

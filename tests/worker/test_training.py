@@ -19,6 +19,7 @@ from trainq.services.db.models import Checkpoint, Epoch, Job
 from trainq.services.db.session import session_scope
 from trainq.services.engine import EpochEnd, fit
 from trainq.services.jobs import service as jobs
+from trainq.services.jobs import submit as submitting
 from trainq.services.jobs.service import EpochRecord
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.placement import RESUMED_PRIORITY, SINGLE_PRIORITY, SWEEP_PRIORITY, Route
@@ -49,7 +50,7 @@ def long_document() -> dict[str, Any]:
 
 def submit(factory: Factory, spec: dict[str, Any]) -> str:
     with session_scope(factory) as session:
-        job, _ = jobs.submit(
+        job, _ = submitting.store(
             session, TEST_PRINCIPAL, JobSpec.model_validate(spec), name=None, device=Device.cpu, idempotency_key=None
         )
         return job.id
