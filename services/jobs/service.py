@@ -25,7 +25,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -57,9 +57,6 @@ from trainq.services.leases.states import ACTIVE, FINISHED
 from trainq.services.logs import finite_or_none, json_logs
 from trainq.services.tenants.principal import Principal
 
-if TYPE_CHECKING:
-    pass
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -74,9 +71,6 @@ class Claim:
 
 
 # --- the API side ---------------------------------------------------------------------
-
-
-_INSERT_WEIGHTS = sql_insert(Weights)
 
 
 def get_job(session: Session, principal: Principal, job_id: str) -> Job:
@@ -365,6 +359,9 @@ def rewind_to_checkpoint(session: Session, job_id: str, *, attempt: int) -> None
 # The end of a job takes the epochs its worker still held (`epochs`): they are written in
 # the transaction that ends it, so nobody sees the job ended without them, and its count of
 # epochs done changes in the same UPDATE as its state.
+
+
+_INSERT_WEIGHTS = sql_insert(Weights)
 
 
 def succeed(
