@@ -258,12 +258,9 @@ def floor(
         wait_until_stored_finished(polled, [submit(base_url, TINY_JOB)], processes)
 
         parts = {"API": [api.pid], "workers": [worker.pid for worker in workers], **parts}
-        spent_before, clients_before = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
-        ids = submit_concurrently(base_url, TINY_JOB, jobs)
-        wait_until_stored_finished(polled, ids, processes)
-        spent_after, clients_after = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
-        spent = {name: spent_after[name] - spent_before[name] for name in parts}
-        spent["clients (this process)"] = clients_after - clients_before
+        with cpu.spent(parts) as spent:
+            ids = submit_concurrently(base_url, TINY_JOB, jobs)
+            wait_until_stored_finished(polled, ids, processes)
         with psycopg.connect(polled) as connection:
             row = connection.execute(
                 "SELECT min(created_at), max(finished_at), count(*) FILTER (WHERE status = 'succeeded') "
@@ -286,7 +283,7 @@ def floor(
         ("  as a ratio of raw Celery", f"{rate / celery_rate:8.3f}"),
         (
             "  CPU per job, by part",
-            ", ".join(f"{name} {seconds / jobs * 1000:.2f} ms" for name, seconds in spent.items()),
+            cpu.per_job(spent, jobs),
         ),
     ]
 
@@ -305,12 +302,9 @@ def service(
         warm = client.post("/v1/jobs", json=TINY_JOB).json()["id"]
         wait_until_finished(client, [warm], processes)
 
-        spent_before, clients_before = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
-        ids = submit_concurrently(base_url, TINY_JOB, args.jobs)
-        wait_until_stored_finished(database_url, ids, processes)
-        spent_after, clients_after = cpu.cpu_seconds(parts), cpu.own_cpu_seconds()
-        spent = {name: spent_after[name] - spent_before[name] for name in parts}
-        spent["clients (this process)"] = clients_after - clients_before
+        with cpu.spent(parts) as spent:
+            ids = submit_concurrently(base_url, TINY_JOB, args.jobs)
+            wait_until_stored_finished(database_url, ids, processes)
         listed = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
         assert all(job["status"] == "succeeded" for job in listed), {job["status"] for job in listed}
 
@@ -344,7 +338,7 @@ def service(
             ),
             (
                 "CPU per tiny job, by part",
-                ", ".join(f"{name} {seconds / args.jobs * 1000:.2f} ms" for name, seconds in spent.items()),
+                cpu.per_job(spent, args.jobs),
             ),
         ]
         rows += long_job(base_url, processes, args.long_epochs, "PostgreSQL + Redis", Path(tempfile.mkdtemp()))
