@@ -209,7 +209,6 @@ def test_a_job_page_grows_its_curve_from_the_jobs_event_stream(
     stack: Stack, browser: Browser, dialogs: list[str]
 ) -> None:
     assert stack.api is not None
-    stack.worker("stream")
     with TrainqClient(stack.api.base_url) as client:
         job = client.submit(long_spec(epochs=300, samples=1000))
         requested: list[str] = []
@@ -217,6 +216,10 @@ def test_a_job_page_grows_its_curve_from_the_jobs_event_stream(
         page.on("request", lambda request: requested.append(request.url))
         page.goto(with_key(stack.api.base_url))
         page.goto(f"{stack.api.base_url}/#/jobs/{job.id}")
+        # the worker starts only once the page watches the queued job, and reports often: on a
+        # fast machine the job runs under a second, less than a page takes to load
+        expect(page.locator(".job .badge")).to_have_text("queued", timeout=SEEN_MS)
+        stack.worker("stream", {"TRAINQ_REPORT_INTERVAL_SECONDS": "0.05"})
 
         wait_for_points(page, lambda n: 0 < n < 300, "the chart plots the first epochs while the job runs")
         early = chart_points(page)
