@@ -39,11 +39,13 @@ WORKERS = 3
 WAVE = WORKERS + 1
 EPOCHS = 400
 LEASE_SECONDS = 3.0
+# checkpoints every quarter second: a fault waits for a running job with a checkpoint, and on
+# a fast machine a job of 400 epochs ends little more than a second after it starts
 SETTINGS = {
     "TRAINQ_LEASE_SECONDS": str(LEASE_SECONDS),
     "TRAINQ_HEARTBEAT_SECONDS": "0.5",
     "TRAINQ_REQUEUE_AFTER_SECONDS": "2",
-    "TRAINQ_CHECKPOINT_INTERVAL_SECONDS": "1",
+    "TRAINQ_CHECKPOINT_INTERVAL_SECONDS": "0.25",
     "TRAINQ_WORKER_HEARTBEAT_SECONDS": "1",
     "TRAINQ_WORKER_LOST_AFTER_SECONDS": "5",
 }
