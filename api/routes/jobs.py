@@ -42,6 +42,7 @@ from trainq.api.schemas import (
     WeightsRead,
 )
 from trainq.services.datasets.storage import storage_for
+from trainq.services.db.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from trainq.services.jobs import batch, submit
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import JobStatus
@@ -56,6 +57,18 @@ JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v
 # per route, not the router's: the model files answer fewer (FILE_ERRORS)
 ERRORS = error_responses(404, 409, 413, 415, 422)
 JSON_BODY = [Depends(require_json)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        description="A retry with the same key and body returns what the first request stored instead of storing"
+        " it again; the key with another body is refused (409). A batch's keys are apart from a single submit's",
+    ),
+]
 
 
 @router.post(
@@ -78,15 +91,7 @@ def submit_job(
     principal: PrincipalDep,
     online_kinds: OnlineKindsDep,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Retrying a submit with the same key returns the first job instead of a second one",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobRead:
     stored, created = submit.submit_job(
         session, principal, job, name=job.name, device=job.device, idempotency_key=idempotency_key
@@ -100,14 +105,26 @@ def submit_job(
 @router.post(
     "/batch",
     status_code=status.HTTP_201_CREATED,
-    responses=ERRORS,
+    responses={
+        200: {"model": JobBatchRead, "description": "An idempotent replay: the jobs stored the first time"},
+        **ERRORS,
+    },
     summary="Submit up to 1,000 jobs at once: all stored, or none (a fault names its job: jobs[3].fit.epochs)",
     dependencies=JSON_BODY,
 )
 def submit_jobs(
-    body: JobBatchCreate, session: SessionDep, principal: PrincipalDep, online_kinds: OnlineKindsDep
+    body: JobBatchCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    online_kinds: OnlineKindsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobBatchRead:
-    stored = batch.submit_batch(session, principal, [(job, job.name, job.device) for job in body.jobs])
+    stored, created = batch.submit_batch(
+        session, principal, [(job, job.name, job.device) for job in body.jobs], idempotency_key=idempotency_key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
     online = online_kinds(session)
     return JobBatchRead(jobs=[JobRead.of(job, reason=waiting_reason(job, online)) for job in stored])
 

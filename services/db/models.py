@@ -175,6 +175,22 @@ class Weights(Base):
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobBatch(Base):
+    """A batch submit made with an Idempotency-Key: a retry of it answers with these jobs
+    instead of storing them again. A batch without a key leaves no row."""
+
+    __tablename__ = "job_batches"
+
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), primary_key=True)
+    # its own namespace: a batch's key and a single submit's key do not collide
+    idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH), primary_key=True)
+    # sha256 of the batch as stored: a retry with another body is refused
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # the jobs it stored, in its order; one deleted since is left out of a replay
+    job_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- datasets (issue 4) ---------------------------------------------------------------
 
 DATASET_FORMATS = ("csv", "npy", "npz", "json", "parquet")

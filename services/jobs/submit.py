@@ -86,14 +86,13 @@ def store(
     """Store a validated job as queued (`store_many`); True if created, False if it
     replays an earlier submit with the same `idempotency_key`. `sweep` is (sweep id, point
     index) for a point of a sweep."""
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
     new = NewJob(spec, name, Device(device), sweep)
     if idempotency_key is None:
         return store_many(session, principal, [new])[0], True
 
+    check_idempotency_key(idempotency_key)
     values = _row(principal, new)
-    request_hash = _request_hash(values["spec"], name, new.device)
+    request_hash = hash_request(_request(values["spec"], new))
     values.update(idempotency_key=idempotency_key, request_hash=request_hash)
     # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
     inserted = session.execute(
@@ -161,6 +160,22 @@ def _replays(session: Session, principal: Principal, idempotency_key: str) -> bo
     return session.execute(query).first() is not None
 
 
-def _request_hash(document: dict[str, Any], name: str | None, device: Device) -> str:
-    canonical = json_text({"spec": document, "name": name, "device": device.value}, sort_keys=True, compact=True)
+def check_idempotency_key(key: str) -> None:
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
+
+
+def hash_request(request: Any) -> str:
+    """sha256 of a request's canonical JSON: a retry formatted otherwise hashes the same,
+    a retry with another body does not."""
+    canonical = json_text(request, sort_keys=True, compact=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def job_request(new: NewJob) -> dict[str, Any]:
+    """What an Idempotency-Key's retry must repeat of one job: its spec, name and device."""
+    return _request(new.spec.document(), new)
+
+
+def _request(document: dict[str, Any], new: NewJob) -> dict[str, Any]:
+    return {"spec": document, "name": new.name, "device": new.device.value}

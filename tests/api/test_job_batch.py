@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,26 @@ async def test_a_batch_holds_1000_jobs_at_most(sqlite_home: Path, factory: Facto
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "jobs", refused.text
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "jobs", empty.text
     assert job_count(factory) == 0
+
+
+async def test_a_retried_batch_with_the_same_idempotency_key_returns_its_jobs_and_sends_none_again(
+    client: httpx.AsyncClient, broker: Broker, factory: Factory
+) -> None:
+    specs = [seed(name=f"point {i}") for i in range(3)]
+    key = {"Idempotency-Key": "batch-1"}
+    first = await client.post("/v1/jobs/batch", json={"jobs": specs}, headers=key)
+    sent = broker.take_all()
+    # the same batch, formatted otherwise: the same request
+    spaced = json.dumps({"jobs": specs}, indent=2).encode()
+    again = await client.post("/v1/jobs/batch", content=spaced, headers={**key, "Content-Type": "application/json"})
+    other = await client.post("/v1/jobs/batch", json={"jobs": specs[:2]}, headers=key)
+    overlong = await client.post("/v1/jobs/batch", json={"jobs": specs}, headers={"Idempotency-Key": "k" * 256})
+
+    assert (first.status_code, again.status_code) == (201, 200), (first.text, again.text)
+    assert again.json() == first.json()
+    assert sorted(args[0] for _, args in sent) == sorted(job["id"] for job in first.json()["jobs"])
+    assert broker.take_all() == []
+    assert job_count(factory) == 3
+    for refused, status in ((other, 409), (overlong, 422)):
+        assert refused.status_code == status, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == ["header.Idempotency-Key"], refused.text

@@ -20,6 +20,7 @@ TABLES = (
     | {"workers", "sweeps"}
     | {"models"}
     | {"tenants", "api_keys"}
+    | {"job_batches"}
 )
 
 
