@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from trainq.services.db.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from trainq.services.db.session import autocommit
 from trainq.services.errors import NotAuthenticated
 from trainq.services.paging import MAX_PAGE
@@ -152,3 +153,16 @@ SessionDep = Annotated[Session, Depends(_session, scope="function")]
 TrainedModelsDep = Annotated[TrainedModels, Depends(_trained_models)]
 # the device kinds online workers serve (read at most once a second): why a queued job waits
 OnlineKindsDep = Annotated[OnlineKinds, Depends(_online_kinds)]
+
+# one key space per kind of request: a job's key, a batch's and a sweep's never meet
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        description="A retry with the same key and body returns what the first request stored instead of storing"
+        " it again (200, not 201); the key with another body is refused (409). A single submit, a batch and a"
+        " sweep each have keys of their own",
+    ),
+]

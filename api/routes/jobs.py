@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
 from trainq.api import etag
 from trainq.api.deps import (
+    IdempotencyKey,
     IdListingDep,
     OnlineKindsDep,
     PrincipalDep,
@@ -42,7 +43,6 @@ from trainq.api.schemas import (
     WeightsRead,
 )
 from trainq.services.datasets.storage import storage_for
-from trainq.services.db.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from trainq.services.jobs import batch, submit
 from trainq.services.jobs import service as jobs
 from trainq.services.jobs.states import JobStatus
@@ -57,18 +57,6 @@ JobId = Annotated[str, Path(max_length=64, description="The job's id, as POST /v
 # per route, not the router's: the model files answer fewer (FILE_ERRORS)
 ERRORS = error_responses(404, 409, 413, 415, 422)
 JSON_BODY = [Depends(require_json)]
-
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
-        description="A retry with the same key and body returns what the first request stored instead of storing"
-        " it again; the key with another body is refused (409). A batch's keys are apart from a single submit's",
-    ),
-]
 
 
 @router.post(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from trainq.api.deps import (
+    IdempotencyKey,
     IdListingDep,
     PrincipalDep,
     SessionDep,
@@ -26,11 +27,19 @@ SweepId = Annotated[str, Path(max_length=64, description="The sweep's id, as POS
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": SweepRead, "description": "An idempotent replay: the sweep stored the first time"}},
     dependencies=[Depends(require_json)],
     summary="Create a sweep: one job per point of a grid or random draws",
 )
-def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> SweepRead:
-    ranking = sweeps.create_sweep(
+def create_sweep(
+    body: SweepCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> SweepRead:
+    ranking, created = sweeps.create_sweep(
         session,
         principal,
         base=body.base,
@@ -42,7 +51,10 @@ def create_sweep(body: SweepCreate, session: SessionDep, principal: PrincipalDep
         goal=body.goal,
         max_points=settings.max_sweep_points,
         max_inline_bytes=settings.max_request_bytes,
+        idempotency_key=idempotency_key,
     )
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return SweepRead.of(ranking)
 
 

@@ -312,10 +312,14 @@ class Sweep(Base):
     goal: Mapped[str] = mapped_column(String(8))
     # the tenant that created it (issue 11), and so of its jobs
     tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"))
+    # as a job's: a retry of the create with the same key and body answers with this sweep
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         CheckConstraint("goal IN ('min', 'max')", name="goal"),
+        UniqueConstraint("tenant", "idempotency_key"),
         Index("ix_sweeps_created_at_id", "created_at", "id"),
         Index("ix_sweeps_tenant_created_at_id", "tenant", "created_at", "id"),
     )

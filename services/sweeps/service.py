@@ -23,11 +23,18 @@ from sqlalchemy.orm.util import identity_key
 from trainq.services import paging
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import NAME_MAX_LENGTH, Evaluation, Job, Sweep, utcnow
+from trainq.services.db.upsert import insert
 from trainq.services.engine import EngineError
-from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotDeletable, SweepNotFound
+from trainq.services.errors import (
+    IdempotencyKeyReused,
+    InvalidInput,
+    PayloadTooLarge,
+    SweepNotDeletable,
+    SweepNotFound,
+)
 from trainq.services.fields import field_path
 from trainq.services.jobs.states import Device, JobStatus
-from trainq.services.jobs.submit import NewJob, store_many
+from trainq.services.jobs.submit import NewJob, check_idempotency_key, hash_request, store_many
 from trainq.services.logs import finite_or_none
 from trainq.services.spec import JobSpec
 from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
@@ -78,14 +85,17 @@ def create_sweep(
     goal: str,
     max_points: int,
     max_inline_bytes: int,
-) -> Ranking:
+    idempotency_key: str | None = None,
+) -> tuple[Ranking, bool]:
     """Store the sweep and its jobs, queued, one per point of the `grid` or the `random`
     draws (one of the two), in point order; their messages go to the workers once the
     caller commits. Every point is checked as a submitted job would be before anything is
     stored: one invalid point refuses the sweep, naming the point (`points[i]`) and the
     field at fault. Each job holds its own copy of inline data, so all the copies together
     must fit in `max_inline_bytes` (one request's worth); more is refused with 413 and a
-    pointer to uploading a dataset. The new sweep, ranked (every job unranked yet)."""
+    pointer to uploading a dataset. The new sweep, ranked (every job unranked yet), and
+    True; or, for a retry with the `idempotency_key` of an earlier create and the same
+    body, that sweep as it stands, and False (the key with another body: 409)."""
     points, space = points_of(grid, random)
     if not points:
         raise InvalidInput("body", "the sweep has no points")
@@ -103,8 +113,7 @@ def create_sweep(
             "data.datasetId",
         )
     specs = [_point_spec(session, principal, document, index, point) for index, point in enumerate(points)]
-    quotas.check_jobs(session, principal.tenant, adding=len(specs))
-    sweep = Sweep(
+    values = dict(
         id=str(uuid.uuid4()),
         tenant=principal.tenant,
         name=name,
@@ -116,15 +125,51 @@ def create_sweep(
         goal=goal,
         created_at=utcnow(),
     )
-    session.add(sweep)
-    session.flush()
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        request_hash = hash_request({key: values[key] for key in _REQUEST})
+        earlier = _stored_once(session, principal, {**values, "idempotency_key": idempotency_key}, request_hash)
+        if earlier is not None:
+            return rank(session, principal, earlier), False
+    else:
+        session.execute(insert(session, Sweep).values(**values))
+    # after the sweep's row: a replay takes no quota, and a refusal rolls its key back
+    quotas.check_jobs(session, principal.tenant, adding=len(specs))
+    sweep_id = str(values["id"])
     new_jobs = [
-        NewJob(spec, _job_name(name, points[index]), Device(device), sweep=(sweep.id, index))
+        NewJob(spec, _job_name(name, points[index]), Device(device), sweep=(sweep_id, index))
         for index, spec in enumerate(specs)
     ]
     for job, new in zip(store_many(session, principal, new_jobs), new_jobs, strict=True):
         dataset_jobs.record_use(session, job.id, new.spec)
-    return rank(session, principal, sweep.id)
+    return rank(session, principal, sweep_id), True
+
+
+# what a retry with an Idempotency-Key must repeat (the space as submitted, not its points:
+# random draws are seeded, so the same request draws the same points)
+_REQUEST = ("name", "base_spec", "device", "space", "metric", "goal")
+
+
+def _stored_once(session: Session, principal: Principal, values: dict[str, Any], request_hash: str) -> str | None:
+    """Store the sweep's row unless its key was used: None if stored, else the id of the
+    sweep stored with the key. A create racing with the key waits on the unique index (on
+    SQLite, for the one writer) and then finds the first one's sweep."""
+    inserted = session.execute(
+        insert(session, Sweep)
+        .values(**values, request_hash=request_hash)
+        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
+        .returning(Sweep.id)
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return None
+    first_id, first_hash = session.execute(
+        select(Sweep.id, Sweep.request_hash).where(
+            Sweep.tenant == principal.tenant, Sweep.idempotency_key == values["idempotency_key"]
+        )
+    ).one()
+    if first_hash != request_hash:
+        raise IdempotencyKeyReused(str(values["idempotency_key"]))
+    return str(first_id)
 
 
 def get_sweep(session: Session, principal: Principal, sweep_id: str) -> Sweep:

@@ -254,3 +254,25 @@ async def test_bad_sweep_list_parameters_name_the_query_field(
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_a_retried_sweep_with_the_same_idempotency_key_answers_the_first_and_stores_no_more(
+    client: httpx.AsyncClient, broker: Broker, factory: Factory
+) -> None:
+    key = {"Idempotency-Key": "sweep-1"}
+    drawn = sweep(
+        random={"draws": 3, "seed": 5, "ranges": {"compile.optimizer.learningRate": {"low": 0.001, "high": 0.1}}}
+    )
+    first = await client.post("/v1/sweeps", json=drawn, headers=key)
+    sent = broker.take_all()
+    again = await client.post("/v1/sweeps", json=drawn, headers=key)
+    other = await client.post("/v1/sweeps", json={**drawn, "name": "another"}, headers=key)
+    # a single submit's key space is its own: the same key stores a job
+    job = await client.post("/v1/jobs", json=copy.deepcopy(SEED_EXAMPLE), headers=key)
+
+    assert (first.status_code, again.status_code, job.status_code) == (201, 200, 201), (first.text, again.text)
+    assert again.json() == first.json()
+    assert len(sent) == 3 and len(broker.take_all()) == 1
+    assert (count(factory, Sweep), count(factory, Job)) == (1, 4)
+    assert other.status_code == 409, other.text
+    assert [error["field"] for error in other.json()["errors"]] == ["header.Idempotency-Key"]

@@ -27,6 +27,7 @@ from trainq.services.leases.service import Lease
 
 if TYPE_CHECKING:
     from trainq.services.spec import JobSpec
+    from trainq.services.sweeps.service import Ranking
 
 SEED: dict[str, Any] = {
     "model": {"layers": [{"units": 1, "inputShape": [1]}]},
@@ -62,6 +63,28 @@ def job_spec(**fit: Any) -> JobSpec:
 
     document = {**SEED, "fit": {**SEED["fit"], **fit}}
     return JobSpec.model_validate(document)
+
+
+def grid_sweep(
+    session: Session, epochs: list[int], *, name: str = "sweep", idempotency_key: str | None = None
+) -> tuple[Ranking, bool]:
+    """Create (uncommitted) a sweep of the seed job, one point per value of `fit.epochs`."""
+    from trainq.services.sweeps import service as sweeps
+
+    return sweeps.create_sweep(
+        session,
+        TEST_PRINCIPAL,
+        base=job_spec(),
+        grid={"fit.epochs": epochs},
+        random=None,
+        device=Device.auto,
+        name=name,
+        metric="loss",
+        goal="min",
+        max_points=100,
+        max_inline_bytes=1 << 20,
+        idempotency_key=idempotency_key,
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.service.conftest import job_spec, record_one
+from tests.service.conftest import grid_sweep, job_spec, record_one
 from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Checkpoint, Dataset, Epoch, Evaluation, Job, JobDataset, Sweep, Weights
 from trainq.services.errors import JobNotDeletable, JobNotFound, SweepNotDeletable
@@ -176,19 +176,7 @@ def test_deleting_an_unknown_job_raises_job_not_found(session: Session) -> None:
 
 
 def a_sweep(session: Session, points: int = 3) -> tuple[Sweep, list[Job]]:
-    created = sweeps.create_sweep(
-        session,
-        TEST_PRINCIPAL,
-        base=job_spec(),
-        grid={"fit.epochs": list(range(1, points + 1))},
-        random=None,
-        device=Device.auto,
-        name="delete me",
-        metric="loss",
-        goal="min",
-        max_points=100,
-        max_inline_bytes=1 << 20,
-    )
+    created, _ = grid_sweep(session, list(range(1, points + 1)), name="delete me")
     session.commit()
     return created.sweep, [entry.job for entry in created.jobs]
 

@@ -4,13 +4,13 @@ stored and stores nothing, on PostgreSQL and on SQLite, however many retries rac
 from __future__ import annotations
 
 import copy
-import threading
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.service.conftest import job_spec
+from tests.support.concurrency import at_once
 from tests.support.keys import TEST_PRINCIPAL
 from trainq.services.db.models import Job, JobBatch
 from trainq.services.db.session import session_scope
@@ -75,18 +75,8 @@ def test_the_key_of_a_batch_with_another_batch_is_refused_and_stores_nothing(fac
 
 
 def test_concurrent_batches_with_one_key_store_one_batch(factory: Factory) -> None:
-    barrier = threading.Barrier(4)
-    answers: list[tuple[list[str], bool]] = []
+    answers = at_once(lambda: submitted(factory, jobs_of(["a", "b"]), "raced"))
 
-    def submit() -> None:
-        barrier.wait()
-        answers.append(submitted(factory, jobs_of(["a", "b"]), "raced"))
-
-    threads = [threading.Thread(target=submit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
     assert sorted(created for _, created in answers) == [False, False, False, True]
     assert len({tuple(ids) for ids, _ in answers}) == 1
     assert job_count(factory) == 2

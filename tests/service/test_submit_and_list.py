@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
@@ -10,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.service.conftest import job_spec
+from tests.support.concurrency import at_once
 from tests.support.keys import TEST_PRINCIPAL
 from trainq.services import paging
 from trainq.services.db.models import NAME_MAX_LENGTH, Job
@@ -84,23 +84,14 @@ def test_an_idempotency_key_reused_with_another_request_is_refused(session: Sess
 
 
 def test_concurrent_submits_with_one_idempotency_key_store_one_job(factory: sessionmaker[Session]) -> None:
-    barrier = threading.Barrier(4)
-    ids: list[str] = []
-
-    def submit() -> None:
-        barrier.wait()
+    def submit() -> str:
         with session_scope(factory) as session:
             job, _ = submitting.store(
                 session, TEST_PRINCIPAL, job_spec(), name=None, device=Device.auto, idempotency_key="same"
             )
-            ids.append(job.id)
+            return job.id
 
-    threads = [threading.Thread(target=submit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(ids) == 4 and len(set(ids)) == 1
+    assert len(set(at_once(submit))) == 1
     with factory() as session:
         assert job_count(session) == 1
 

@@ -1,5 +1,6 @@
-"""job_batches: a batch submit made with an Idempotency-Key, so that its retry answers with
-the jobs the first one stored
+"""idempotency keys for the requests that store many jobs: job_batches, a batch submit made
+with an Idempotency-Key, and the key and request hash of a sweep, so that a retry of either
+answers with what the first one stored
 
 Revision ID: 0008
 Revises: 0007
@@ -34,7 +35,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant", "idempotency_key", name="pk_job_batches"),
         sa.ForeignKeyConstraint(["tenant"], ["tenants.name"], name="fk_job_batches_tenant_tenants"),
     )
+    with op.batch_alter_table("sweeps") as sweeps:
+        sweeps.add_column(sa.Column("idempotency_key", sa.String(255), nullable=True))
+        sweeps.add_column(sa.Column("request_hash", sa.String(64), nullable=True))
+        sweeps.create_unique_constraint("uq_sweeps_tenant_idempotency_key", ["tenant", "idempotency_key"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sweeps") as sweeps:
+        sweeps.drop_constraint("uq_sweeps_tenant_idempotency_key", type_="unique")
+        sweeps.drop_column("request_hash")
+        sweeps.drop_column("idempotency_key")
     op.drop_table("job_batches")
