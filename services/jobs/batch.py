@@ -21,18 +21,11 @@ from sqlalchemy.orm import Session
 
 from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import Job, JobBatch, utcnow
-from trainq.services.db.upsert import insert
 from trainq.services.engine import EngineError
-from trainq.services.errors import IdempotencyKeyReused, InvalidInput
+from trainq.services.errors import InvalidInput
+from trainq.services.idempotency import hash_request, insert_once
 from trainq.services.jobs.states import Device
-from trainq.services.jobs.submit import (
-    NewJob,
-    check_idempotency_key,
-    checked_spec,
-    hash_request,
-    job_request,
-    store_many,
-)
+from trainq.services.jobs.submit import NewJob, checked_spec, job_request, store_many
 from trainq.services.spec import JobRequest
 from trainq.services.tenants import quotas
 from trainq.services.tenants.principal import Principal
@@ -61,10 +54,18 @@ def submit_batch(
         except EngineError as error:
             raise InvalidInput.of(error).inside(f"jobs[{index}]") from None
     if idempotency_key is not None:
-        check_idempotency_key(idempotency_key)
-        request_hash = hash_request([job_request(new) for new in new_jobs])
-        if not _claim(session, principal, idempotency_key, request_hash):
-            return _replay(session, principal, idempotency_key, request_hash), False
+        # claimed before the jobs are stored, in the same transaction (`insert_once`); its
+        # job ids are filled in once they are
+        claim = dict(
+            tenant=principal.tenant,
+            idempotency_key=idempotency_key,
+            request_hash=hash_request([job_request(new) for new in new_jobs]),
+            job_ids=[],
+            created_at=utcnow(),
+        )
+        earlier = insert_once(session, JobBatch, claim)
+        if earlier is not None:
+            return _jobs_of(session, earlier), False
     quotas.check_jobs(session, principal.tenant, adding=len(new_jobs))
     stored = store_many(session, principal, new_jobs)
     for job, new in zip(stored, new_jobs, strict=True):
@@ -78,31 +79,7 @@ def submit_batch(
     return stored, True
 
 
-def _claim(session: Session, principal: Principal, idempotency_key: str, request_hash: str) -> bool:
-    """Whether this is the first batch with the key. The row is written before the jobs, in
-    the same transaction: a second batch racing with the key waits on it (PostgreSQL's
-    unique index, SQLite's one writer) and then replays what the first stored, or stores
-    its own if the first rolled back."""
-    claimed = session.execute(
-        insert(session, JobBatch)
-        .values(
-            tenant=principal.tenant,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            job_ids=[],
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
-        .returning(JobBatch.tenant)
-    ).scalar_one_or_none()
-    return claimed is not None
-
-
-def _replay(session: Session, principal: Principal, idempotency_key: str, request_hash: str) -> list[Job]:
-    first = session.execute(
-        select(JobBatch).where(JobBatch.tenant == principal.tenant, JobBatch.idempotency_key == idempotency_key)
-    ).scalar_one()
-    if first.request_hash != request_hash:
-        raise IdempotencyKeyReused(idempotency_key)
-    found = {job.id: job for job in session.execute(select(Job).where(Job.id.in_(first.job_ids))).scalars()}
-    return [found[job_id] for job_id in first.job_ids if job_id in found]
+def _jobs_of(session: Session, earlier: JobBatch) -> list[Job]:
+    """The jobs an earlier batch stored, in its order, but those deleted since."""
+    found = {job.id: job for job in session.execute(select(Job).where(Job.id.in_(earlier.job_ids))).scalars()}
+    return [found[job_id] for job_id in earlier.job_ids if job_id in found]

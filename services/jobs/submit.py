@@ -3,7 +3,6 @@ it reads held, its message sent once the caller's transaction commits."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trainq.services.datasets import jobs as dataset_jobs
-from trainq.services.db.models import IDEMPOTENCY_KEY_MAX_LENGTH, NAME_MAX_LENGTH, Job, utcnow
+from trainq.services.db.models import NAME_MAX_LENGTH, Job, utcnow
 from trainq.services.db.session import core
-from trainq.services.db.upsert import insert
-from trainq.services.errors import IdempotencyKeyReused, InvalidInput
-from trainq.services.inline_data import json_text
+from trainq.services.errors import InvalidInput
+from trainq.services.idempotency import hash_request, insert_once
 from trainq.services.jobs.states import Device, JobStatus
 from trainq.services.models import service as models
 from trainq.services.placement import route
@@ -90,26 +88,13 @@ def store(
     if idempotency_key is None:
         return store_many(session, principal, [new])[0], True
 
-    check_idempotency_key(idempotency_key)
     values = _row(principal, new)
-    request_hash = hash_request(_request(values["spec"], new))
-    values.update(idempotency_key=idempotency_key, request_hash=request_hash)
-    # ON CONFLICT DO NOTHING: two submits racing with one key store one job, and neither fails
-    inserted = session.execute(
-        insert(session, Job)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
-        .returning(Job.id)
-    ).scalar_one_or_none()
-    job = session.execute(
-        select(Job).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
-    ).scalar_one()
-    if inserted is None:
-        if job.request_hash != request_hash:
-            raise IdempotencyKeyReused(idempotency_key)
-        return job, False
-    send_after_commit(session, _message(new, job.id))
-    return job, True
+    values.update(idempotency_key=idempotency_key, request_hash=hash_request(_request(values["spec"], new)))
+    earlier = insert_once(session, Job, values)
+    if earlier is not None:
+        return earlier, False
+    send_after_commit(session, _message(new, values["id"]))
+    return Job(**values), True
 
 
 def store_many(session: Session, principal: Principal, new_jobs: Sequence[NewJob]) -> list[Job]:
@@ -158,18 +143,6 @@ def _replays(session: Session, principal: Principal, idempotency_key: str) -> bo
     """Whether the tenant used this Idempotency-Key before: a submit with it is a retry."""
     query = select(Job.id).where(Job.tenant == principal.tenant, Job.idempotency_key == idempotency_key)
     return session.execute(query).first() is not None
-
-
-def check_idempotency_key(key: str) -> None:
-    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidInput("header.Idempotency-Key", f"between 1 and {IDEMPOTENCY_KEY_MAX_LENGTH} characters")
-
-
-def hash_request(request: Any) -> str:
-    """sha256 of a request's canonical JSON: a retry formatted otherwise hashes the same,
-    a retry with another body does not."""
-    canonical = json_text(request, sort_keys=True, compact=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def job_request(new: NewJob) -> dict[str, Any]:

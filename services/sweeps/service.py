@@ -25,16 +25,11 @@ from trainq.services.datasets import jobs as dataset_jobs
 from trainq.services.db.models import NAME_MAX_LENGTH, Evaluation, Job, Sweep, utcnow
 from trainq.services.db.upsert import insert
 from trainq.services.engine import EngineError
-from trainq.services.errors import (
-    IdempotencyKeyReused,
-    InvalidInput,
-    PayloadTooLarge,
-    SweepNotDeletable,
-    SweepNotFound,
-)
+from trainq.services.errors import InvalidInput, PayloadTooLarge, SweepNotDeletable, SweepNotFound
 from trainq.services.fields import field_path
+from trainq.services.idempotency import hash_request, insert_once
 from trainq.services.jobs.states import Device, JobStatus
-from trainq.services.jobs.submit import NewJob, check_idempotency_key, hash_request, store_many
+from trainq.services.jobs.submit import NewJob, store_many
 from trainq.services.logs import finite_or_none
 from trainq.services.spec import JobSpec
 from trainq.services.sweeps.space import Point, RandomDraws, apply, points_of
@@ -126,11 +121,11 @@ def create_sweep(
         created_at=utcnow(),
     )
     if idempotency_key is not None:
-        check_idempotency_key(idempotency_key)
         request_hash = hash_request({key: values[key] for key in _REQUEST})
-        earlier = _stored_once(session, principal, {**values, "idempotency_key": idempotency_key}, request_hash)
+        keyed = {**values, "idempotency_key": idempotency_key, "request_hash": request_hash}
+        earlier = insert_once(session, Sweep, keyed)
         if earlier is not None:
-            return rank(session, principal, earlier), False
+            return rank(session, principal, earlier.id), False
     else:
         session.execute(insert(session, Sweep).values(**values))
     # after the sweep's row: a replay takes no quota, and a refusal rolls its key back
@@ -148,28 +143,6 @@ def create_sweep(
 # what a retry with an Idempotency-Key must repeat (the space as submitted, not its points:
 # random draws are seeded, so the same request draws the same points)
 _REQUEST = ("name", "base_spec", "device", "space", "metric", "goal")
-
-
-def _stored_once(session: Session, principal: Principal, values: dict[str, Any], request_hash: str) -> str | None:
-    """Store the sweep's row unless its key was used: None if stored, else the id of the
-    sweep stored with the key. A create racing with the key waits on the unique index (on
-    SQLite, for the one writer) and then finds the first one's sweep."""
-    inserted = session.execute(
-        insert(session, Sweep)
-        .values(**values, request_hash=request_hash)
-        .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
-        .returning(Sweep.id)
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return None
-    first_id, first_hash = session.execute(
-        select(Sweep.id, Sweep.request_hash).where(
-            Sweep.tenant == principal.tenant, Sweep.idempotency_key == values["idempotency_key"]
-        )
-    ).one()
-    if first_hash != request_hash:
-        raise IdempotencyKeyReused(str(values["idempotency_key"]))
-    return str(first_id)
 
 
 def get_sweep(session: Session, principal: Principal, sweep_id: str) -> Sweep:
